@@ -1,0 +1,94 @@
+package events
+
+import (
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Event is one fact: the CloudEvents context attributes tgflow uses and a typed payload.
+type Event struct {
+	// ID is deterministic: see New and Derive.
+	ID string
+	// Type is the payload's versioned type.
+	Type Type
+	// Source names the producer, "tgflow/<producer>".
+	Source string
+	// Subject is the CloudEvents subject: the post key for post facts.
+	Subject string
+	// Time is when the fact happened.
+	Time time.Time
+	// TraceParent is the W3C trace context carried from ingest to the read models.
+	TraceParent string
+	// PartitionKey is the channel id (or the payload's subject token where no channel applies).
+	PartitionKey string
+	Data         Payload
+}
+
+// New makes a source fact (one not derived from another event). Its id is derived from the
+// producer, the type, the payload key and idParts (e.g. the post version), so the same fact
+// observed twice gets the same id. A new trace starts here.
+func New(producer string, p Payload, at time.Time, idParts ...string) Event {
+	id := NewID(append([]string{producer, string(p.EventType()), p.Key()}, idParts...)...)
+	return Event{
+		ID:           id,
+		Type:         p.EventType(),
+		Source:       SourcePrefix + producer,
+		Subject:      p.Key(),
+		Time:         at.UTC(),
+		TraceParent:  traceParent(NewID("trace", id), NewID("span", id)[:16]),
+		PartitionKey: p.SubjectToken(),
+		Data:         p,
+	}
+}
+
+// Derive makes the fact a stage computes from in. The id is a hash of the input id, the
+// producer, the output type and key, so a redelivered input produces the same output id and
+// the log's Nats-Msg-Id dedup drops the copy. The trace continues in a child span.
+func Derive(in Event, producer string, p Payload, at time.Time) Event {
+	id := NewID(in.ID, producer, string(p.EventType()), p.Key())
+	traceID := TraceID(in.TraceParent)
+	if traceID == "" {
+		traceID = NewID("trace", id)
+	}
+	return Event{
+		ID:           id,
+		Type:         p.EventType(),
+		Source:       SourcePrefix + producer,
+		Subject:      p.Key(),
+		Time:         at.UTC(),
+		TraceParent:  traceParent(traceID, NewID("span", id)[:16]),
+		PartitionKey: p.SubjectToken(),
+		Data:         p,
+	}
+}
+
+// NATSSubject is the log subject of the event, from the registry.
+func (e Event) NATSSubject(r *Registry) (string, error) {
+	s, err := r.SpecOf(e.Data)
+	if err != nil {
+		return "", err
+	}
+	return s.Subject + "." + e.Data.SubjectToken(), nil
+}
+
+// Producer is the producer named by the source attribute.
+func (e Event) Producer() string { return strings.TrimPrefix(e.Source, SourcePrefix) }
+
+func traceParent(traceID, spanID string) string {
+	return fmt.Sprintf("00-%s-%s-01", traceID, spanID)
+}
+
+// TraceID extracts the 32-hex trace id from a traceparent, or "" when it is not one.
+func TraceID(traceparent string) string {
+	parts := strings.Split(traceparent, "-")
+	if len(parts) != 4 || len(parts[1]) != 32 || len(parts[2]) != 16 {
+		return ""
+	}
+	for _, c := range parts[1] + parts[2] {
+		if !strings.ContainsRune("0123456789abcdef", c) {
+			return ""
+		}
+	}
+	return parts[1]
+}

@@ -1,0 +1,166 @@
+package events
+
+import (
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Fact types derived from posts by the pipeline stages.
+const (
+	TypePostVisionAnalyzed Type = "org.tgflow.post.vision.analyzed.v1"
+	TypePostTagged         Type = "org.tgflow.post.tagged.v1"
+	TypePostEnriched       Type = "org.tgflow.post.enriched.v1"
+	TypePostEmbedded       Type = "org.tgflow.post.embedded.v1"
+)
+
+// Tagging triggers.
+const (
+	TriggerInitial     = "initial"
+	TriggerEdit        = "edit"
+	TriggerVisionRetag = "vision_retag"
+)
+
+// PostVisionAnalyzed describes the images of one post version.
+type PostVisionAnalyzed struct {
+	PostRef
+	Rev
+	Items      []VisionItem `json:"items"`
+	Provider   string       `json:"provider"`
+	Model      string       `json:"model,omitempty"`
+	AnalyzedAt time.Time    `json:"analyzed_at"`
+}
+
+// VisionItem is the analysis of one image.
+type VisionItem struct {
+	MediaSHA256 string   `json:"media_sha256"`
+	Description string   `json:"description,omitempty"`
+	OCRText     string   `json:"ocr_text,omitempty"`
+	Labels      []string `json:"labels,omitempty"`
+	PHash       string   `json:"phash,omitempty"`
+	Width       int      `json:"width,omitempty"`
+	Height      int      `json:"height,omitempty"`
+	Error       string   `json:"error,omitempty"`
+}
+
+func (*PostVisionAnalyzed) EventType() Type { return TypePostVisionAnalyzed }
+func (p *PostVisionAnalyzed) Validate() error {
+	errs := append(p.PostRef.validate(), p.Rev.validate()...)
+	if p.Provider == "" {
+		errs = append(errs, errors.New("provider is empty"))
+	}
+	for i, it := range p.Items {
+		if it.MediaSHA256 == "" {
+			errs = append(errs, fmt.Errorf("items[%d]: media_sha256 is empty", i))
+		}
+	}
+	return invalid(TypePostVisionAnalyzed, errs)
+}
+
+// Tag is one normalized tag with the tagger's confidence.
+type Tag struct {
+	Name  string  `json:"name"`
+	Score float64 `json:"score,omitempty" jsonschema:"minimum=0,maximum=1"`
+}
+
+// PostTagged carries 1–5 normalized tags of one post revision, and what the downstream
+// stages need of the post (text, links, time) so that they read only this fact.
+type PostTagged struct {
+	PostRef
+	Rev
+	Trigger         string    `json:"trigger" jsonschema:"enum=initial,enum=edit,enum=vision_retag"`
+	Tags            []Tag     `json:"tags"`
+	Topics          []string  `json:"topics,omitempty"`
+	ChannelUsername string    `json:"channel_username,omitempty"`
+	PostedAt        time.Time `json:"posted_at"`
+	Text            string    `json:"text,omitempty"`
+	Links           []string  `json:"links,omitempty"`
+	Provider        string    `json:"provider"`
+	Model           string    `json:"model,omitempty"`
+}
+
+func (*PostTagged) EventType() Type { return TypePostTagged }
+func (p *PostTagged) Validate() error {
+	errs := append(p.PostRef.validate(), p.Rev.validate()...)
+	switch p.Trigger {
+	case TriggerInitial, TriggerEdit, TriggerVisionRetag:
+	default:
+		errs = append(errs, fmt.Errorf("trigger %q is not one of initial, edit, vision_retag", p.Trigger))
+	}
+	if len(p.Tags) > 5 {
+		errs = append(errs, fmt.Errorf("%d tags, at most 5", len(p.Tags)))
+	}
+	for i, t := range p.Tags {
+		if t.Name == "" {
+			errs = append(errs, fmt.Errorf("tags[%d]: name is empty", i))
+		}
+	}
+	if p.PostedAt.IsZero() {
+		errs = append(errs, errors.New("posted_at is zero"))
+	}
+	if p.Provider == "" {
+		errs = append(errs, errors.New("provider is empty"))
+	}
+	return invalid(TypePostTagged, errs)
+}
+
+// Page is one linked page the enricher fetched (or failed to fetch: Error says why).
+type Page struct {
+	URL           string    `json:"url"`
+	FinalURL      string    `json:"final_url,omitempty"`
+	Domain        string    `json:"domain"`
+	Status        int       `json:"status,omitempty"`
+	Title         string    `json:"title,omitempty"`
+	Text          string    `json:"text,omitempty"`
+	Lang          string    `json:"lang,omitempty"`
+	ContentSHA256 string    `json:"content_sha256,omitempty"`
+	FetchedAt     time.Time `json:"fetched_at,omitzero"`
+	Error         string    `json:"error,omitempty"`
+}
+
+// PostEnriched is exactly one per tagged revision: the post with its linked pages.
+type PostEnriched struct {
+	PostRef
+	Rev
+	Tags            []string  `json:"tags"`
+	ChannelUsername string    `json:"channel_username,omitempty"`
+	PostedAt        time.Time `json:"posted_at"`
+	Text            string    `json:"text,omitempty"`
+	Pages           []Page    `json:"pages,omitempty"`
+}
+
+func (*PostEnriched) EventType() Type { return TypePostEnriched }
+func (p *PostEnriched) Validate() error {
+	errs := append(p.PostRef.validate(), p.Rev.validate()...)
+	if p.PostedAt.IsZero() {
+		errs = append(errs, errors.New("posted_at is zero"))
+	}
+	for i, pg := range p.Pages {
+		if pg.URL == "" || pg.Domain == "" {
+			errs = append(errs, fmt.Errorf("pages[%d]: url and domain are required", i))
+		}
+	}
+	return invalid(TypePostEnriched, errs)
+}
+
+// PostEmbedded is one vector per post revision.
+type PostEmbedded struct {
+	PostRef
+	Rev
+	Vector      []float32 `json:"vector"`
+	Provider    string    `json:"provider"`
+	Model       string    `json:"model,omitempty"`
+	InputSHA256 string    `json:"input_sha256,omitempty"`
+}
+
+func (*PostEmbedded) EventType() Type { return TypePostEmbedded }
+func (p *PostEmbedded) Validate() error {
+	errs := append(p.PostRef.validate(), p.Rev.validate()...)
+	if len(p.Vector) == 0 {
+		errs = append(errs, errors.New("vector is empty"))
+	}
+	if p.Provider == "" {
+		errs = append(errs, errors.New("provider is empty"))
+	}
+	return invalid(TypePostEmbedded, errs)
+}

@@ -1,0 +1,72 @@
+// Package natstest starts an embedded JetStream server with the tgflow topology for tests.
+package natstest
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/tgflow/tgflow/nats/embedded"
+	"github.com/tgflow/tgflow/nats/topology"
+)
+
+// Env is a running server with the topology applied (streams, buckets; no consumers).
+type Env struct {
+	Server *embedded.Server
+	URL    string
+	NC     *nats.Conn
+	JS     jetstream.JetStream
+	Dir    string
+}
+
+// Start starts a server in a temporary directory; it is stopped in t.Cleanup.
+func Start(t testing.TB) *Env {
+	t.Helper()
+	dir := t.TempDir()
+	s, err := embedded.Start(embedded.Options{DataDir: dir})
+	if err != nil {
+		t.Fatalf("start embedded nats: %v", err)
+	}
+	t.Cleanup(s.Stop)
+	env := &Env{Server: s, URL: s.ClientURL(), Dir: dir}
+	env.NC, env.JS = Connect(t, env.URL)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := topology.Apply(ctx, env.JS, topology.ApplyOptions{Consumers: []string{}}); err != nil {
+		t.Fatalf("apply topology: %v", err)
+	}
+	return env
+}
+
+// Connect opens a connection closed in t.Cleanup.
+func Connect(t testing.TB, url string) (*nats.Conn, jetstream.JetStream) {
+	t.Helper()
+	nc, err := nats.Connect(url, nats.MaxReconnects(-1))
+	if err != nil {
+		t.Fatalf("connect %s: %v", url, err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatalf("jetstream: %v", err)
+	}
+	return nc, js
+}
+
+// Eventually polls cond every 20ms until it returns true or timeout passes.
+func Eventually(t testing.TB, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		if cond() {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", timeout, what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

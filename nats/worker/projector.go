@@ -1,0 +1,93 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/tgflow/tgflow/events"
+	"github.com/tgflow/tgflow/projections"
+)
+
+// Projector applies facts to a projection in log order. A failed Apply is retried in
+// process, with backoff, while the batch is held (InProgress): the consumer's unacked
+// window is one batch, so no later fact can overtake it and no fact is acked unapplied.
+type Projector struct {
+	*core
+	proj projections.Projection
+}
+
+// NewProjector builds a projector runner.
+func NewProjector(js jetstream.JetStream, cfg Config, p projections.Projection) (*Projector, error) {
+	if p == nil {
+		return nil, errors.New("worker: nil projection")
+	}
+	c, err := newCore(js, cfg)
+	if err != nil {
+		return nil, err
+	}
+	return &Projector{core: c, proj: p}, nil
+}
+
+// Run consumes until ctx is cancelled, then finishes the batch in flight and returns.
+func (p *Projector) Run(ctx context.Context) error {
+	return p.run(ctx, p.process, func() {})
+}
+
+func (p *Projector) process(ctx context.Context, batch []jetstream.Msg) {
+	facts := make([]projections.Fact, 0, len(batch))
+	held := make([]jetstream.Msg, 0, len(batch))
+	for _, m := range batch {
+		ev, err := p.cfg.Registry.Decode(events.Header(m.Headers()), m.Data())
+		if err != nil {
+			p.cfg.Metrics.Failed.WithLabelValues(p.name, string(ClassDecode)).Inc()
+			p.deadLetter(ctx, m, ClassDecode, err)
+			continue
+		}
+		meta, err := m.Metadata()
+		if err != nil {
+			p.deadLetter(ctx, m, ClassPermanent, err)
+			continue
+		}
+		facts = append(facts, projections.Fact{Seq: meta.Sequence.Stream, Event: ev})
+		held = append(held, m)
+	}
+	if len(facts) == 0 {
+		return
+	}
+	stop := p.keepAlive(held)
+	defer stop()
+	for attempt := 1; ; attempt++ {
+		start := time.Now()
+		err := p.proj.Apply(ctx, facts)
+		p.cfg.Metrics.Latency.WithLabelValues(p.name).Observe(time.Since(start).Seconds())
+		if err == nil {
+			break
+		}
+		p.cfg.Metrics.Failed.WithLabelValues(p.name, string(ClassTransient)).Inc()
+		delay := p.cfg.Backoff.Delay(attempt)
+		p.log.ErrorContext(ctx, "apply failed; retrying the batch", "first_seq", facts[0].Seq, "facts", len(facts), "attempt", attempt, "delay", delay, "err", err)
+		select {
+		case <-ctx.Done():
+			// Shutdown grace is over: leave the batch unacked; it is redelivered in order.
+			return
+		case <-time.After(delay):
+		}
+		p.cfg.Metrics.Retried.WithLabelValues(p.name).Inc()
+	}
+	for _, m := range held {
+		if p.cfg.BeforeAck != nil {
+			if err := p.cfg.BeforeAck(m); err != nil {
+				p.log.WarnContext(ctx, "ack withheld by hook", "err", err)
+				continue
+			}
+		}
+		if err := m.Ack(); err != nil {
+			p.log.WarnContext(ctx, "ack failed", "err", err)
+			continue
+		}
+		p.cfg.Metrics.Processed.WithLabelValues(p.name).Inc()
+	}
+}
