@@ -20,7 +20,8 @@ var T0 = time.Date(2026, 11, 1, 9, 0, 0, 0, time.UTC)
 
 // Script is a scripted log: a channel subscription, posts parsed with media, links, a
 // forward, a reply and an album, an edit, vision, tags, enrichment and embeddings, a stale
-// tagged fact arriving late, metrics, a deletion, album assembly, a trend and a sync.
+// tagged fact arriving late, metrics, a deletion, album assembly, a trend, syncs, an
+// unsubscription and a failed channel.
 type Script struct {
 	Facts []projections.Fact
 	// Stale lists the sequences of facts that carry an older revision than one already
@@ -156,6 +157,7 @@ func NewScript() Script {
 	e10 := &events.PostEdited{Post: *clonePost(&p10.Post), PreviousVersion: 0}
 	e10.EditDate = editAt.Unix()
 	e10.Text = "Выборы перенесены: https://example.org/a #economy"
+	e10.Entities = []events.Entity{{Type: "url", Offset: 19, Length: 21}, {Type: "hashtag", Offset: 41, Length: 8}}
 	edited10 := events.New(events.ProducerIngest, e10, editAt, itoa(e10.EditDate))
 	add(edited10)
 	v := events.Rev{Version: e10.EditDate}
@@ -180,7 +182,10 @@ func NewScript() Script {
 		Fetched: 6, New: 6, StartedAt: at(34), FinishedAt: at(35)}, at(35), "run-1"))
 	add(events.New(events.ProducerIngest, &events.ChannelSynced{ChannelID: ChannelB, Username: "beta_digest", Title: "Beta Digest", Cursor: 21,
 		Fetched: 2, New: 2, Skipped: map[string]int{"video_too_large": 1}, StartedAt: at(34), FinishedAt: at(35)}, at(35), "run-1"))
-	add(events.New(events.ProducerIngest, &events.ChannelFailed{Username: "gone_channel", Code: "USERNAME_NOT_OCCUPIED", Reason: "username not occupied", Permanent: true, At: at(36)}, at(36)))
+	// A channel subscribed by mistake and unsubscribed again.
+	add(events.New(events.ProducerCLI, &events.ChannelSubscribed{Username: "temp_channel", At: at(36)}, at(36)))
+	add(events.New(events.ProducerCLI, &events.ChannelUnsubscribed{Username: "temp_channel", At: at(37)}, at(37)))
+	add(events.New(events.ProducerIngest, &events.ChannelFailed{Username: "gone_channel", Code: "USERNAME_NOT_OCCUPIED", Reason: "username not occupied", Permanent: true, At: at(38)}, at(38)))
 	return s
 }
 
