@@ -1,14 +1,13 @@
 package events
 
 import (
-	"bytes"
-	"encoding/json"
 	"fmt"
 	"net/textproto"
 	"strings"
 	"time"
 
 	ce "github.com/cloudevents/sdk-go/v2/event"
+	json "github.com/goccy/go-json"
 )
 
 // Binary-mode header names (CloudEvents NATS protocol binding).
@@ -54,10 +53,12 @@ func (r *Registry) Encode(e Event) (Header, []byte, error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("encode %s: %w", e.Type, err)
 	}
-	if err := toSDK(e).Validate(); err != nil {
-		return nil, nil, fmt.Errorf("encode %s: %w: %v", e.Type, ErrMalformed, err)
+	// The envelope is built by New/Derive; check what they cannot guarantee. Decode, the
+	// trust boundary, runs sdk-go's full validation.
+	if e.ID == "" || e.Source == "" || e.Time.IsZero() {
+		return nil, nil, fmt.Errorf("encode %s: %w: id, source and time are required", e.Type, ErrMalformed)
 	}
-	h := Header{}
+	h := make(Header, 9)
 	set := func(k, v string) {
 		if v != "" {
 			h[k] = []string{pctEncode(v)}
@@ -103,7 +104,9 @@ func (r *Registry) Decode(h Header, body []byte) (Event, error) {
 	e.Subject = attr(HeaderSubject)
 	e.TraceParent = attr(HeaderTraceParent)
 	e.PartitionKey = attr(HeaderPartitionKey)
-	if ts := attr(HeaderTime); ts != "" {
+	if ts := attr(HeaderTime); ts == "" {
+		errs = append(errs, "ce-time is missing: every tgflow fact says when it happened")
+	} else {
 		t, err := time.Parse(time.RFC3339Nano, ts)
 		if err != nil {
 			errs = append(errs, fmt.Sprintf("ce-time %q is not RFC 3339", ts))
@@ -128,12 +131,8 @@ func (r *Registry) Decode(h Header, body []byte) (Event, error) {
 	}
 	e.Type = s.Type
 	p := s.New()
-	dec := json.NewDecoder(bytes.NewReader(body))
-	if err := dec.Decode(p); err != nil {
+	if err := json.Unmarshal(body, p); err != nil {
 		return Event{}, &DecodeError{Type: e.Type, Err: ErrMalformed, Reason: "body: " + err.Error()}
-	}
-	if dec.More() {
-		return Event{}, &DecodeError{Type: e.Type, Err: ErrMalformed, Reason: "body: data after the JSON value"}
 	}
 	if err := p.Validate(); err != nil {
 		return Event{}, &DecodeError{Type: e.Type, Err: ErrInvalid, Reason: err.Error()}
@@ -166,6 +165,14 @@ func toSDK(e Event) ce.Event {
 // pctEncode percent-encodes the characters a header value may not carry as is: everything
 // outside printable ASCII, plus '"' and '%' (CloudEvents HTTP/NATS binary-mode rules).
 func pctEncode(s string) string {
+	clean := true
+	for i := 0; i < len(s) && clean; i++ {
+		c := s[i]
+		clean = c >= 0x20 && c <= 0x7e && c != '"' && c != '%'
+	}
+	if clean {
+		return s
+	}
 	var b strings.Builder
 	for i := 0; i < len(s); i++ {
 		c := s[i]

@@ -92,7 +92,7 @@ func ParseDeadLetter(m *jetstream.RawStreamMsg) DeadLetter {
 func ListDeadLetters(ctx context.Context, js jetstream.JetStream, consumer string, limit int) ([]DeadLetter, error) {
 	s, err := js.Stream(ctx, topology.DLQStream)
 	if err != nil {
-		return nil, fmt.Errorf("dlq stream: %w", err)
+		return nil, fmt.Errorf("dlq stream: %w (run `tgflow nats apply`)", err)
 	}
 	info, err := s.Info(ctx)
 	if err != nil {

@@ -7,7 +7,6 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/tgflow/tgflow/events"
 	"github.com/tgflow/tgflow/projections"
 )
 
@@ -36,14 +35,14 @@ func (p *Projector) Run(ctx context.Context) error {
 	return p.run(ctx, p.process, func() {})
 }
 
-func (p *Projector) process(ctx context.Context, batch []jetstream.Msg) {
+func (p *Projector) process(ctx context.Context, batch []delivery) {
 	facts := make([]projections.Fact, 0, len(batch))
 	held := make([]jetstream.Msg, 0, len(batch))
-	for _, m := range batch {
-		ev, err := p.cfg.Registry.Decode(events.Header(m.Headers()), m.Data())
-		if err != nil {
+	for _, d := range batch {
+		m, ev := d.msg, d.ev
+		if d.err != nil {
 			p.cfg.Metrics.Failed.WithLabelValues(p.name, string(ClassDecode)).Inc()
-			p.deadLetter(ctx, m, ClassDecode, err)
+			p.deadLetter(ctx, m, ClassDecode, d.err)
 			continue
 		}
 		meta, err := m.Metadata()

@@ -62,16 +62,15 @@ type item struct {
 	err error
 }
 
-func (s *Stage) process(ctx context.Context, batch []jetstream.Msg) {
+func (s *Stage) process(ctx context.Context, batch []delivery) {
 	items := make([]*item, 0, len(batch))
-	for _, m := range batch {
-		ev, err := s.cfg.Registry.Decode(events.Header(m.Headers()), m.Data())
-		if err != nil {
+	for _, d := range batch {
+		if d.err != nil {
 			s.cfg.Metrics.Failed.WithLabelValues(s.name, string(ClassDecode)).Inc()
-			s.deadLetter(ctx, m, ClassDecode, err)
+			s.deadLetter(ctx, d.msg, ClassDecode, d.err)
 			continue
 		}
-		items = append(items, &item{msg: m, ev: ev, ctx: s.traceCtx(ctx, ev)})
+		items = append(items, &item{msg: d.msg, ev: d.ev, ctx: s.traceCtx(ctx, d.ev)})
 	}
 	if len(items) == 0 {
 		return

@@ -124,7 +124,15 @@ func newCore(js jetstream.JetStream, cfg Config) (*core, error) {
 
 // run pulls batches and hands each to process until ctx is cancelled, then drains the
 // messages already pulled, waits for finish, and returns.
-func (c *core) run(ctx context.Context, process func(ctx context.Context, batch []jetstream.Msg), finish func()) error {
+// delivery is a pulled message, decoded on the reader goroutine so that decoding overlaps
+// handling and publishing.
+type delivery struct {
+	msg jetstream.Msg
+	ev  events.Event
+	err error
+}
+
+func (c *core) run(ctx context.Context, process func(ctx context.Context, batch []delivery), finish func()) error {
 	cons, err := c.js.CreateOrUpdateConsumer(ctx, c.cfg.Stream, c.cfg.Consumer)
 	if err != nil && ctx.Err() != nil {
 		return nil // stopped while starting
@@ -136,7 +144,7 @@ func (c *core) run(ctx context.Context, process func(ctx context.Context, batch 
 	if err != nil {
 		return fmt.Errorf("consumer %s: messages: %w", c.name, err)
 	}
-	msgs := make(chan jetstream.Msg, c.cfg.Batch)
+	msgs := make(chan delivery, c.cfg.Batch)
 	readErr := make(chan error, 1)
 	go func() {
 		defer close(msgs)
@@ -144,7 +152,8 @@ func (c *core) run(ctx context.Context, process func(ctx context.Context, batch 
 			m, err := it.Next()
 			switch {
 			case err == nil:
-				msgs <- m
+				ev, derr := c.cfg.Registry.Decode(events.Header(m.Headers()), m.Data())
+				msgs <- delivery{msg: m, ev: ev, err: derr}
 			case errors.Is(err, jetstream.ErrMsgIteratorClosed):
 				return
 			case errors.Is(err, nats.ErrConnectionClosed):
@@ -168,7 +177,7 @@ func (c *core) run(ctx context.Context, process func(ctx context.Context, batch 
 
 	c.log.Info("consuming", "filters", c.cfg.Consumer.FilterSubjects, "batch", c.cfg.Batch, "concurrency", c.cfg.Concurrency)
 	for m := range msgs {
-		batch := append(make([]jetstream.Msg, 0, c.cfg.Batch), m)
+		batch := append(make([]delivery, 0, c.cfg.Batch), m)
 	fill:
 		for len(batch) < c.cfg.Batch {
 			select {

@@ -137,7 +137,9 @@ func consumerIdle(t testing.TB, js jetstream.JetStream, name string) bool {
 
 func tagRouter(fn func(in events.Event, p *events.PostParsed) ([]events.Event, error)) *worker.Router {
 	r := worker.NewRouter()
-	worker.On(r, func(_ context.Context, in events.Event, p *events.PostParsed) ([]events.Event, error) { return fn(in, p) })
+	worker.On(r, func(_ context.Context, in events.Event, p *events.PostParsed) ([]events.Event, error) {
+		return fn(in, p)
+	})
 	return r
 }
 

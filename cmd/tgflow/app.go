@@ -1,0 +1,163 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"runtime/debug"
+	"sort"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/tgflow/tgflow/internal/config"
+	"github.com/tgflow/tgflow/internal/logx"
+	"github.com/tgflow/tgflow/services"
+)
+
+// version is set at build time with -ldflags "-X main.version=…".
+var version = "dev"
+
+type command struct {
+	name, args, doc string
+	run             func(ctx context.Context, a *app, args []string) error
+}
+
+func commands() []command {
+	return []command{
+		{"dev", "[--data-dir DIR] [--until-idle] [--services a,b]", "run every service in one process with an embedded NATS server (laptop mode)", runDev},
+		{"nats", "apply [--all] | files [--dir nats]", "create or update streams, buckets and consumers; regenerate the committed JSON configs", runNATS},
+		{"dlq", "ls [--consumer C] [--json] | replay SEQ… | replay --all [--consumer C]", "list dead letters; send them back to the one consumer that failed them", runDLQ},
+		{"config", "", "print the effective configuration (secrets masked) and every environment variable", runConfig},
+		{"version", "", "print the version", runVersion},
+	}
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer, environ []string) error {
+	a := &app{stdout: stdout, stderr: stderr, env: config.Environ(environ)}
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		a.usage(stdout)
+		if len(args) == 0 {
+			return fmt.Errorf("%w: no command", errUsage)
+		}
+		return nil
+	}
+	for _, c := range commands() {
+		if c.name == args[0] {
+			return c.run(ctx, a, args[1:])
+		}
+	}
+	if spec, ok := registry().Lookup(args[0]); ok {
+		return runService(ctx, a, spec, args[1:])
+	}
+	a.usage(stderr)
+	return fmt.Errorf("%w: unknown command %q", errUsage, args[0])
+}
+
+func (a *app) usage(w io.Writer) {
+	fmt.Fprintln(w, "tgflow: Telegram channels → facts on a NATS JetStream log → read models")
+	fmt.Fprintln(w, "\nusage: tgflow <command> [flags]")
+	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "\ncommands:")
+	for _, c := range commands() {
+		fmt.Fprintf(tw, "  %s %s\t%s\n", c.name, c.args, c.doc)
+	}
+	reg := registry()
+	if len(reg) == 0 {
+		fmt.Fprintln(tw, "\nservices: none registered in this build yet")
+	} else {
+		fmt.Fprintln(tw, "\nservices (tgflow <service> runs one):")
+		for _, s := range reg {
+			fmt.Fprintf(tw, "  %s\t%s\n", s.Name, s.Doc)
+		}
+	}
+	tw.Flush()
+	fmt.Fprintln(w, "\nconfiguration comes from TGFLOW_* environment variables; `tgflow config` lists them.")
+}
+
+// base parses the shared configuration, reporting every problem at once.
+func (a *app) base() (*config.Base, *slog.Logger, error) {
+	var b config.Base
+	if err := config.Load(&b, a.env); err != nil {
+		return nil, nil, err
+	}
+	level, _ := b.Level()
+	return &b, logx.New(a.stderr, b.LogFormat, level), nil
+}
+
+func newFlags(name string, a *app) *flag.FlagSet {
+	fs := flag.NewFlagSet("tgflow "+name, flag.ContinueOnError)
+	fs.SetOutput(a.stderr)
+	return fs
+}
+
+func parseFlags(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		if err == flag.ErrHelp {
+			return nil
+		}
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	return nil
+}
+
+func runVersion(_ context.Context, a *app, _ []string) error {
+	v := version
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, s := range bi.Settings {
+			if s.Key == "vcs.revision" && v == "dev" {
+				v = "dev-" + s.Value[:min(12, len(s.Value))]
+			}
+		}
+		fmt.Fprintf(a.stdout, "tgflow %s (%s)\n", v, bi.GoVersion)
+		return nil
+	}
+	fmt.Fprintf(a.stdout, "tgflow %s\n", v)
+	return nil
+}
+
+func runConfig(_ context.Context, a *app, _ []string) error {
+	var b config.Base
+	err := config.Load(&b, a.env)
+	fmt.Fprintln(a.stdout, "# effective configuration (secrets masked)")
+	config.Print(a.stdout, &b)
+	seen := map[string]bool{}
+	var vars []config.Var
+	for _, v := range config.Vars(&b) {
+		seen[v.Name] = true
+		vars = append(vars, v)
+	}
+	for _, s := range registry() {
+		if s.Config == nil {
+			continue
+		}
+		for _, v := range config.Vars(s.Config()) {
+			if !seen[v.Name] {
+				seen[v.Name] = true
+				vars = append(vars, v)
+			}
+		}
+	}
+	sort.Slice(vars, func(i, j int) bool { return vars[i].Name < vars[j].Name })
+	fmt.Fprintln(a.stdout, "\n# every variable: name, default, meaning")
+	tw := tabwriter.NewWriter(a.stdout, 2, 4, 2, ' ', 0)
+	for _, v := range vars {
+		def := v.Default
+		if def == "" {
+			def = "-"
+		}
+		help := v.Help
+		if v.Secret {
+			help += " (secret: never printed)"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", v.Name, def, strings.TrimSpace(help))
+	}
+	tw.Flush()
+	return err
+}
+
+// registry lists the services this binary implements, in start order.
+func registry() services.Registry {
+	return services.Registry{}
+}

@@ -1,0 +1,91 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/tgflow/tgflow/internal/config"
+	"github.com/tgflow/tgflow/nats/embedded"
+	"github.com/tgflow/tgflow/nats/topology"
+)
+
+// conn is a NATS connection, and the embedded server when this process runs one.
+type conn struct {
+	NC     *nats.Conn
+	JS     jetstream.JetStream
+	Server *embedded.Server
+	URL    string
+}
+
+func (c *conn) Close() {
+	if c.NC != nil {
+		_ = c.NC.Drain()
+		deadline := time.Now().Add(5 * time.Second)
+		for !c.NC.IsClosed() && time.Now().Before(deadline) {
+			time.Sleep(10 * time.Millisecond)
+		}
+		c.NC.Close()
+	}
+	if c.Server != nil {
+		c.Server.Stop()
+	}
+}
+
+// connect reaches the configured NATS server. With no TGFLOW_NATS_URL it uses laptop mode:
+// an embedded server on TGFLOW_EMBEDDED_PORT over TGFLOW_DATA_DIR, or the one a running
+// `tgflow dev` already serves there.
+func connect(ctx context.Context, b *config.Base, name string, log *slog.Logger) (*conn, error) {
+	opts := []nats.Option{nats.Name("tgflow-" + name), nats.MaxReconnects(-1), nats.ReconnectWait(time.Second)}
+	if b.NATSCreds != "" {
+		opts = append(opts, nats.UserCredentials(b.NATSCreds))
+	}
+	c := &conn{URL: b.NATSURL}
+	if c.URL == "" && b.EmbeddedPort != 0 {
+		probe := fmt.Sprintf("nats://127.0.0.1:%d", b.EmbeddedPort)
+		if nc, err := nats.Connect(probe, append(opts, nats.Timeout(500*time.Millisecond), nats.MaxReconnects(0))...); err == nil {
+			nc.Close()
+			c.URL = probe
+			log.Info("using the embedded NATS server of a running tgflow", "url", probe)
+		}
+	}
+	if c.URL == "" {
+		s, err := embedded.Start(embedded.Options{DataDir: b.DataDir, Port: b.EmbeddedPort})
+		if err != nil {
+			return nil, err
+		}
+		c.Server, c.URL = s, s.ClientURL()
+		abs, _ := filepath.Abs(b.DataDir)
+		log.Info("embedded NATS server started", "url", c.URL, "data_dir", abs)
+		_ = os.WriteFile(filepath.Join(b.DataDir, "nats.url"), []byte(c.URL+"\n"), 0o644)
+	}
+	nc, err := nats.Connect(c.URL, opts...)
+	if err != nil {
+		c.Close()
+		return nil, fmt.Errorf("connect to NATS at %s: %w", c.URL, err)
+	}
+	c.NC = nc
+	c.JS, err = jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(4096), jetstream.WithPublishAsyncTimeout(30*time.Second))
+	if err != nil {
+		c.Close()
+		return nil, err
+	}
+	if _, err := c.JS.AccountInfo(ctx); err != nil {
+		c.Close()
+		return nil, fmt.Errorf("JetStream at %s: %w", c.URL, err)
+	}
+	if c.Server != nil {
+		// Laptop mode just works: the streams and buckets exist before any command uses them.
+		if _, err := topology.Apply(ctx, c.JS, topology.ApplyOptions{Consumers: []string{}}); err != nil {
+			c.Close()
+			return nil, err
+		}
+	}
+	return c, nil
+}

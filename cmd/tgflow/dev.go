@@ -1,0 +1,257 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"text/tabwriter"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/tgflow/tgflow/internal/config"
+	"github.com/tgflow/tgflow/nats/topology"
+	"github.com/tgflow/tgflow/nats/worker"
+	"github.com/tgflow/tgflow/services"
+)
+
+func runDev(ctx context.Context, a *app, args []string) error {
+	fs := newFlags("dev", a)
+	dataDir := fs.String("data-dir", "", "data directory of the embedded NATS server (overrides TGFLOW_DATA_DIR)")
+	untilIdle := fs.Bool("until-idle", false, "exit 0 once no consumer has pending or unacknowledged messages")
+	idleTimeout := fs.Duration("idle-timeout", 10*time.Minute, "with --until-idle: give up (exit 1) after this long")
+	only := fs.String("services", "", "comma-separated subset of services to run (default: all)")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	b, log, err := a.base()
+	if err != nil {
+		return err
+	}
+	if *dataDir != "" {
+		b.DataDir = *dataDir
+	}
+	if err := os.MkdirAll(b.DataDir, 0o755); err != nil {
+		return err
+	}
+	log.Info("tgflow dev starting", config.LogAttrs(b)...)
+	reg, err := selectServices(registry(), *only)
+	if err != nil {
+		return err
+	}
+	c, err := connect(ctx, b, "dev", log)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	rep, err := topology.Apply(ctx, c.JS, topology.ApplyOptions{Consumers: reg.Consumers()})
+	if err != nil {
+		return err
+	}
+	for _, ch := range rep {
+		log.Debug("topology", "kind", ch.Kind, "name", ch.Name, "action", ch.Action, "note", ch.Note)
+	}
+	return runServices(ctx, a, b, c, log, reg, *untilIdle, *idleTimeout)
+}
+
+func selectServices(reg services.Registry, only string) (services.Registry, error) {
+	if only == "" {
+		return reg, nil
+	}
+	var out services.Registry
+	for n := range strings.SplitSeq(only, ",") {
+		s, ok := reg.Lookup(strings.TrimSpace(n))
+		if !ok {
+			return nil, fmt.Errorf("%w: no service %q in this build", errUsage, n)
+		}
+		out = append(out, s)
+	}
+	return out, nil
+}
+
+// runService runs one service: the microservices-mode entry point.
+func runService(ctx context.Context, a *app, spec services.Spec, args []string) error {
+	fs := newFlags(spec.Name, a)
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	b, log, err := a.base()
+	if err != nil {
+		return err
+	}
+	log.Info("tgflow "+spec.Name+" starting", config.LogAttrs(b)...)
+	c, err := connect(ctx, b, spec.Name, log)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	if _, err := c.JS.Stream(ctx, topology.LogStream); err != nil {
+		return fmt.Errorf("log stream %s: %w (run `tgflow nats apply` first)", topology.LogStream, err)
+	}
+	return runServices(ctx, a, b, c, log, services.Registry{spec}, false, 0)
+}
+
+func runServices(ctx context.Context, a *app, b *config.Base, c *conn, log *slog.Logger, reg services.Registry, untilIdle bool, idleTimeout time.Duration) error {
+	metricsReg := newMetricsRegistry()
+	deps := services.Deps{JS: c.JS, Logger: log, Metrics: worker.NewMetrics(metricsReg), Registry: metricsReg, Env: a.env}
+	var ready atomic.Bool
+	stopHTTP, err := serveHTTP(ctx, b.HTTPAddr, metricsReg, c.NC, &ready, log)
+	if err != nil {
+		return err
+	}
+	defer stopHTTP()
+
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	type running struct {
+		spec services.Spec
+		svc  services.Service
+	}
+	var runs []running
+	for _, spec := range reg {
+		svc, err := spec.New(runCtx, deps)
+		if errors.Is(err, services.ErrNotConfigured) {
+			log.Warn("service skipped", "service", spec.Name, "reason", err)
+			fmt.Fprintf(a.stderr, "skipped %s: %v\n", spec.Name, err)
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("start %s: %w", spec.Name, err)
+		}
+		runs = append(runs, running{spec, svc})
+	}
+	if len(runs) == 0 {
+		fmt.Fprintln(a.stdout, "no service is registered in this build yet: the log, DLQ, buckets and media store are ready.")
+		if !untilIdle {
+			<-ctx.Done()
+		}
+		return printSummary(context.WithoutCancel(ctx), a.stdout, c.JS, nil)
+	}
+	var consumers []string
+	errs := make(chan error, len(runs))
+	var wg sync.WaitGroup
+	for _, r := range runs {
+		consumers = append(consumers, r.spec.Consumers...)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := r.svc.Run(runCtx); err != nil {
+				errs <- fmt.Errorf("%s: %w", r.spec.Name, err)
+				cancel()
+			}
+		}()
+	}
+	ready.Store(true)
+	var idleErr error
+	if untilIdle {
+		idleErr = waitIdle(runCtx, c.JS, consumers, idleTimeout)
+	} else {
+		<-runCtx.Done()
+	}
+	cancel()
+	wg.Wait()
+	close(errs)
+	var all []error
+	for e := range errs {
+		all = append(all, e)
+	}
+	if idleErr != nil {
+		all = append(all, idleErr)
+	}
+	if untilIdle {
+		if err := printSummary(context.WithoutCancel(ctx), a.stdout, c.JS, consumers); err != nil {
+			all = append(all, err)
+		}
+	}
+	return errors.Join(all...)
+}
+
+// waitIdle returns once every consumer has nothing pending or unacknowledged and the log
+// has not grown, over several consecutive polls.
+func waitIdle(ctx context.Context, js jetstream.JetStream, consumers []string, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	var lastSeq uint64
+	quiet := 0
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(250 * time.Millisecond):
+		}
+		s, err := js.Stream(ctx, topology.LogStream)
+		if err != nil {
+			return err
+		}
+		info, err := s.Info(ctx)
+		if err != nil {
+			return err
+		}
+		busy := info.State.LastSeq != lastSeq
+		lastSeq = info.State.LastSeq
+		for _, name := range consumers {
+			ci, err := consumerInfo(ctx, js, name)
+			if err != nil || ci.NumPending > 0 || ci.NumAckPending > 0 {
+				busy = true
+			}
+		}
+		if busy {
+			quiet = 0
+		} else if quiet++; quiet >= 4 {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("not idle after %s", timeout)
+		}
+	}
+}
+
+func consumerInfo(ctx context.Context, js jetstream.JetStream, name string) (*jetstream.ConsumerInfo, error) {
+	cons, err := js.Consumer(ctx, topology.LogStream, name)
+	if err != nil {
+		return nil, err
+	}
+	return cons.Info(ctx)
+}
+
+// printSummary writes the log's state and one line per consumer.
+func printSummary(ctx context.Context, w io.Writer, js jetstream.JetStream, consumers []string) error {
+	s, err := js.Stream(ctx, topology.LogStream)
+	if err != nil {
+		return err
+	}
+	info, err := s.Info(ctx)
+	if err != nil {
+		return err
+	}
+	dlqCount := map[string]int{}
+	dls, err := worker.ListDeadLetters(ctx, js, "", 0)
+	if err != nil {
+		return err
+	}
+	for _, d := range dls {
+		dlqCount[d.Consumer]++
+	}
+	fmt.Fprintf(w, "log %s: %d facts, %d bytes, last seq %d; DLQ: %d\n", topology.LogStream, info.State.Msgs, info.State.Bytes, info.State.LastSeq, len(dls))
+	if len(consumers) == 0 {
+		return nil
+	}
+	slices.Sort(consumers)
+	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "CONSUMER\tDELIVERED\tACK FLOOR\tPENDING\tACK PENDING\tREDELIVERED\tDLQ")
+	for _, name := range consumers {
+		ci, err := consumerInfo(ctx, js, name)
+		if err != nil {
+			fmt.Fprintf(tw, "%s\t-\t-\t-\t-\t-\t%d\t(%v)\n", name, dlqCount[name], err)
+			continue
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%d\n", name, ci.Delivered.Stream, ci.AckFloor.Stream, ci.NumPending, ci.NumAckPending, ci.NumRedelivered, dlqCount[name])
+	}
+	return tw.Flush()
+}

@@ -1,0 +1,35 @@
+// Command tgflow is the one binary of the system: `tgflow <service>` runs one service,
+// `tgflow dev` runs all of them in one process with an embedded NATS server, and the other
+// subcommands operate the log (nats apply, dlq, config, version).
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr, os.Environ())
+	stop()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "tgflow:", err)
+		if errors.Is(err, errUsage) {
+			os.Exit(2)
+		}
+		os.Exit(1)
+	}
+}
+
+var errUsage = errors.New("usage")
+
+// app is one invocation: its arguments, streams and environment.
+type app struct {
+	stdout, stderr io.Writer
+	env            map[string]string
+}

@@ -1,0 +1,91 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"strings"
+	"testing"
+)
+
+func tgflow(t *testing.T, env []string, args ...string) (string, string, error) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	base := []string{"TGFLOW_EMBEDDED_PORT=0", "TGFLOW_HTTP_ADDR=", "TGFLOW_LOG_LEVEL=warn"}
+	err := run(context.Background(), args, &out, &errOut, append(base, env...))
+	return out.String(), errOut.String(), err
+}
+
+func TestDevUntilIdleExitsCleanly(t *testing.T) {
+	dir := t.TempDir()
+	out, errOut, err := tgflow(t, nil, "dev", "--data-dir", dir, "--until-idle")
+	if err != nil {
+		t.Fatalf("dev: %v\n%s", err, errOut)
+	}
+	if !strings.Contains(out, "log TGFLOW: 0 facts") {
+		t.Fatalf("summary missing:\n%s", out)
+	}
+}
+
+func TestNATSApplyTwiceReportsNoChange(t *testing.T) {
+	env := []string{"TGFLOW_DATA_DIR=" + t.TempDir()}
+	// Each invocation starts its own embedded server over the same data directory, as two
+	// runs of the command would.
+	first, _, err := tgflow(t, env, "nats", "apply", "--all")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(first, "created") {
+		t.Fatalf("first apply:\n%s", first)
+	}
+	second, _, err := tgflow(t, env, "nats", "apply", "--all")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(second, "created") || strings.Contains(second, "updated") || !strings.Contains(second, "no change") {
+		t.Fatalf("second apply:\n%s", second)
+	}
+}
+
+func TestBadConfigNamesEveryVariable(t *testing.T) {
+	_, _, err := tgflow(t, []string{"TGFLOW_LOG_FORMAT=xml", "TGFLOW_EMBEDDED_PORT=port"}, "nats", "apply")
+	if err == nil {
+		t.Fatal("no error")
+	}
+	for _, want := range []string{"TGFLOW_LOG_FORMAT", "TGFLOW_EMBEDDED_PORT"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error does not name %s: %v", want, err)
+		}
+	}
+}
+
+func TestUsageErrors(t *testing.T) {
+	for _, args := range [][]string{{}, {"frobnicate"}, {"nats"}, {"dlq", "replay", "x"}, {"dev", "--no-such-flag"}} {
+		_, _, err := tgflow(t, []string{"TGFLOW_DATA_DIR=" + t.TempDir()}, args...)
+		if !errors.Is(err, errUsage) {
+			t.Errorf("tgflow %v: err = %v, want a usage error", args, err)
+		}
+	}
+}
+
+func TestConfigListsVariablesWithSecretsMasked(t *testing.T) {
+	out, _, err := tgflow(t, []string{"TGFLOW_NATS_CREDS=/secret/path"}, "config")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"TGFLOW_NATS_URL", "TGFLOW_DATA_DIR", "TGFLOW_HTTP_ADDR"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("config output lacks %s", want)
+		}
+	}
+}
+
+func TestDLQListOnEmptyLog(t *testing.T) {
+	out, _, err := tgflow(t, []string{"TGFLOW_DATA_DIR=" + t.TempDir()}, "dlq", "ls")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out, "0 dead letter(s)") {
+		t.Fatalf("dlq ls:\n%s", out)
+	}
+}

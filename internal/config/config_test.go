@@ -1,0 +1,72 @@
+package config_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"log/slog"
+	"strings"
+	"testing"
+
+	"github.com/tgflow/tgflow/internal/config"
+)
+
+type svc struct {
+	config.Base
+	APIKey  config.Secret `env:"TGFLOW_TEST_API_KEY"`
+	Workers int           `env:"TGFLOW_TEST_WORKERS" envDefault:"2"`
+}
+
+func TestLoadReportsEveryProblemWithItsVariable(t *testing.T) {
+	var c svc
+	err := config.Load(&c, map[string]string{
+		"TGFLOW_TEST_WORKERS": "many",
+		"TGFLOW_LOG_LEVEL":    "loud",
+		"TGFLOW_LOG_FORMAT":   "xml",
+		"TGFLOW_NATS_URL":     "::nope",
+	})
+	if err == nil {
+		t.Fatal("no error")
+	}
+	for _, want := range []string{"TGFLOW_TEST_WORKERS", "TGFLOW_LOG_LEVEL", "TGFLOW_LOG_FORMAT", "TGFLOW_NATS_URL"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error does not name %s:\n%v", want, err)
+		}
+	}
+}
+
+func TestDefaultsAndSecretsMasked(t *testing.T) {
+	var c svc
+	if err := config.Load(&c, map[string]string{"TGFLOW_TEST_API_KEY": "sk-very-secret"}); err != nil {
+		t.Fatal(err)
+	}
+	if c.Workers != 2 || c.DataDir != ".tgflow" || c.APIKey.Reveal() != "sk-very-secret" {
+		t.Fatalf("loaded %+v", c)
+	}
+	var out bytes.Buffer
+	config.Print(&out, &c)
+	js, _ := json.Marshal(c)
+	var logs bytes.Buffer
+	slog.New(slog.NewJSONHandler(&logs, nil)).Info("config", config.LogAttrs(&c)...)
+	slog.New(slog.NewTextHandler(&logs, nil)).Info("key", "k", c.APIKey)
+	for name, s := range map[string]string{"print": out.String(), "json": string(js), "log": logs.String()} {
+		if strings.Contains(s, "very-secret") {
+			t.Errorf("%s shows the secret: %s", name, s)
+		}
+	}
+	if !strings.Contains(out.String(), "TGFLOW_TEST_API_KEY=****") {
+		t.Errorf("print: %s", out.String())
+	}
+}
+
+func TestVarsDocumentsEveryVariable(t *testing.T) {
+	vars := config.Vars(&svc{})
+	names := map[string]bool{}
+	for _, v := range vars {
+		names[v.Name] = true
+	}
+	for _, want := range []string{"TGFLOW_NATS_URL", "TGFLOW_DATA_DIR", "TGFLOW_TEST_API_KEY", "TGFLOW_TEST_WORKERS"} {
+		if !names[want] {
+			t.Errorf("Vars misses %s", want)
+		}
+	}
+}
