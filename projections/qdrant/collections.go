@@ -1,0 +1,223 @@
+package qdrant
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+
+	qd "github.com/qdrant/go-client/qdrant"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+)
+
+// payloadIndexes are the indexed payload fields: the ones search filters on.
+var payloadIndexes = []struct {
+	field string
+	typ   qd.FieldType
+}{
+	{"channel_id", qd.FieldType_FieldTypeInteger},
+	{"tags", qd.FieldType_FieldTypeKeyword},
+	{"posted_at", qd.FieldType_FieldTypeInteger},
+	{"has_media", qd.FieldType_FieldTypeBool},
+	{"link_domains", qd.FieldType_FieldTypeKeyword},
+	{"grouped_id", qd.FieldType_FieldTypeInteger},
+}
+
+// target is the pair of collections one call works on.
+type target struct {
+	data string
+	meta string
+	dim  int
+}
+
+func metaName(collection string) string { return metaPrefix + collection }
+
+func (p *Projection) collectionName(version int) string {
+	return p.opts.Alias + "_v" + strconv.Itoa(version)
+}
+
+// versionOf parses "<alias>_v<N>".
+func (p *Projection) versionOf(collection string) (int, bool) {
+	rest, ok := strings.CutPrefix(collection, p.opts.Alias+"_v")
+	if !ok {
+		return 0, false
+	}
+	n, err := strconv.Atoi(rest)
+	if err != nil || n <= 0 || strconv.Itoa(n) != rest {
+		return 0, false
+	}
+	return n, true
+}
+
+// target resolves the collections to use now: the shadow's own, or wherever the alias points.
+func (p *Projection) target(ctx context.Context) (target, error) {
+	data := p.fixed
+	if data == "" {
+		live, ok, err := p.liveCollection(ctx)
+		if err != nil {
+			return target{}, err
+		}
+		if !ok {
+			return target{}, fmt.Errorf("qdrant: %w: %s", ErrNoAlias, p.opts.Alias)
+		}
+		data = live
+	}
+	dim, err := p.dimOf(ctx, data)
+	if err != nil {
+		return target{}, err
+	}
+	return target{data: data, meta: metaName(data), dim: dim}, nil
+}
+
+func (p *Projection) liveCollection(ctx context.Context) (string, bool, error) {
+	aliases, err := p.client.ListAliases(ctx)
+	if err != nil {
+		return "", false, wrap("list aliases", err)
+	}
+	for _, a := range aliases {
+		if a.GetAliasName() == p.opts.Alias {
+			return a.GetCollectionName(), true, nil
+		}
+	}
+	return "", false, nil
+}
+
+func (p *Projection) dimOf(ctx context.Context, collection string) (int, error) {
+	p.mu.Lock()
+	dim, ok := p.dims[collection]
+	p.mu.Unlock()
+	if ok {
+		return dim, nil
+	}
+	info, err := p.client.GetCollectionInfo(ctx, collection)
+	if err != nil {
+		return 0, wrap("collection info "+collection, err)
+	}
+	size := info.GetConfig().GetParams().GetVectorsConfig().GetParams().GetSize()
+	if size == 0 {
+		return 0, fmt.Errorf("qdrant: collection %s has no unnamed dense vector", collection)
+	}
+	p.mu.Lock()
+	p.dims[collection] = int(size)
+	p.mu.Unlock()
+	return int(size), nil
+}
+
+// ensureLive makes sure the alias exists, creating <alias>_v1 (or adopting the newest
+// <alias>_v<N> left by an interrupted first start) and its meta collection.
+func (p *Projection) ensureLive(ctx context.Context) error {
+	live, ok, err := p.liveCollection(ctx)
+	if err != nil {
+		return err
+	}
+	if ok {
+		// Re-ensure the meta collection and the indexes: both are idempotent, and a start
+		// interrupted after the alias but before them would otherwise stay incomplete.
+		dim, err := p.dimOf(ctx, live)
+		if err != nil {
+			return err
+		}
+		return p.ensureCollections(ctx, live, dim)
+	}
+	names, err := p.versions(ctx)
+	if err != nil {
+		return err
+	}
+	version := 1
+	for v := range names {
+		version = max(version, v)
+	}
+	name := p.collectionName(version)
+	if err := p.ensureCollections(ctx, name, p.opts.Dim); err != nil {
+		return err
+	}
+	if err := p.client.CreateAlias(ctx, p.opts.Alias, name); err != nil {
+		return wrap("create alias "+p.opts.Alias, err)
+	}
+	return nil
+}
+
+// versions lists the existing <alias>_v<N> collections by N.
+func (p *Projection) versions(ctx context.Context) (map[int]string, error) {
+	all, err := p.client.ListCollections(ctx)
+	if err != nil {
+		return nil, wrap("list collections", err)
+	}
+	out := map[int]string{}
+	for _, name := range all {
+		if v, ok := p.versionOf(name); ok {
+			out[v] = name
+		}
+	}
+	return out, nil
+}
+
+// ensureCollections creates the data collection (Cosine, dim) with its payload indexes and
+// its meta collection, keeping whatever already exists.
+func (p *Projection) ensureCollections(ctx context.Context, data string, dim int) error {
+	if err := p.ensureCollection(ctx, data, uint64(dim), qd.Distance_Cosine); err != nil {
+		return err
+	}
+	for _, ix := range payloadIndexes {
+		if _, err := p.client.CreateFieldIndex(ctx, &qd.CreateFieldIndexCollection{
+			CollectionName: data,
+			FieldName:      ix.field,
+			FieldType:      ix.typ.Enum(),
+			Wait:           qd.PtrOf(true),
+		}); err != nil {
+			return wrap("create index "+data+"."+ix.field, err)
+		}
+	}
+	meta := metaName(data)
+	if err := p.ensureCollection(ctx, meta, 1, qd.Distance_Dot); err != nil {
+		return err
+	}
+	// Snapshot filters the meta collection by kind; an index keeps that legal under
+	// Qdrant's strict mode, which rejects filters on unindexed fields.
+	if _, err := p.client.CreateFieldIndex(ctx, &qd.CreateFieldIndexCollection{
+		CollectionName: meta,
+		FieldName:      "kind",
+		FieldType:      qd.FieldType_FieldTypeKeyword.Enum(),
+		Wait:           qd.PtrOf(true),
+	}); err != nil {
+		return wrap("create index "+meta+".kind", err)
+	}
+	return nil
+}
+
+func (p *Projection) ensureCollection(ctx context.Context, name string, size uint64, d qd.Distance) error {
+	exists, err := p.client.CollectionExists(ctx, name)
+	if err != nil {
+		return wrap("check collection "+name, err)
+	}
+	if !exists {
+		err := p.client.CreateCollection(ctx, &qd.CreateCollection{
+			CollectionName: name,
+			VectorsConfig:  qd.NewVectorsConfig(&qd.VectorParams{Size: size, Distance: d}),
+			OnDiskPayload:  qd.PtrOf(true),
+		})
+		if err != nil && status.Code(err) != codes.AlreadyExists {
+			return wrap("create collection "+name, err)
+		}
+	}
+	got, err := p.dimOf(ctx, name)
+	if err != nil {
+		return err
+	}
+	if got != int(size) {
+		return fmt.Errorf("qdrant: collection %s has %d dimensions, want %d: %w", name, got, size, ErrDimension)
+	}
+	return nil
+}
+
+// dropCollection deletes a collection; a missing one is fine.
+func (p *Projection) dropCollection(ctx context.Context, name string) error {
+	if _, err := p.client.GetCollectionsClient().Delete(ctx, &qd.DeleteCollection{CollectionName: name}); err != nil {
+		return wrap("delete collection "+name, err)
+	}
+	p.mu.Lock()
+	delete(p.dims, name)
+	p.mu.Unlock()
+	return nil
+}

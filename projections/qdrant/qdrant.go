@@ -1,0 +1,219 @@
+// Package qdrant is the Qdrant read model: one point per post, its vector from
+// posts.embedded and its payload from posts.parsed / posts.edited and posts.tagged, for
+// filtered semantic search.
+//
+// # Layout in Qdrant
+//
+// Readers use the alias Options.Alias ("posts"), which points at the live collection
+// posts_v<N> (Cosine, Options.Dim). Next to each data collection C lives its meta collection
+// tgflow_meta_C: one record per post key (the partial state of the post: payload fields,
+// tags, the revision of each part, the tombstone of a deleted post) and one checkpoint record
+// (the last applied stream sequence). Meta records carry a 1-dimensional dummy vector, since
+// every Qdrant point has a vector. A rebuild fills posts_v<N+1> and its own meta collection,
+// then moves the alias with one UpdateAliases call (delete + create, atomic for readers) and
+// drops the old pair, so data, state and checkpoint always switch together.
+//
+// # Payload
+//
+// Every point carries post_key ("<channel_id>/<message_id>"), channel_id and message_id;
+// once the post itself is known also version (its edit date, 0 if never edited), posted_at
+// (Unix seconds, for numeric range filters), has_media, text (the first 500 runes),
+// channel_username, grouped_id (albums) and link_domains (lower-case hosts without "www.");
+// once tagged, tags with tags_version/tags_revision; and vector_version/vector_revision, the
+// revision the vector was computed from (after an edit the old vector stays until the new
+// version's embedding arrives). channel_id, tags, posted_at, has_media, link_domains and
+// grouped_id are indexed.
+//
+// # Why a batch takes effect exactly once
+//
+// Qdrant has no transactions, so the checkpoint cannot be written in the same atomic write
+// as the points. Apply instead makes every write of a batch a deterministic, idempotent
+// "set to this value", written in a fixed order, checkpoint last:
+//
+//  1. read the checkpoint and the stored states of the batch's posts;
+//  2. fold the facts above the checkpoint into those states in memory. Each part of a state
+//     is a register that a fact replaces only when its revision is at least as new, and the
+//     tombstone is sticky, so folding a batch into its own result changes nothing:
+//     fold(fold(S, B), B) = fold(S, B);
+//  3. write the points (upsert / delete) derived from the new states;
+//  4. write the changed states;
+//  5. write the checkpoint.
+//
+// A crash anywhere before step 5 leaves the checkpoint at its old value, so the batch is
+// redelivered. Steps 3 and 4 are upserts and deletes keyed by the post's point id, so a
+// redelivery writes the same values again (points before states: a stored state is never
+// ahead of its point). Redelivered facts at or below the checkpoint are skipped outright. A
+// restarted consumer may cut the redelivered facts into other batches; the stored states are
+// then those of an earlier point of the same log, the fold moves them forward through the
+// same register updates, and the end state is the same (TestCrashAtEveryWrite crashes after
+// every single write of a run and checks exactly that). The model therefore ends in the
+// state of applying every fact once, in log order.
+package qdrant
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"sync"
+
+	"github.com/google/uuid"
+	qd "github.com/qdrant/go-client/qdrant"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/tgflow/tgflow/projections"
+)
+
+// Name is the projection's name.
+const Name = "qdrant"
+
+// Namespace is the UUID namespace of tgflow point ids:
+// UUIDv5(NameSpaceURL, "https://github.com/tgflow/tgflow/projections/qdrant").
+var Namespace = uuid.MustParse("d087ceb0-52a7-5e7c-89ed-e235bec679ae")
+
+// PointID is the id of a post's point (and of its meta record): UUIDv5 of the post key
+// "<channel_id>/<message_id>" in Namespace.
+func PointID(postKey string) string {
+	return uuid.NewSHA1(Namespace, []byte(postKey)).String()
+}
+
+// checkpointID is the meta record holding the checkpoint; no post key hashes to it because
+// no post key has this form.
+var checkpointID = PointID("tgflow:checkpoint")
+
+const (
+	kindPost       = "post"
+	kindCheckpoint = "checkpoint"
+	metaPrefix     = "tgflow_meta_"
+)
+
+var (
+	// ErrDimension is returned when an embedding's dimension differs from the collection's:
+	// the configuration (Options.Dim, Options.Model) does not match the embedder; rebuild
+	// with the right dimension.
+	ErrDimension = errors.New("embedding dimension does not match the collection")
+	// ErrNotShadow is returned by Swap for a projection that Shadow did not return.
+	ErrNotShadow = errors.New("not a shadow of this projection")
+	// ErrNoAlias is returned when the alias the projection serves is missing.
+	ErrNoAlias = errors.New("alias is missing")
+)
+
+// Projection is the Qdrant read model. It implements projections.Rebuilder.
+type Projection struct {
+	client *qd.Client
+	owned  bool
+	opts   Options
+	// fixed is the collection of a shadow; the live projection leaves it empty and follows
+	// the alias on every call, so it always writes where readers read.
+	fixed string
+
+	mu   sync.Mutex
+	dims map[string]int // collection → vector size
+}
+
+var _ projections.Rebuilder = (*Projection)(nil)
+
+// New returns the projection over client, creating the live collection, its meta
+// collection, payload indexes and the alias on first start. The client stays the caller's.
+func New(ctx context.Context, client *qd.Client, opts Options) (*Projection, error) {
+	if client == nil {
+		return nil, errors.New("qdrant: nil client")
+	}
+	opts.setDefaults()
+	if err := opts.Validate(); err != nil {
+		return nil, err
+	}
+	p := &Projection{client: client, opts: opts, dims: map[string]int{}}
+	if err := p.ensureLive(ctx); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// Open connects to Qdrant's gRPC port at addr (host:port) and returns the projection; Close
+// closes the connection.
+func Open(ctx context.Context, addr string, opts Options) (*Projection, error) {
+	c, err := Dial(addr)
+	if err != nil {
+		return nil, err
+	}
+	p, err := New(ctx, c, opts)
+	if err != nil {
+		_ = c.Close()
+		return nil, err
+	}
+	p.owned = true
+	return p, nil
+}
+
+// Dial opens a Qdrant client for the gRPC port at addr (host:port).
+func Dial(addr string) (*qd.Client, error) {
+	host, portStr, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, fmt.Errorf("qdrant address %q: %w", addr, err)
+	}
+	port, err := strconv.Atoi(portStr)
+	if err != nil {
+		return nil, fmt.Errorf("qdrant address %q: bad port", addr)
+	}
+	c, err := qd.NewClient(&qd.Config{Host: host, Port: port})
+	if err != nil {
+		return nil, fmt.Errorf("qdrant connect %s: %w: %w", addr, projections.ErrBackend, err)
+	}
+	return c, nil
+}
+
+// Alias is the name readers search: it always points at the live collection.
+func (p *Projection) Alias() string { return p.opts.Alias }
+
+// Name is "qdrant".
+func (p *Projection) Name() string { return Name }
+
+// Close closes the client if Open created it.
+func (p *Projection) Close() error {
+	if p.owned {
+		return p.client.Close()
+	}
+	return nil
+}
+
+// Checkpoint returns the last applied sequence of the collection the projection writes.
+func (p *Projection) Checkpoint(ctx context.Context) (uint64, error) {
+	t, err := p.target(ctx)
+	if err != nil {
+		return 0, err
+	}
+	recs, err := p.client.Get(ctx, &qd.GetPoints{
+		CollectionName: t.meta,
+		Ids:            []*qd.PointId{qd.NewID(checkpointID)},
+		WithPayload:    qd.NewWithPayload(true),
+	})
+	if err != nil {
+		return 0, wrap("read checkpoint", err)
+	}
+	return checkpointOf(recs), nil
+}
+
+func checkpointOf(recs []*qd.RetrievedPoint) uint64 {
+	for _, r := range recs {
+		if r.GetId().GetUuid() == checkpointID {
+			return uint64(r.GetPayload()["seq"].GetIntegerValue())
+		}
+	}
+	return 0
+}
+
+// wrap names the failed operation and marks transient failures (backend down, timeout,
+// overload) with projections.ErrBackend so the runtime retries them with backoff.
+func wrap(op string, err error) error {
+	switch status.Code(err) {
+	case codes.Unavailable, codes.DeadlineExceeded, codes.ResourceExhausted, codes.Aborted:
+		return fmt.Errorf("qdrant %s: %w: %w", op, projections.ErrBackend, err)
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("qdrant %s: %w: %w", op, projections.ErrBackend, err)
+	}
+	return fmt.Errorf("qdrant %s: %w", op, err)
+}

@@ -1,0 +1,118 @@
+package qdrant
+
+import (
+	"context"
+	"fmt"
+
+	qd "github.com/qdrant/go-client/qdrant"
+
+	"github.com/tgflow/tgflow/projections"
+)
+
+// Shadow returns a projection over a new collection <alias>_v<N+1> (with its own meta
+// collection and checkpoint 0), N being the live version, created with Options.Dim. Calling
+// it again returns the same unfinished shadow with what it already holds.
+func (p *Projection) Shadow(ctx context.Context) (projections.Projection, error) {
+	liveVersion, err := p.liveVersion(ctx)
+	if err != nil {
+		return nil, err
+	}
+	existing, err := p.versions(ctx)
+	if err != nil {
+		return nil, err
+	}
+	version := liveVersion + 1
+	for v := range existing {
+		if v > liveVersion && v < version {
+			version = v
+		}
+	}
+	name := p.collectionName(version)
+	if err := p.ensureCollections(ctx, name, p.opts.Dim); err != nil {
+		return nil, err
+	}
+	return &Projection{client: p.client, opts: p.opts, fixed: name, dims: map[string]int{}}, nil
+}
+
+// Swap points the alias at the shadow's collection with one UpdateAliases call (delete +
+// create: readers see the old collection or the new one, never none), then drops the older
+// collections and their meta collections. Swapping an already live shadow only cleans up.
+func (p *Projection) Swap(ctx context.Context, shadow projections.Projection) error {
+	s, ok := shadow.(*Projection)
+	if !ok || s.fixed == "" || s.opts.Alias != p.opts.Alias {
+		return fmt.Errorf("qdrant swap: %w", ErrNotShadow)
+	}
+	newVersion, ok := p.versionOf(s.fixed)
+	if !ok {
+		return fmt.Errorf("qdrant swap %s: %w", s.fixed, ErrNotShadow)
+	}
+	live, hasLive, err := p.liveCollection(ctx)
+	if err != nil {
+		return err
+	}
+	if !hasLive || live != s.fixed {
+		actions := []*qd.AliasOperations{qd.NewAliasCreate(p.opts.Alias, s.fixed)}
+		if hasLive {
+			actions = append([]*qd.AliasOperations{qd.NewAliasDelete(p.opts.Alias)}, actions...)
+		}
+		if err := p.client.UpdateAliases(ctx, actions); err != nil {
+			return wrap("swap alias "+p.opts.Alias, err)
+		}
+	}
+	existing, err := p.versions(ctx)
+	if err != nil {
+		return err
+	}
+	for v, name := range existing {
+		if v < newVersion {
+			if err := p.dropPair(ctx, name); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// DropShadow removes every collection newer than the live one (an unfinished rebuild).
+func (p *Projection) DropShadow(ctx context.Context) error {
+	liveVersion, err := p.liveVersion(ctx)
+	if err != nil {
+		return err
+	}
+	existing, err := p.versions(ctx)
+	if err != nil {
+		return err
+	}
+	for v, name := range existing {
+		if v > liveVersion {
+			if err := p.dropPair(ctx, name); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func (p *Projection) liveVersion(ctx context.Context) (int, error) {
+	live, ok, err := p.liveCollection(ctx)
+	if err != nil {
+		return 0, err
+	}
+	if !ok {
+		return 0, fmt.Errorf("qdrant: %w: %s", ErrNoAlias, p.opts.Alias)
+	}
+	v, ok := p.versionOf(live)
+	if !ok {
+		return 0, fmt.Errorf("qdrant: alias %s points at %s, not at %s_v<N>", p.opts.Alias, live, p.opts.Alias)
+	}
+	return v, nil
+}
+
+// dropPair deletes a data collection and its meta collection, data first: a leftover meta
+// collection alone is harmless, a data collection without its state is not.
+func (p *Projection) dropPair(ctx context.Context, data string) error {
+	if err := p.dropCollection(ctx, data); err != nil {
+		return err
+	}
+	return p.dropCollection(ctx, metaName(data))
+}
