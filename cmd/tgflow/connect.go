@@ -46,7 +46,7 @@ func connect(ctx context.Context, b *config.Base, name string, log *slog.Logger)
 	if b.NATSCreds != "" {
 		opts = append(opts, nats.UserCredentials(b.NATSCreds))
 	}
-	c := &conn{URL: b.NATSURL}
+	c := &conn{URL: string(b.NATSURL)}
 	if c.URL == "" && b.EmbeddedPort != 0 {
 		probe := fmt.Sprintf("nats://127.0.0.1:%d", b.EmbeddedPort)
 		if nc, err := nats.Connect(probe, append(opts, nats.Timeout(500*time.Millisecond), nats.MaxReconnects(0))...); err == nil {
@@ -68,7 +68,7 @@ func connect(ctx context.Context, b *config.Base, name string, log *slog.Logger)
 	nc, err := nats.Connect(c.URL, opts...)
 	if err != nil {
 		c.Close()
-		return nil, fmt.Errorf("connect to NATS at %s: %w", c.URL, err)
+		return nil, fmt.Errorf("connect to NATS at %s: %w", config.URLs(c.URL), err)
 	}
 	c.NC = nc
 	c.JS, err = jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(4096), jetstream.WithPublishAsyncTimeout(30*time.Second))
@@ -78,7 +78,7 @@ func connect(ctx context.Context, b *config.Base, name string, log *slog.Logger)
 	}
 	if _, err := c.JS.AccountInfo(ctx); err != nil {
 		c.Close()
-		return nil, fmt.Errorf("JetStream at %s: %w", c.URL, err)
+		return nil, fmt.Errorf("JetStream at %s: %w", config.URLs(c.URL), err)
 	}
 	if c.Server != nil {
 		// Laptop mode just works: the streams and buckets exist before any command uses them.

@@ -10,7 +10,7 @@ import (
 
 // Base is the configuration every tgflow command shares.
 type Base struct {
-	NATSURL      string `env:"TGFLOW_NATS_URL" help:"NATS server URL(s), comma-separated; empty runs or reuses the embedded server (laptop mode)"`
+	NATSURL      URLs   `env:"TGFLOW_NATS_URL" help:"NATS server URL(s), comma-separated; empty runs or reuses the embedded server (laptop mode)"`
 	NATSCreds    string `env:"TGFLOW_NATS_CREDS" help:"path of a NATS .creds file (per-service user)"`
 	DataDir      string `env:"TGFLOW_DATA_DIR" envDefault:".tgflow" help:"laptop mode: embedded NATS store and local state"`
 	EmbeddedPort int    `env:"TGFLOW_EMBEDDED_PORT" envDefault:"4222" help:"laptop mode: loopback port of the embedded NATS server (0 picks one)"`
@@ -23,10 +23,10 @@ type Base struct {
 func (b *Base) Validate() error {
 	var errs []error
 	if b.NATSURL != "" {
-		for u := range strings.SplitSeq(b.NATSURL, ",") {
+		for u := range strings.SplitSeq(string(b.NATSURL), ",") {
 			p, err := url.Parse(strings.TrimSpace(u))
 			if err != nil || p.Host == "" {
-				errs = append(errs, fmt.Errorf(`env: TGFLOW_NATS_URL: %q is not a URL like nats://host:4222`, u))
+				errs = append(errs, fmt.Errorf(`env: TGFLOW_NATS_URL: %q is not a URL like nats://host:4222`, URLs(u)))
 			}
 		}
 	}
@@ -53,3 +53,27 @@ func (b *Base) Level() (slog.Level, error) {
 	}
 	return l, nil
 }
+
+// URLs is a comma-separated list of URLs whose passwords never print.
+type URLs string
+
+// String redacts the password of each URL.
+func (u URLs) String() string {
+	var out []string
+	for part := range strings.SplitSeq(string(u), ",") {
+		p, err := url.Parse(strings.TrimSpace(part))
+		if err != nil {
+			if strings.Contains(part, "@") {
+				out = append(out, "****")
+				continue
+			}
+			out = append(out, part)
+			continue
+		}
+		out = append(out, p.Redacted())
+	}
+	return strings.Join(out, ",")
+}
+
+// LogValue redacts passwords in slog output.
+func (u URLs) LogValue() slog.Value { return slog.StringValue(u.String()) }

@@ -70,3 +70,20 @@ func TestVarsDocumentsEveryVariable(t *testing.T) {
 		}
 	}
 }
+
+func TestNATSURLPasswordsNeverPrint(t *testing.T) {
+	var c config.Base
+	if err := config.Load(&c, map[string]string{"TGFLOW_NATS_URL": "nats://tagger:hunter2@nats:4222,nats://n2:4222"}); err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	config.Print(&out, &c)
+	if strings.Contains(out.String(), "hunter2") || !strings.Contains(out.String(), "nats://tagger:xxxxx@nats:4222,nats://n2:4222") {
+		t.Fatalf("print: %s", out.String())
+	}
+	var bad config.Base
+	err := config.Load(&bad, map[string]string{"TGFLOW_NATS_URL": "::x:hunter2@"})
+	if err == nil || strings.Contains(err.Error(), "hunter2") {
+		t.Fatalf("error shows the password or is missing: %v", err)
+	}
+}
