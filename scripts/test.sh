@@ -1,0 +1,500 @@
+#!/usr/bin/env bash
+# scripts/test.sh - THE test command of tgflow. Runs every Go test against
+# real services: a throwaway PostgreSQL cluster and an in-process Neo4j.
+#
+# Usage:
+#   ./scripts/test.sh [--no-race] [--no-services] [--] [go test flags] [packages]
+#
+#   ./scripts/test.sh                          # everything (what CI runs)
+#   ./scripts/test.sh ./events/...             # only these packages
+#   ./scripts/test.sh -run TestFoo -v ./nats/...
+#
+# What it does:
+#   1. Installs what is missing with apt-get (root, or sudo): PostgreSQL server,
+#      a JDK >= 17 and Maven (only when the service that needs them is started),
+#      gcc (for -race).
+#   2. Starts PostgreSQL in a temp dir on a free 127.0.0.1 port, creates the
+#      database tgflow_test and exports TGFLOW_TEST_POSTGRES_URL.
+#   3. Builds testdata/neo4j-harness (Maven, ~150 MB into ~/.m2 on the first
+#      run), starts Neo4j Community 5.26 in-process with plain Bolt on 127.0.0.1
+#      and auth disabled, exports TGFLOW_TEST_NEO4J_URI and (empty)
+#      TGFLOW_TEST_NEO4J_USER / TGFLOW_TEST_NEO4J_PASSWORD.
+#   4. go test -count=1 -shuffle=on [packages, default ./...] [flags]
+#   5. go test -race -count=1 [packages under ./nats ./services ./projections] [flags]
+#      Without package arguments: every package under those folders that exist.
+#      With package arguments: only those of yours that lie under them (./...
+#      counts as all of them); the pass is skipped when none does.
+#   Both passes always run; the exit status is non-zero if either fails or a
+#   service cannot be started. A trap stops the services and deletes the temp
+#   dir on any exit (Ctrl-C included); if the script is SIGKILLed, a watchdog
+#   process does it (and the Neo4j JVM exits when its parent is gone).
+#
+# Arguments: script options first, then anything for go test. An argument that
+# starts with ./ ../ or github.com/tgflow/tgflow (or is "." / "..") is taken as
+# a package pattern, everything else as a go test flag (flag values such as
+# "-run Foo" or "-timeout 5m" are recognised). Flags go to both passes.
+#   --no-race       skip the -race pass
+#   --no-services   start no services (tests that need one skip; under CI they fail)
+#   -h, --help      print this help
+#
+# Environment read:
+#   TGFLOW_TEST_POSTGRES_URL  if set, use that server and start no Postgres
+#   TGFLOW_TEST_NEO4J_URI     if set, use that Neo4j (with TGFLOW_TEST_NEO4J_USER /
+#                             TGFLOW_TEST_NEO4J_PASSWORD as given) and start none
+#   TGFLOW_TEST_QDRANT_ADDR   passed through to the tests (Qdrant is never started)
+#   TGFLOW_NEO4J_PORT         Bolt port for the started Neo4j (default: any free port)
+#   TGFLOW_NEO4J_JAVA_OPTS    JVM options for the harness (default: -Xms256m -Xmx1g
+#                             -XX:+UseSerialGC -XX:TieredStopAtLevel=1 ...)
+#   TGFLOW_SERVICE_TIMEOUT    seconds to wait for a service to start (default 180)
+#   PG_BINDIR                 directory with initdb/pg_ctl (default: newest /usr/lib/postgresql/*/bin)
+#   JAVA_HOME                 JDK to use if it is >= 17
+#   CI                        set (not "false"/"0"): a test whose service is missing fails
+set -Eeuo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT"
+
+MODULE=github.com/tgflow/tgflow
+RACE_DIRS=(nats services projections)
+HARNESS_DIR="$ROOT/testdata/neo4j-harness"
+SERVICE_TIMEOUT=${TGFLOW_SERVICE_TIMEOUT:-180}
+START_TS=$SECONDS
+
+log() { printf '==> [test.sh +%3ss] %s\n' "$((SECONDS - START_TS))" "$*"; }
+warn() { printf '==> [test.sh +%3ss] WARNING: %s\n' "$((SECONDS - START_TS))" "$*" >&2; }
+die() {
+	printf '==> [test.sh +%3ss] ERROR: %s\n' "$((SECONDS - START_TS))" "$*" >&2
+	exit 1
+}
+usage() { sed -n '2,/^set -Eeuo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'; }
+
+# ---------------------------------------------------------------- arguments
+RACE=1
+SERVICES=1
+while [[ $# -gt 0 ]]; do
+	case $1 in
+	--no-race) RACE=0 ;;
+	--no-services) SERVICES=0 ;;
+	-h | --help)
+		usage
+		exit 0
+		;;
+	--)
+		shift
+		break
+		;;
+	*) break ;;
+	esac
+	shift
+done
+
+# go test flags that take a separate value ("-run Foo"), so that value is not
+# mistaken for a package.
+is_value_flag() {
+	local f=${1#-}
+	f=${f#-}
+	case $f in
+	run | skip | bench | benchtime | count | cpu | parallel | timeout | shuffle | list | \
+		coverprofile | coverpkg | covermode | cpuprofile | memprofile | memprofilerate | \
+		blockprofile | blockprofilerate | mutexprofile | mutexprofilefraction | outputdir | \
+		trace | fuzz | fuzztime | fuzzminimizetime | o | exec | tags | ldflags | gcflags | \
+		asmflags | gccgoflags | p | vet | mod | modfile | overlay | pgo | pkgdir | toolexec | C)
+		return 0
+		;;
+	*) return 1 ;;
+	esac
+}
+is_package() {
+	case $1 in
+	. | .. | ./* | ../* | "$MODULE" | "$MODULE"/*) return 0 ;;
+	*) return 1 ;;
+	esac
+}
+
+FLAGS=()    # go test flags (and a trailing -args ...), for both passes
+PACKAGES=() # package patterns given by the user
+expect_value=0
+while [[ $# -gt 0 ]]; do
+	a=$1
+	shift
+	if ((expect_value)); then
+		FLAGS+=("$a")
+		expect_value=0
+	elif [[ $a == -args || $a == --args ]]; then
+		FLAGS+=("$a" "$@")
+		break
+	elif [[ $a == -* ]]; then
+		FLAGS+=("$a")
+		[[ $a != *=* ]] && is_value_flag "$a" && expect_value=1
+	elif is_package "$a"; then
+		PACKAGES+=("$a")
+	else
+		die "unexpected argument '$a': package patterns must start with ./ (e.g. ./events/...); see --help"
+	fi
+done
+
+# Packages for the -race pass.
+race_targets() {
+	local d p
+	local -a out=()
+	if [[ ${#PACKAGES[@]} -eq 0 ]]; then
+		for d in "${RACE_DIRS[@]}"; do out+=("./$d/..."); done
+	else
+		for p in "${PACKAGES[@]}"; do
+			case $p in
+			./... | ... | "$MODULE/...")
+				for d in "${RACE_DIRS[@]}"; do out+=("./$d/..."); done
+				;;
+			*)
+				local rel=${p#"$MODULE"/}
+				rel=${rel#./}
+				for d in "${RACE_DIRS[@]}"; do
+					if [[ $rel == "$d" || $rel == "$d"/* ]]; then out+=("$p"); fi
+				done
+				;;
+			esac
+		done
+	fi
+	# Keep only patterns whose folder exists and holds Go packages.
+	for p in ${out[@]+"${out[@]}"}; do
+		local dir=${p#"$MODULE"/}
+		dir=${dir#./}
+		dir=${dir%%/...*}
+		[[ -d $dir ]] || continue
+		[[ -n $(find "$dir" -name '*.go' -not -path '*/testdata/*' -print -quit 2>/dev/null) ]] || continue
+		echo "$p"
+	done | awk '!seen[$0]++'
+}
+
+# ---------------------------------------------------------------- helpers
+SUDO=()
+if [[ $EUID -ne 0 ]]; then
+	if command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then SUDO=(sudo -n); fi
+fi
+APT_UPDATED=0
+apt_install() {
+	if [[ $EUID -ne 0 && ${#SUDO[@]} -eq 0 ]]; then
+		die "need Debian packages '$*' but not root and no passwordless sudo: install them, or set the service's TGFLOW_TEST_* variable, or use --no-services"
+	fi
+	command -v apt-get >/dev/null 2>&1 || die "need packages '$*' but apt-get is not available: install them by hand"
+	local -a opts=(-y -q --no-install-recommends -o DPkg::Lock::Timeout=300)
+	if ((!APT_UPDATED)); then
+		log "apt-get update"
+		"${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get -q -o DPkg::Lock::Timeout=300 update >"$TMP_ROOT/apt-update.log" 2>&1 ||
+			{
+				tail -n 30 "$TMP_ROOT/apt-update.log" >&2
+				die "apt-get update failed"
+			}
+		APT_UPDATED=1
+	fi
+	log "apt-get install $*"
+	# Keep package scripts from starting their own services (e.g. Debian's main
+	# Postgres cluster): we start throwaway ones ourselves.
+	local policy=/usr/sbin/policy-rc.d made_policy=0
+	if [[ ! -e $policy ]]; then
+		printf '#!/bin/sh\nexit 101\n' | "${SUDO[@]}" tee "$policy" >/dev/null && "${SUDO[@]}" chmod 755 "$policy" && made_policy=1
+	fi
+	local rc=0
+	"${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install "${opts[@]}" "$@" >"$TMP_ROOT/apt-install.log" 2>&1 || rc=$?
+	((made_policy)) && "${SUDO[@]}" rm -f "$policy"
+	if ((rc != 0)); then
+		tail -n 40 "$TMP_ROOT/apt-install.log" >&2
+		die "apt-get install $* failed"
+	fi
+}
+
+port_in_use() { (: <"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+random_port() {
+	local p
+	for _ in $(seq 50); do
+		p=$((20000 + RANDOM % 12000)) # below Linux's ephemeral range
+		port_in_use "$p" || {
+			echo "$p"
+			return 0
+		}
+	done
+	die "no free port found"
+}
+
+# ---------------------------------------------------------------- cleanup
+TMP_ROOT=$(mktemp -d "${TMPDIR:-/tmp}/tgflow-test.XXXXXX")
+chmod 755 "$TMP_ROOT" # the postgres user must reach its data dir inside
+PG_STARTED=0
+PG_DATA=""
+PG_RUN=()
+NEO4J_PID=""
+
+# shellcheck disable=SC2317 # invoked by the trap
+cleanup() {
+	local rc=$?
+	trap - EXIT INT TERM
+	set +e
+	if [[ -n $NEO4J_PID ]] && kill -0 "$NEO4J_PID" 2>/dev/null; then
+		log "stopping Neo4j (pid $NEO4J_PID)"
+		kill -TERM "$NEO4J_PID" 2>/dev/null
+		for _ in $(seq 150); do
+			kill -0 "$NEO4J_PID" 2>/dev/null || break
+			sleep 0.1
+		done
+		kill -KILL "$NEO4J_PID" 2>/dev/null
+		wait "$NEO4J_PID" 2>/dev/null
+	fi
+	if ((PG_STARTED)); then
+		log "stopping Postgres"
+		"${PG_RUN[@]}" "$PG_BIN/pg_ctl" stop -D "$PG_DATA" -m immediate -w -t 20 >/dev/null 2>&1 ||
+			{
+				local pid
+				pid=$(head -n1 "$PG_DATA/postmaster.pid" 2>/dev/null)
+				[[ -n $pid ]] && kill -KILL "$pid" 2>/dev/null
+			}
+	fi
+	rm -rf "$TMP_ROOT"
+	kill "$WATCHDOG_PID" 2>/dev/null
+	exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# SIGKILL cannot be trapped: a watchdog cleans up if this shell vanishes
+# without running cleanup (the Neo4j harness also exits on its own then).
+(
+	trap '' INT
+	while kill -0 $$ 2>/dev/null; do sleep 1; done
+	[[ -d $TMP_ROOT ]] || exit 0
+	pid=$(head -n1 "$TMP_ROOT/pg/data/postmaster.pid" 2>/dev/null) || true
+	[[ -n $pid ]] && kill -QUIT "$pid" 2>/dev/null && sleep 2
+	rm -rf "$TMP_ROOT"
+) </dev/null >/dev/null 2>&1 &
+WATCHDOG_PID=$!
+
+# ---------------------------------------------------------------- go itself
+command -v go >/dev/null 2>&1 || die "go is not on PATH (Go $(sed -n 's/^go //p' go.mod) is needed)"
+log "$(go version), repo $ROOT"
+
+# ---------------------------------------------------------------- Neo4j: build + launch
+find_java() {
+	local j v
+	for j in ${JAVA_HOME:+"$JAVA_HOME/bin/java"} "$(command -v java 2>/dev/null)" /usr/lib/jvm/*/bin/java; do
+		[[ -n $j && -x $j ]] || continue
+		j=$(readlink -f "$j")
+		[[ -x $(dirname "$j")/javac ]] || continue # Maven needs a JDK, not a JRE
+		v=$("$j" -version 2>&1 | sed -n 's/.*version "\([0-9]*\).*/\1/p' | head -n1)
+		if [[ -n $v && $v -ge 17 ]]; then
+			echo "$j"
+			return 0
+		fi
+	done
+	return 1
+}
+
+build_harness() {
+	local stamp="$HARNESS_DIR/target/.built" # touched after each successful build
+	local cp_file="$HARNESS_DIR/target/classpath.txt"
+	local main_class="$HARNESS_DIR/target/classes/tgflow/neo4jharness/Main.class"
+	mkdir -p "$HARNESS_DIR/target"
+	exec 9>"$HARNESS_DIR/target/.build.lock"
+	flock 9 2>/dev/null || true # two test.sh runs in one checkout build once
+	local fresh=1 jar
+	if [[ -f $stamp && -s $cp_file && -f $main_class && ! $HARNESS_DIR/pom.xml -nt $stamp ]] &&
+		[[ -z $(find "$HARNESS_DIR/src" -newer "$stamp" -print -quit) ]]; then
+		local -a jars
+		IFS=: read -r -a jars <"$cp_file" || true # no trailing newline
+		for jar in "${jars[@]}"; do [[ -f $jar ]] || fresh=0; done
+	else
+		fresh=0
+	fi
+	if ((fresh)); then
+		log "Neo4j harness is up to date (testdata/neo4j-harness/target)"
+	else
+		log "building Neo4j harness with Maven (first run downloads ~150 MB into ~/.m2; later runs are offline)"
+		local t0=$SECONDS
+		if ! (cd "$HARNESS_DIR" && mvn -B -ntp -Dstyle.color=never package) >"$TMP_ROOT/mvn.log" 2>&1; then
+			tail -n 60 "$TMP_ROOT/mvn.log" >&2
+			die "Maven build of testdata/neo4j-harness failed (log above)"
+		fi
+		touch "$stamp"
+		log "Neo4j harness built in $((SECONDS - t0))s"
+	fi
+	exec 9>&-
+}
+
+start_neo4j() {
+	local java
+	if ! java=$(find_java); then
+		apt_install openjdk-17-jdk-headless
+		java=$(find_java) || die "no Java >= 17 found even after installing openjdk-17-jdk-headless"
+	fi
+	export JAVA_HOME
+	JAVA_HOME=$(dirname "$(dirname "$(readlink -f "$java")")")
+	command -v mvn >/dev/null 2>&1 || apt_install maven
+	build_harness
+
+	# C1-only JIT and SerialGC roughly halve the start-up time on 2 cores;
+	# the add-opens let Neo4j's page cache use direct buffers (no warnings).
+	local -a jvm_opts
+	read -r -a jvm_opts <<<"${TGFLOW_NEO4J_JAVA_OPTS:--Xms256m -Xmx1g -XX:+UseSerialGC -XX:TieredStopAtLevel=1 -XX:+ExitOnOutOfMemoryError -XX:-UsePerfData}"
+	mkdir -p "$TMP_ROOT/jvm-tmp" # Neo4j leaves a log4j-*.xml in java.io.tmpdir
+	jvm_opts+=(
+		"-Djava.io.tmpdir=$TMP_ROOT/jvm-tmp"
+		--add-opens=java.base/java.nio=ALL-UNNAMED
+		--add-opens=java.base/sun.nio.ch=ALL-UNNAMED
+		--add-opens=java.base/java.lang=ALL-UNNAMED
+		--add-opens=java.base/java.io=ALL-UNNAMED
+		--add-opens=java.base/java.util.concurrent=ALL-UNNAMED
+		--add-exports=java.base/sun.nio.ch=ALL-UNNAMED
+		-Dio.netty.tryReflectionSetAccessible=true
+	)
+	NEO4J_LOG="$TMP_ROOT/neo4j.out"
+	log "starting Neo4j ($("$java" -version 2>&1 | head -n1), log $NEO4J_LOG)"
+	NEO4J_T0=$SECONDS
+	TGFLOW_NEO4J_PARENT_PID=$$ "$java" "${jvm_opts[@]}" \
+		-cp "$HARNESS_DIR/target/classes:$(cat "$HARNESS_DIR/target/classpath.txt")" \
+		tgflow.neo4jharness.Main "${TGFLOW_NEO4J_PORT:-0}" "$TMP_ROOT/neo4j" \
+		</dev/null >"$NEO4J_LOG" 2>&1 &
+	NEO4J_PID=$!
+}
+
+wait_neo4j() {
+	local uri="" port
+	while ((SECONDS - NEO4J_T0 < SERVICE_TIMEOUT)); do
+		uri=$(sed -n 's/^READY \(bolt:\/\/.*\)$/\1/p' "$NEO4J_LOG" | head -n1)
+		[[ -n $uri ]] && break
+		if ! kill -0 "$NEO4J_PID" 2>/dev/null; then
+			tail -n 60 "$NEO4J_LOG" >&2
+			die "Neo4j exited before it was ready (log above)"
+		fi
+		sleep 0.2
+	done
+	if [[ -z $uri ]]; then
+		tail -n 60 "$NEO4J_LOG" >&2
+		die "Neo4j was not ready within ${SERVICE_TIMEOUT}s (log above)"
+	fi
+	port=${uri##*:}
+	port_in_use "$port" || die "Neo4j said READY but nothing answers on 127.0.0.1:$port"
+	export TGFLOW_TEST_NEO4J_URI=$uri TGFLOW_TEST_NEO4J_USER="" TGFLOW_TEST_NEO4J_PASSWORD=""
+	log "Neo4j ready at $uri (auth disabled) after $((SECONDS - NEO4J_T0))s"
+}
+
+# ---------------------------------------------------------------- Postgres
+find_pg_bin() {
+	local d
+	for d in ${PG_BINDIR:+"$PG_BINDIR"} $(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V -r) \
+		"$(dirname "$(command -v pg_ctl 2>/dev/null || echo /nonexistent/x)")"; do
+		if [[ -x $d/postgres && -x $d/initdb && -x $d/pg_ctl ]]; then
+			echo "$d"
+			return 0
+		fi
+	done
+	return 1
+}
+
+start_postgres() {
+	local t0=$SECONDS
+	if ! PG_BIN=$(find_pg_bin); then
+		apt_install postgresql
+		PG_BIN=$(find_pg_bin) || die "PostgreSQL server binaries not found even after installing postgresql"
+	fi
+	PG_DATA="$TMP_ROOT/pg/data"
+	local sock="$TMP_ROOT/pg/sock" user
+	mkdir -p "$PG_DATA" "$sock"
+	if [[ $EUID -eq 0 ]]; then
+		# Postgres refuses to run as root.
+		user=postgres
+		if ! id -u "$user" >/dev/null 2>&1; then
+			user=tgflow-pg
+			id -u "$user" >/dev/null 2>&1 || useradd --system --no-create-home --shell /usr/sbin/nologin "$user"
+		fi
+		chown -R "$user" "$TMP_ROOT/pg"
+		PG_RUN=(runuser -u "$user" --)
+	fi
+	chmod 700 "$PG_DATA"
+	log "initdb ($PG_BIN)"
+	"${PG_RUN[@]}" "$PG_BIN/initdb" -D "$PG_DATA" -U postgres --auth=trust -E UTF8 --locale=C --no-sync \
+		>"$TMP_ROOT/initdb.log" 2>&1 || {
+		cat "$TMP_ROOT/initdb.log" >&2
+		die "initdb failed"
+	}
+	local port attempt
+	for attempt in 1 2 3 4 5; do
+		port=$(random_port)
+		if "${PG_RUN[@]}" "$PG_BIN/pg_ctl" start -D "$PG_DATA" -w -t "$SERVICE_TIMEOUT" -l "$TMP_ROOT/pg/postgres.log" \
+			-o "-p $port -k $sock -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300" \
+			>/dev/null 2>&1; then
+			PG_STARTED=1
+			break
+		fi
+		warn "Postgres did not start on port $port (attempt $attempt):"
+		tail -n 5 "$TMP_ROOT/pg/postgres.log" >&2 || true
+	done
+	((PG_STARTED)) || die "could not start Postgres"
+	"$PG_BIN/createdb" -h 127.0.0.1 -p "$port" -U postgres tgflow_test ||
+		die "createdb tgflow_test failed"
+	export TGFLOW_TEST_POSTGRES_URL="postgres://postgres@127.0.0.1:$port/tgflow_test?sslmode=disable"
+	log "Postgres ready at $TGFLOW_TEST_POSTGRES_URL after $((SECONDS - t0))s"
+}
+
+# ---------------------------------------------------------------- services
+SVC_T0=$SECONDS
+if ((SERVICES)); then
+	if [[ -n ${TGFLOW_TEST_NEO4J_URI:-} ]]; then
+		log "using existing Neo4j at $TGFLOW_TEST_NEO4J_URI (TGFLOW_TEST_NEO4J_URI is set)"
+		NEO4J_NEW=0
+	else
+		start_neo4j # boots in the background while Postgres is set up
+		NEO4J_NEW=1
+	fi
+	if [[ -n ${TGFLOW_TEST_POSTGRES_URL:-} ]]; then
+		log "using existing Postgres (TGFLOW_TEST_POSTGRES_URL is set)"
+	else
+		start_postgres
+	fi
+	((NEO4J_NEW)) && wait_neo4j
+	log "services ready in $((SECONDS - SVC_T0))s"
+else
+	log "--no-services: starting no services; tests that need them skip (or fail under CI)"
+fi
+[[ -n ${TGFLOW_TEST_QDRANT_ADDR:-} ]] && log "Qdrant: using TGFLOW_TEST_QDRANT_ADDR=$TGFLOW_TEST_QDRANT_ADDR"
+
+# ---------------------------------------------------------------- go test
+RESULT=0
+SUMMARY=()
+
+MAIN_PKGS=(${PACKAGES[@]+"${PACKAGES[@]}"})
+[[ ${#MAIN_PKGS[@]} -eq 0 ]] && MAIN_PKGS=(./...)
+log "go test -count=1 -shuffle=on ${MAIN_PKGS[*]} ${FLAGS[*]-}"
+T0=$SECONDS
+if go test -count=1 -shuffle=on "${MAIN_PKGS[@]}" ${FLAGS[@]+"${FLAGS[@]}"}; then
+	SUMMARY+=("go test: ok ($((SECONDS - T0))s)")
+else
+	RESULT=1
+	SUMMARY+=("go test: FAILED ($((SECONDS - T0))s)")
+fi
+
+if ((RACE)); then
+	mapfile -t RACE_PKGS < <(race_targets)
+	if [[ ${#RACE_PKGS[@]} -eq 0 ]]; then
+		log "race pass skipped: no Go packages under (${RACE_DIRS[*]}) among the selected ones"
+		SUMMARY+=("go test -race: skipped (no packages)")
+	else
+		if ! command -v gcc >/dev/null 2>&1; then apt_install gcc libc6-dev; fi
+		log "CGO_ENABLED=1 go test -race -count=1 ${RACE_PKGS[*]} ${FLAGS[*]-}"
+		T0=$SECONDS
+		if CGO_ENABLED=1 go test -race -count=1 "${RACE_PKGS[@]}" ${FLAGS[@]+"${FLAGS[@]}"}; then
+			SUMMARY+=("go test -race: ok ($((SECONDS - T0))s)")
+		else
+			RESULT=1
+			SUMMARY+=("go test -race: FAILED ($((SECONDS - T0))s)")
+		fi
+	fi
+else
+	SUMMARY+=("go test -race: skipped (--no-race)")
+fi
+
+for s in "${SUMMARY[@]}"; do log "$s"; done
+if ((RESULT)); then
+	log "FAIL (total $((SECONDS - START_TS))s)"
+else
+	log "PASS (total $((SECONDS - START_TS))s)"
+fi
+exit "$RESULT"
