@@ -1,7 +1,7 @@
 package events
 
 import (
-	"fmt"
+	"encoding/hex"
 	"strings"
 	"time"
 )
@@ -46,7 +46,9 @@ func New(producer string, p Payload, at time.Time, idParts ...string) Event {
 // producer, the output type and key, so a redelivered input produces the same output id and
 // the log's Nats-Msg-Id dedup drops the copy. The trace continues in a child span.
 func Derive(in Event, producer string, p Payload, at time.Time) Event {
-	id := NewID(in.ID, producer, string(p.EventType()), p.Key())
+	key := p.Key()
+	sum := hash(in.ID, producer, string(p.EventType()), key)
+	id := hex.EncodeToString(sum[:16])
 	traceID := TraceID(in.TraceParent)
 	if traceID == "" {
 		traceID = NewID("trace", id)
@@ -55,9 +57,9 @@ func Derive(in Event, producer string, p Payload, at time.Time) Event {
 		ID:           id,
 		Type:         p.EventType(),
 		Source:       SourcePrefix + producer,
-		Subject:      p.Key(),
+		Subject:      key,
 		Time:         at.UTC(),
-		TraceParent:  traceParent(traceID, NewID("span", id)[:16]),
+		TraceParent:  traceParent(traceID, hex.EncodeToString(sum[16:24])),
 		PartitionKey: p.SubjectToken(),
 		Data:         p,
 	}
@@ -76,19 +78,20 @@ func (e Event) NATSSubject(r *Registry) (string, error) {
 func (e Event) Producer() string { return strings.TrimPrefix(e.Source, SourcePrefix) }
 
 func traceParent(traceID, spanID string) string {
-	return fmt.Sprintf("00-%s-%s-01", traceID, spanID)
+	return "00-" + traceID + "-" + spanID + "-01"
 }
 
-// TraceID extracts the 32-hex trace id from a traceparent, or "" when it is not one.
+// TraceID extracts the 32-hex trace id from a W3C traceparent
+// ("00-<32 hex>-<16 hex>-<2 hex>"), or "" when it is not one.
 func TraceID(traceparent string) string {
-	parts := strings.Split(traceparent, "-")
-	if len(parts) != 4 || len(parts[1]) != 32 || len(parts[2]) != 16 {
+	const n = 2 + 1 + 32 + 1 + 16 + 1 + 2
+	if len(traceparent) != n || traceparent[2] != '-' || traceparent[35] != '-' || traceparent[52] != '-' {
 		return ""
 	}
-	for _, c := range parts[1] + parts[2] {
-		if !strings.ContainsRune("0123456789abcdef", c) {
+	for i := 3; i < 52; i++ {
+		if c := traceparent[i]; i != 35 && !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
 			return ""
 		}
 	}
-	return parts[1]
+	return traceparent[3:35]
 }

@@ -62,12 +62,21 @@ func ParsePostKey(key string) (ChannelID, int64, error) {
 // id, so a retried publish is dropped by Nats-Msg-Id dedup and a redelivered input produces
 // the same output id. 128 bits of SHA-256, hex.
 func NewID(parts ...string) string {
-	h := sha256.New()
+	sum := hash(parts...)
+	return hex.EncodeToString(sum[:16])
+}
+
+func hash(parts ...string) [sha256.Size]byte {
+	n := len(parts)
+	for _, p := range parts {
+		n += len(p)
+	}
+	buf := make([]byte, 0, n)
 	for i, p := range parts {
 		if i > 0 {
-			h.Write([]byte{0x1f})
+			buf = append(buf, 0x1f)
 		}
-		h.Write([]byte(p))
+		buf = append(buf, p...)
 	}
-	return hex.EncodeToString(h.Sum(nil)[:16])
+	return sha256.Sum256(buf)
 }

@@ -54,7 +54,10 @@ func (p *Post) validate() []error {
 	if p.EditDate < 0 {
 		errs = append(errs, fmt.Errorf("edit_date %d is negative", p.EditDate))
 	}
-	runes := utf8.RuneCountInString(p.Text)
+	runes := 0
+	if len(p.Entities) > 0 {
+		runes = utf8.RuneCountInString(p.Text)
+	}
 	for i, e := range p.Entities {
 		if e.Offset < 0 || e.Length < 0 || e.Offset+e.Length > runes {
 			errs = append(errs, fmt.Errorf("entities[%d] %s [%d,+%d) is outside the text (%d code points)", i, e.Type, e.Offset, e.Length, runes))

@@ -31,7 +31,7 @@ func BenchmarkHop(b *testing.B) {
 
 	// Interleaved rounds, best of each: the machine is shared, and noise hits both sides.
 	var raw, run float64
-	for range 3 {
+	for range 5 {
 		raw = max(raw, benchRaw(b, n, text))
 		run = max(run, benchRuntime(b, n, text))
 	}
@@ -157,3 +157,4 @@ func benchRuntime(b *testing.B, n int, text string) float64 {
 	}
 	return float64(n) / elapsed.Seconds()
 }
+

@@ -61,7 +61,7 @@ func (p *Projector) process(ctx context.Context, batch []delivery) {
 	for attempt := 1; ; attempt++ {
 		start := time.Now()
 		err := p.proj.Apply(ctx, facts)
-		p.cfg.Metrics.Latency.WithLabelValues(p.name).Observe(time.Since(start).Seconds())
+		p.latency.Observe(time.Since(start).Seconds())
 		if err == nil {
 			break
 		}
@@ -87,6 +87,6 @@ func (p *Projector) process(ctx context.Context, batch []delivery) {
 			p.log.WarnContext(ctx, "ack failed", "err", err)
 			continue
 		}
-		p.cfg.Metrics.Processed.WithLabelValues(p.name).Inc()
+		p.processed.Inc()
 	}
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/tgflow/tgflow/events"
 )
@@ -19,6 +20,17 @@ type Stage struct {
 	router  *Router
 	pending chan pendingAck
 	wg      sync.WaitGroup
+	// pubCounters caches the published series per output type (acker goroutine only).
+	pubCounters map[events.Type]prometheus.Counter
+}
+
+func (s *Stage) published(t events.Type) prometheus.Counter {
+	c, ok := s.pubCounters[t]
+	if !ok {
+		c = s.cfg.Metrics.Published.WithLabelValues(s.name, string(t))
+		s.pubCounters[t] = c
+	}
+	return c
 }
 
 type pendingAck struct {
@@ -40,7 +52,7 @@ func NewStage(js jetstream.JetStream, cfg Config, router *Router) (*Stage, error
 	if err != nil {
 		return nil, err
 	}
-	return &Stage{core: c, router: router}, nil
+	return &Stage{core: c, router: router, pubCounters: map[events.Type]prometheus.Counter{}}, nil
 }
 
 // Run consumes until ctx is cancelled, then finishes in-flight work and returns.
@@ -127,7 +139,7 @@ func (s *Stage) handle(it *item) {
 		if r := recover(); r != nil {
 			it.err = fmt.Errorf("handler panic: %v", r)
 		}
-		s.cfg.Metrics.Latency.WithLabelValues(s.name).Observe(time.Since(start).Seconds())
+		s.latency.Observe(time.Since(start).Seconds())
 	}()
 	it.out, it.err = h(it.ctx, it.ev)
 }
@@ -188,7 +200,7 @@ func (s *Stage) acker() {
 			continue
 		}
 		for _, t := range p.types {
-			s.cfg.Metrics.Published.WithLabelValues(s.name, string(t)).Inc()
+			s.published(t).Inc()
 		}
 		if s.cfg.BeforeAck != nil {
 			if err := s.cfg.BeforeAck(p.msg); err != nil {
@@ -200,6 +212,6 @@ func (s *Stage) acker() {
 			s.log.WarnContext(p.ctx, "ack failed", "err", err)
 			continue
 		}
-		s.cfg.Metrics.Processed.WithLabelValues(s.name).Inc()
+		s.processed.Inc()
 	}
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/tgflow/tgflow/events"
 	"github.com/tgflow/tgflow/internal/logx"
@@ -108,6 +109,10 @@ type core struct {
 	js   jetstream.JetStream
 	name string
 	log  *slog.Logger
+	// Series bound to this stage's label once, off the per-message path.
+	processed prometheus.Counter
+	latency   prometheus.Observer
+	batchSize prometheus.Observer
 }
 
 func newCore(js jetstream.JetStream, cfg Config) (*core, error) {
@@ -119,7 +124,11 @@ func newCore(js jetstream.JetStream, cfg Config) (*core, error) {
 		return nil, fmt.Errorf("worker: %w", err)
 	}
 	name := cfg.Consumer.Durable
-	return &core{cfg: cfg, js: js, name: name, log: cfg.Logger.With("stage", name)}, nil
+	return &core{cfg: cfg, js: js, name: name, log: cfg.Logger.With("stage", name),
+		processed: cfg.Metrics.Processed.WithLabelValues(name),
+		latency:   cfg.Metrics.Latency.WithLabelValues(name),
+		batchSize: cfg.Metrics.BatchSize.WithLabelValues(name),
+	}, nil
 }
 
 // run pulls batches and hands each to process until ctx is cancelled, then drains the
@@ -190,7 +199,7 @@ func (c *core) run(ctx context.Context, process func(ctx context.Context, batch 
 				break fill
 			}
 		}
-		c.cfg.Metrics.BatchSize.WithLabelValues(c.name).Observe(float64(len(batch)))
+		c.batchSize.Observe(float64(len(batch)))
 		process(work, batch)
 	}
 	finish()
