@@ -157,4 +157,3 @@ func benchRuntime(b *testing.B, n int, text string) float64 {
 	}
 	return float64(n) / elapsed.Seconds()
 }
-
