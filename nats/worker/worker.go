@@ -124,6 +124,13 @@ func newCore(js jetstream.JetStream, cfg Config) (*core, error) {
 		return nil, fmt.Errorf("worker: %w", err)
 	}
 	name := cfg.Consumer.Durable
+	// Create every series at zero so rate() and increase() alerts see a stage that has not
+	// failed yet, instead of no series at all.
+	for _, class := range []Class{ClassTransient, ClassPermanent, ClassDecode, ClassExhausted} {
+		cfg.Metrics.Failed.WithLabelValues(name, string(class))
+		cfg.Metrics.DeadLettered.WithLabelValues(name, string(class))
+	}
+	cfg.Metrics.Retried.WithLabelValues(name)
 	return &core{cfg: cfg, js: js, name: name, log: cfg.Logger.With("stage", name),
 		processed: cfg.Metrics.Processed.WithLabelValues(name),
 		latency:   cfg.Metrics.Latency.WithLabelValues(name),
