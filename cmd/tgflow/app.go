@@ -14,6 +14,7 @@ import (
 	"github.com/tgflow/tgflow/internal/config"
 	"github.com/tgflow/tgflow/internal/logx"
 	"github.com/tgflow/tgflow/services"
+	"github.com/tgflow/tgflow/services/projsvc"
 )
 
 // version is set at build time with -ldflags "-X main.version=…".
@@ -27,8 +28,11 @@ type command struct {
 func commands() []command {
 	return []command{
 		{"dev", "[--data-dir DIR] [--until-idle] [--services a,b]", "run every service in one process with an embedded NATS server (laptop mode)", runDev},
+		{"import", "PATH [--json]", "publish a Telegram Desktop export (result.json of a chat, or a full-account export); re-importing publishes nothing new", runImport},
 		{"nats", "apply [--all] | files [--dir nats]", "create or update streams, buckets and consumers; regenerate the committed JSON configs", runNATS},
 		{"dlq", "ls [--consumer C] [--json] | replay SEQ… | replay --all [--consumer C]", "list dead letters; send them back to the one consumer that failed them", runDLQ},
+		{"projections", "rebuild NAME | verify NAME | status", "replay the log into a shadow read model and swap it in; compare a rebuild with the live model; checkpoints vs the log head", runProjections},
+		{"migrate", "up | status", "apply or list the Postgres read schema's migrations (TGFLOW_POSTGRES_URL)", runMigrate},
 		{"config", "", "print the effective configuration (secrets masked) and every environment variable", runConfig},
 		{"version", "", "print the version", runVersion},
 	}
@@ -159,5 +163,7 @@ func runConfig(_ context.Context, a *app, _ []string) error {
 
 // registry lists the services this binary implements, in start order.
 func registry() services.Registry {
-	return services.Registry{}
+	var reg services.Registry
+	reg = append(reg, projsvc.Specs()...)
+	return reg
 }

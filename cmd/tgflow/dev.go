@@ -28,6 +28,7 @@ func runDev(ctx context.Context, a *app, args []string) error {
 	untilIdle := fs.Bool("until-idle", false, "exit 0 once no consumer has pending or unacknowledged messages")
 	idleTimeout := fs.Duration("idle-timeout", 10*time.Minute, "with --until-idle: give up (exit 1) after this long")
 	only := fs.String("services", "", "comma-separated subset of services to run (default: all)")
+	withSample := fs.Bool("sample", false, "import the bundled sample channels before the services start")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -57,6 +58,11 @@ func runDev(ctx context.Context, a *app, args []string) error {
 	}
 	for _, ch := range rep {
 		log.Debug("topology", "kind", ch.Kind, "name", ch.Name, "action", ch.Action, "note", ch.Note)
+	}
+	if *withSample {
+		if err := importSample(ctx, c.JS, a.stdout, log); err != nil {
+			return err
+		}
 	}
 	return runServices(ctx, a, b, c, log, reg, *untilIdle, *idleTimeout)
 }
@@ -128,7 +134,11 @@ func runServices(ctx context.Context, a *app, b *config.Base, c *conn, log *slog
 		runs = append(runs, running{spec, svc})
 	}
 	if len(runs) == 0 {
-		fmt.Fprintln(a.stdout, "no service is registered in this build yet: the log, DLQ, buckets and media store are ready.")
+		if len(reg) == 0 {
+			fmt.Fprintln(a.stdout, "no service is registered in this build yet: the log, DLQ, buckets and media store are ready.")
+		} else {
+			fmt.Fprintln(a.stdout, "no service could run (each was skipped, see above): the log, DLQ, buckets and media store are ready.")
+		}
 		if !untilIdle {
 			<-ctx.Done()
 		}

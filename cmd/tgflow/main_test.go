@@ -18,12 +18,20 @@ func tgflow(t *testing.T, env []string, args ...string) (string, string, error) 
 
 func TestDevUntilIdleExitsCleanly(t *testing.T) {
 	dir := t.TempDir()
-	out, errOut, err := tgflow(t, nil, "dev", "--data-dir", dir, "--until-idle")
+	out, errOut, err := tgflow(t, nil, "dev", "--data-dir", dir, "--sample", "--until-idle")
 	if err != nil {
 		t.Fatalf("dev: %v\n%s", err, errOut)
 	}
-	if !strings.Contains(out, "log TGFLOW: 0 facts") {
+	if !strings.Contains(out, "sample: 4 channel(s)") || !strings.Contains(out, "log TGFLOW: ") {
 		t.Fatalf("summary missing:\n%s", out)
+	}
+	// Laptop mode keeps its data: a second run reuses the log and publishes nothing new.
+	out, errOut, err = tgflow(t, nil, "dev", "--data-dir", dir, "--sample", "--until-idle")
+	if err != nil {
+		t.Fatalf("second dev: %v\n%s", err, errOut)
+	}
+	if !strings.Contains(out, "published 0 facts") {
+		t.Fatalf("second run:\n%s", out)
 	}
 }
 
@@ -87,5 +95,20 @@ func TestDLQListOnEmptyLog(t *testing.T) {
 	}
 	if !strings.Contains(out, "0 dead letter(s)") {
 		t.Fatalf("dlq ls:\n%s", out)
+	}
+}
+
+func TestImportRejectsMalformedExportWithPosition(t *testing.T) {
+	dir := t.TempDir()
+	_, _, err := tgflow(t, []string{"TGFLOW_DATA_DIR=" + dir}, "import", "../../testdata/exports/malformed/bad_date.json")
+	if err == nil || !strings.Contains(err.Error(), "byte") {
+		t.Fatalf("err = %v, want the position of the problem", err)
+	}
+	out, _, err := tgflow(t, []string{"TGFLOW_DATA_DIR=" + dir}, "import", "../../testdata/exports/channel")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out, "published") {
+		t.Fatalf("import output:\n%s", out)
 	}
 }

@@ -36,6 +36,7 @@ const (
 	BucketAlbums   = "albums"
 	BucketLeases   = "leases"
 	BucketTrends   = "trends"
+	BucketImported = "import-ledger"
 	ObjectMedia    = "media"
 )
 
@@ -252,6 +253,7 @@ func KeyValues() []jetstream.KeyValueConfig {
 		{Bucket: BucketAlbums, Description: "albums: assembly progress per grouped id (compare-and-set)", History: 1, Storage: jetstream.FileStorage},
 		{Bucket: BucketLeases, Description: "leases: the one active scheduler (owner token, TTL)", History: 1, TTL: time.Minute, Storage: jetstream.FileStorage},
 		{Bucket: BucketTrends, Description: "trends: sliding-window state per tag", History: 1, Storage: jetstream.FileStorage},
+		{Bucket: BucketImported, Description: "import: post versions and albums already published from exports", History: 1, Storage: jetstream.FileStorage},
 	}
 }
 

@@ -1,0 +1,134 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/tgflow/tgflow/internal/config"
+	"github.com/tgflow/tgflow/migrations"
+	"github.com/tgflow/tgflow/nats/topology"
+	"github.com/tgflow/tgflow/services"
+	"github.com/tgflow/tgflow/services/projsvc"
+)
+
+func runProjections(ctx context.Context, a *app, args []string) error {
+	if len(args) == 0 {
+		return fmt.Errorf("%w: tgflow projections rebuild NAME | verify NAME | status", errUsage)
+	}
+	sub := args[0]
+	fs := newFlags("projections "+sub, a)
+	if err := parseFlags(fs, args[1:]); err != nil {
+		return err
+	}
+	b, log, err := a.base()
+	if err != nil {
+		return err
+	}
+	var backends []projsvc.Backend
+	switch sub {
+	case "rebuild", "verify":
+		if fs.NArg() != 1 {
+			return fmt.Errorf("%w: tgflow projections %s postgres|qdrant|neo4j", errUsage, sub)
+		}
+		be, ok := projsvc.LookupBackend(fs.Arg(0))
+		if !ok {
+			return fmt.Errorf("%w: no projection %q", errUsage, fs.Arg(0))
+		}
+		backends = []projsvc.Backend{be}
+	case "status":
+		backends = projsvc.Backends()
+	default:
+		return fmt.Errorf("%w: unknown projections subcommand %q", errUsage, sub)
+	}
+	c, err := connect(ctx, b, "projections", log)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+
+	if sub == "status" {
+		var st []projsvc.Status
+		for _, be := range backends {
+			p, _, closeFn, err := be.Open(ctx, a.env, log)
+			if err != nil {
+				st = append(st, projsvc.Status{Name: be.Name, Consumer: be.Consumer, Err: err})
+				continue
+			}
+			s := projsvc.StatusOf(ctx, c.JS, be.Name, be.Consumer, p, 2*time.Second)
+			closeFn()
+			st = append(st, s)
+		}
+		projsvc.PrintStatus(a.stdout, st)
+		return nil
+	}
+
+	be := backends[0]
+	p, batch, closeFn, err := be.Open(ctx, a.env, log)
+	if err != nil {
+		return err
+	}
+	defer closeFn()
+	cons, _ := topology.LookupConsumer(be.Consumer)
+	r := projsvc.Replayer{JS: c.JS, Consumer: cons, Batch: batch * 2, Logger: log}
+	prog := projsvc.NewProgress(os.Stderr, be.Name+" "+sub, log)
+	start := time.Now()
+	switch sub {
+	case "rebuild":
+		if err := projsvc.Rebuild(ctx, r, p, prog); err != nil {
+			return fmt.Errorf("rebuild %s (the live model is untouched; run again to resume): %w", be.Name, err)
+		}
+		cp, _ := p.Checkpoint(ctx)
+		fmt.Fprintf(a.stdout, "rebuilt %s up to log seq %d in %s and swapped it in\n", be.Name, cp, time.Since(start).Round(time.Millisecond))
+		return nil
+	default: // verify
+		diff, err := projsvc.Verify(ctx, r, p, prog)
+		if err != nil {
+			return err
+		}
+		if len(diff) > 0 {
+			for _, d := range diff {
+				fmt.Fprintln(a.stdout, "differs:", d)
+			}
+			return fmt.Errorf("verify %s: %d section(s) differ from a rebuild", be.Name, len(diff))
+		}
+		fmt.Fprintf(a.stdout, "verify %s: live model equals a rebuild from the log (%s)\n", be.Name, time.Since(start).Round(time.Millisecond))
+		return nil
+	}
+}
+
+// runMigrate applies or lists the Postgres read schema's migrations.
+func runMigrate(ctx context.Context, a *app, args []string) error {
+	if len(args) == 0 || (args[0] != "up" && args[0] != "status") {
+		return fmt.Errorf("%w: tgflow migrate up|status", errUsage)
+	}
+	var cfg projsvc.PostgresConfig
+	if err := config.Load(&cfg, a.env); err != nil {
+		return err
+	}
+	if cfg.URL == "" {
+		return fmt.Errorf("%w: TGFLOW_POSTGRES_URL is not set", services.ErrNotConfigured)
+	}
+	pool, err := pgxpool.New(ctx, cfg.URL.Reveal())
+	if err != nil {
+		return fmt.Errorf("env: TGFLOW_POSTGRES_URL: cannot be parsed as a Postgres URL")
+	}
+	defer pool.Close()
+	if args[0] == "up" {
+		res, err := migrations.UpResults(ctx, pool, cfg.Schema)
+		if err != nil {
+			return err
+		}
+		if len(res) == 0 {
+			fmt.Fprintf(a.stdout, "schema %s is up to date\n", cfg.Schema)
+		}
+		for _, r := range res {
+			fmt.Fprintf(a.stdout, "applied %v\n", r)
+		}
+		return nil
+	}
+	return migrations.Status(ctx, pool, cfg.Schema, a.stdout)
+}

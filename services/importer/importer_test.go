@@ -1,0 +1,157 @@
+package importer_test
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/tgflow/tgflow/internal/logx"
+	"github.com/tgflow/tgflow/nats/natstest"
+	"github.com/tgflow/tgflow/nats/topology"
+	"github.com/tgflow/tgflow/services/importer"
+	"github.com/tgflow/tgflow/services/ingest/export"
+	"github.com/tgflow/tgflow/testdata/sample"
+)
+
+func logCount(t *testing.T, js jetstream.JetStream) uint64 {
+	t.Helper()
+	s, err := js.Stream(context.Background(), topology.LogStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := s.Info(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return info.State.Msgs
+}
+
+func newImporter(t testing.TB, env *natstest.Env) *importer.Importer {
+	t.Helper()
+	im, err := importer.New(context.Background(), env.JS, logx.Discard(), 10<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return im
+}
+
+func TestImportSampleTwicePublishesNothingNew(t *testing.T) {
+	env := natstest.Start(t)
+	im := newImporter(t, env)
+	ctx := context.Background()
+	x, err := export.OpenFS(sample.FS, sample.Root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, err := im.Import(ctx, x)
+	x.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := first.Stats
+	// Every post and album of the sample, and one channels.synced per imported channel.
+	if want := st.Posts + st.Albums + st.Channels; first.Published != want || first.Unchanged != 0 {
+		t.Fatalf("first import published %d (unchanged %d), want %d", first.Published, first.Unchanged, want)
+	}
+	if got := logCount(t, env.JS); got != uint64(first.Published) {
+		t.Fatalf("log holds %d facts, import said %d", got, first.Published)
+	}
+	obs, err := env.JS.ObjectStore(ctx, topology.ObjectMedia)
+	if err != nil {
+		t.Fatal(err)
+	}
+	objects, err := obs.List(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(objects) == 0 || len(objects) >= st.MediaFiles {
+		t.Fatalf("%d media objects for %d files: the same image in two channels must be stored once", len(objects), st.MediaFiles)
+	}
+
+	x2, err := export.OpenFS(sample.FS, sample.Root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer x2.Close()
+	second, err := im.Import(ctx, x2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if second.Published != 0 || second.Unchanged != st.Posts+st.Albums {
+		t.Fatalf("second import published %d, unchanged %d", second.Published, second.Unchanged)
+	}
+	if got := logCount(t, env.JS); got != uint64(first.Published) {
+		t.Fatalf("log grew to %d facts on re-import", got)
+	}
+}
+
+// A later export with one message edited publishes that post's new version only.
+func TestImportPublishesNewVersions(t *testing.T) {
+	env := natstest.Start(t)
+	im := newImporter(t, env)
+	ctx := context.Background()
+	src, err := os.ReadFile("../../testdata/exports/channel/result.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	path := filepath.Join(dir, "result.json")
+	if err := os.WriteFile(path, src, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	run := func() importer.Result {
+		x, err := export.Open(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer x.Close()
+		r, err := im.Import(ctx, x)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	first := run()
+	var doc map[string]any
+	if err := json.Unmarshal(src, &doc); err != nil {
+		t.Fatal(err)
+	}
+	msgs := doc["messages"].([]any)
+	var edited bool
+	for _, m := range msgs {
+		mm := m.(map[string]any)
+		if mm["type"] == "message" && mm["text"] != "" && mm["photo"] == nil && mm["file"] == nil {
+			mm["edited_unixtime"] = "1900000000"
+			mm["edited"] = "2030-03-17T17:46:40"
+			edited = true
+			break
+		}
+	}
+	if !edited {
+		t.Fatal("fixture has no plain text message to edit")
+	}
+	b, _ := json.Marshal(doc)
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	second := run()
+	if second.Published != 2 { // the new version and the channel's sync
+		t.Fatalf("re-import after an edit published %d facts, want 2 (first import published %d)", second.Published, first.Published)
+	}
+}
+
+func TestMalformedExportPublishesNothing(t *testing.T) {
+	env := natstest.Start(t)
+	_, err := export.Open("../../testdata/exports/malformed/bad_date.json")
+	if err == nil || !strings.Contains(err.Error(), "byte") {
+		t.Fatalf("err = %v, want a positioned error", err)
+	}
+	if got := logCount(t, env.JS); got != 0 {
+		t.Fatalf("log has %d facts", got)
+	}
+}
