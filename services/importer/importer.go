@@ -59,9 +59,11 @@ func New(ctx context.Context, js jetstream.JetStream, log *slog.Logger, maxMedia
 	return &Importer{js: js, ledger: kv, media: store, log: log, now: time.Now}, nil
 }
 
-func postLedgerKey(ch events.ChannelID, msg int64) string { return "p." + ch.String() + "." + itoa(msg) }
-func albumLedgerKey(ch events.ChannelID, g int64) string  { return "a." + ch.String() + "." + itoa(g) }
-func itoa(n int64) string                                 { return strconv.FormatInt(n, 10) }
+func postLedgerKey(ch events.ChannelID, msg int64) string {
+	return "p." + ch.String() + "." + itoa(msg)
+}
+func albumLedgerKey(ch events.ChannelID, g int64) string { return "a." + ch.String() + "." + itoa(g) }
+func itoa(n int64) string                                { return strconv.FormatInt(n, 10) }
 
 // loadLedger reads every ledger entry of a channel: key → post version (albums: 0).
 func (im *Importer) loadLedger(ctx context.Context, ch events.ChannelID) (map[string]int64, error) {
