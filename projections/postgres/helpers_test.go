@@ -1,0 +1,126 @@
+package postgres_test
+
+import (
+	"context"
+	"encoding/json"
+	"testing"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/tgflow/tgflow/internal/testenv"
+	"github.com/tgflow/tgflow/projections"
+	"github.com/tgflow/tgflow/projections/postgres"
+)
+
+// newPool returns a pool on a fresh database that is dropped when the test ends.
+func newPool(t testing.TB) *pgxpool.Pool {
+	t.Helper()
+	url := testenv.NewPostgresDB(t)
+	pool, err := pgxpool.New(context.Background(), url)
+	if err != nil {
+		t.Fatalf("pool: %v", err)
+	}
+	t.Cleanup(pool.Close) // runs before the database drop registered by NewPostgresDB
+	return pool
+}
+
+func newProjection(t testing.TB, pool *pgxpool.Pool, schema string) *postgres.Projection {
+	t.Helper()
+	p, err := postgres.New(context.Background(), pool, schema)
+	if err != nil {
+		t.Fatalf("postgres.New(%s): %v", schema, err)
+	}
+	t.Cleanup(func() { _ = p.Close() })
+	return p
+}
+
+func apply(t testing.TB, p projections.Projection, facts []projections.Fact, size int) {
+	t.Helper()
+	for i := 0; i < len(facts); i += size {
+		chunk := facts[i:min(i+size, len(facts))]
+		if err := p.Apply(context.Background(), chunk); err != nil {
+			t.Fatalf("apply batch at seq %d: %v", chunk[0].Seq, err)
+		}
+	}
+}
+
+func snapshot(t testing.TB, p projections.Projection) projections.Snapshot {
+	t.Helper()
+	s, err := p.Snapshot(context.Background())
+	if err != nil {
+		t.Fatalf("snapshot: %v", err)
+	}
+	return s
+}
+
+func assertSame(t testing.TB, want, got projections.Snapshot) {
+	t.Helper()
+	if diff := want.Digest().Diff(got.Digest()); len(diff) > 0 {
+		t.Fatalf("snapshots differ: %v\nwant:\n%s\ngot:\n%s", diff, want, got)
+	}
+}
+
+// row is one snapshot line decoded.
+type row map[string]any
+
+func rowsOf(t testing.TB, snap projections.Snapshot, table string) []row {
+	t.Helper()
+	lines, ok := snap[table]
+	if !ok {
+		t.Fatalf("snapshot has no section %q", table)
+	}
+	out := make([]row, 0, len(lines))
+	for _, l := range lines {
+		var r row
+		if err := json.Unmarshal([]byte(l), &r); err != nil {
+			t.Fatalf("%s: bad line %q: %v", table, l, err)
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+// where returns the rows whose fields equal the given values (numbers compared as float64).
+func where(rows []row, kv ...any) []row {
+	var out []row
+next:
+	for _, r := range rows {
+		for i := 0; i+1 < len(kv); i += 2 {
+			if !equal(r[kv[i].(string)], kv[i+1]) {
+				continue next
+			}
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+func one(t testing.TB, rows []row, what string, kv ...any) row {
+	t.Helper()
+	got := where(rows, kv...)
+	if len(got) != 1 {
+		t.Fatalf("%s: %d rows match %v, want 1", what, len(got), kv)
+	}
+	return got[0]
+}
+
+func equal(a, b any) bool {
+	switch x := b.(type) {
+	case int:
+		f, ok := a.(float64)
+		return ok && f == float64(x)
+	case int64:
+		f, ok := a.(float64)
+		return ok && f == float64(x)
+	case nil:
+		return a == nil
+	}
+	return a == b
+}
+
+func field(t testing.TB, r row, name string, want any) {
+	t.Helper()
+	if got := r[name]; !equal(got, want) {
+		t.Errorf("%s = %#v, want %#v (row %v)", name, got, want, r)
+	}
+}

@@ -1,0 +1,164 @@
+package projsvc
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/tgflow/tgflow/internal/config"
+	"github.com/tgflow/tgflow/nats/topology"
+	"github.com/tgflow/tgflow/nats/worker"
+	"github.com/tgflow/tgflow/projections"
+	"github.com/tgflow/tgflow/projections/postgres"
+	"github.com/tgflow/tgflow/projections/qdrant"
+	"github.com/tgflow/tgflow/services"
+)
+
+// Backend describes one projection: how to open it from the environment.
+type Backend struct {
+	Name     string // postgres, qdrant, neo4j
+	Service  string // proj-postgres, …
+	Consumer string
+	Config   func() any
+	// Open returns the live projection, its batch size and a close func. It returns
+	// services.ErrNotConfigured when the backend's address is not set.
+	Open func(ctx context.Context, env map[string]string, log *slog.Logger) (projections.Rebuilder, int, func(), error)
+}
+
+// Backends lists every projection, in a fixed order.
+func Backends() []Backend {
+	return []Backend{
+		{Name: "postgres", Service: "proj-postgres", Consumer: topology.ConsumerProjPostgres,
+			Config: func() any { return &PostgresConfig{} }, Open: openPostgres},
+		{Name: "qdrant", Service: "proj-qdrant", Consumer: topology.ConsumerProjQdrant,
+			Config: func() any { return &QdrantConfig{} }, Open: openQdrant},
+	}
+}
+
+// LookupBackend finds a backend by projection or service name.
+func LookupBackend(name string) (Backend, bool) {
+	for _, b := range Backends() {
+		if b.Name == name || b.Service == name {
+			return b, true
+		}
+	}
+	return Backend{}, false
+}
+
+func openPostgres(ctx context.Context, env map[string]string, _ *slog.Logger) (projections.Rebuilder, int, func(), error) {
+	var cfg PostgresConfig
+	if err := config.Load(&cfg, env); err != nil {
+		return nil, 0, nil, err
+	}
+	if cfg.URL == "" {
+		return nil, 0, nil, fmt.Errorf("%w: TGFLOW_POSTGRES_URL is not set", services.ErrNotConfigured)
+	}
+	pool, err := pgxpool.New(ctx, cfg.URL.Reveal())
+	if err != nil {
+		// pgx errors can echo the URL: say only which variable is wrong.
+		return nil, 0, nil, fmt.Errorf("env: TGFLOW_POSTGRES_URL: cannot be parsed as a Postgres URL")
+	}
+	p, err := postgres.New(ctx, pool, cfg.Schema)
+	if err != nil {
+		pool.Close()
+		return nil, 0, nil, fmt.Errorf("postgres projection: %w", err)
+	}
+	return p, cfg.Batch, pool.Close, nil
+}
+
+func openQdrant(ctx context.Context, env map[string]string, _ *slog.Logger) (projections.Rebuilder, int, func(), error) {
+	var cfg QdrantConfig
+	if err := config.Load(&cfg, env); err != nil {
+		return nil, 0, nil, err
+	}
+	if cfg.Addr == "" {
+		return nil, 0, nil, fmt.Errorf("%w: TGFLOW_QDRANT_ADDR is not set", services.ErrNotConfigured)
+	}
+	p, err := qdrant.Open(ctx, cfg.Addr, qdrant.Options{Alias: cfg.Alias, Dim: cfg.Dim, Model: cfg.Model})
+	if err != nil {
+		return nil, 0, nil, fmt.Errorf("qdrant projection: %w", err)
+	}
+	return p, cfg.Batch, func() { _ = p.Close() }, nil
+}
+
+// Specs returns the service specs of every projection.
+func Specs() []services.Spec {
+	var out []services.Spec
+	for _, b := range Backends() {
+		out = append(out, services.Spec{
+			Name:      b.Service,
+			Doc:       "projection: " + b.Name + " read model",
+			Consumers: []string{b.Consumer},
+			Config:    b.Config,
+			New: func(_ context.Context, d services.Deps) (services.Service, error) {
+				// Configuration problems stop startup; an unreachable backend does not: the
+				// projector waits for it in Run.
+				cfg := b.Config()
+				if err := config.Load(cfg, d.Env); err != nil {
+					return nil, err
+				}
+				if err := b.configured(cfg); err != nil {
+					return nil, err
+				}
+				return &projector{b: b, d: d}, nil
+			},
+		})
+	}
+	return out
+}
+
+func (b Backend) configured(cfg any) error {
+	var missing string
+	switch c := cfg.(type) {
+	case *PostgresConfig:
+		if c.URL == "" {
+			missing = "TGFLOW_POSTGRES_URL"
+		}
+	case *QdrantConfig:
+		if c.Addr == "" {
+			missing = "TGFLOW_QDRANT_ADDR"
+		}
+	case *Neo4jConfig:
+		if c.URI == "" {
+			missing = "TGFLOW_NEO4J_URI"
+		}
+	}
+	if missing != "" {
+		return fmt.Errorf("%w: %s is not set", services.ErrNotConfigured, missing)
+	}
+	return nil
+}
+
+type projector struct {
+	b Backend
+	d services.Deps
+}
+
+// Run opens the backend, retrying with backoff while it is unreachable, then applies facts
+// until ctx is cancelled.
+func (p *projector) Run(ctx context.Context) error {
+	log := p.d.Logger.With("projection", p.b.Name)
+	backoff := worker.Backoff{Base: time.Second, Max: time.Minute, Jitter: 0.2}
+	for attempt := 1; ; attempt++ {
+		proj, batch, closeFn, err := p.b.Open(ctx, p.d.Env, log)
+		if err == nil {
+			defer closeFn()
+			c, _ := topology.LookupConsumer(p.b.Consumer)
+			run, err := worker.NewProjector(p.d.JS, worker.Config{Consumer: c.Config(), Batch: batch, Metrics: p.d.Metrics, Logger: log}, proj)
+			if err != nil {
+				return err
+			}
+			return run.Run(ctx)
+		}
+		delay := backoff.Delay(attempt)
+		log.Warn("backend unavailable; retrying", "attempt", attempt, "delay", delay, "err", err)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(delay):
+		}
+	}
+}
