@@ -48,7 +48,7 @@ func (m *flakyModel) Checkpoint(context.Context) (uint64, error) {
 	return m.checkpoint, nil
 }
 func (m *flakyModel) Snapshot(context.Context) (projections.Snapshot, error) { return nil, nil }
-func (m *flakyModel) Close() error                                         { return nil }
+func (m *flakyModel) Close() error                                           { return nil }
 
 func TestProjectorNeverAcksUnappliedFactsAndKeepsOrder(t *testing.T) {
 	h := newHarness(t)
@@ -105,4 +105,3 @@ func consumerInfo(t *testing.T, js jetstream.JetStream, name string) *jetstream.
 	}
 	return info
 }
-
