@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -14,23 +15,16 @@ import (
 	"github.com/tgflow/tgflow/events"
 )
 
-// Stage runs a router of typed handlers on one durable consumer.
+// Stage runs a router of typed handlers on one durable consumer. Messages stream through
+// nats.go's Consume callback: decode, handle, encode and publish asynchronously there (or
+// on Concurrency workers), while one acker goroutine acks each input once the log has
+// acknowledged all of its outputs.
 type Stage struct {
 	*core
 	router  *Router
 	pending chan pendingAck
-	wg      sync.WaitGroup
 	// pubCounters caches the published series per output type (acker goroutine only).
 	pubCounters map[events.Type]prometheus.Counter
-}
-
-func (s *Stage) published(t events.Type) prometheus.Counter {
-	c, ok := s.pubCounters[t]
-	if !ok {
-		c = s.cfg.Metrics.Published.WithLabelValues(s.name, string(t))
-		s.pubCounters[t] = c
-	}
-	return c
 }
 
 type pendingAck struct {
@@ -55,145 +49,213 @@ func NewStage(js jetstream.JetStream, cfg Config, router *Router) (*Stage, error
 	return &Stage{core: c, router: router, pubCounters: map[events.Type]prometheus.Counter{}}, nil
 }
 
-// Run consumes until ctx is cancelled, then finishes in-flight work and returns.
+// slot is one handler goroutine's message in flight, watched by the keep-alive ticker.
+type slot struct {
+	msg   atomic.Pointer[jetstream.Msg]
+	since atomic.Int64
+}
+
+// Run consumes until ctx is cancelled, then drains: the messages already pulled are
+// handled, their outputs published and their inputs acked before Run returns.
 func (s *Stage) Run(ctx context.Context) error {
+	cons, err := s.js.CreateOrUpdateConsumer(ctx, s.cfg.Stream, s.cfg.Consumer)
+	if err != nil && ctx.Err() != nil {
+		return nil // stopped while starting
+	}
+	if err != nil {
+		return fmt.Errorf("consumer %s: %w", s.name, err)
+	}
+	work, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelWork()
+
 	s.pending = make(chan pendingAck, 4*s.cfg.Batch)
-	s.wg.Add(1)
-	go s.acker()
-	return s.run(ctx, s.process, func() {
-		close(s.pending)
-		s.wg.Wait()
-	})
-}
+	var ackerDone sync.WaitGroup
+	ackerDone.Add(1)
+	go func() {
+		defer ackerDone.Done()
+		s.acker()
+	}()
 
-type item struct {
-	msg jetstream.Msg
-	ev  events.Event
-	ctx context.Context
-	out []events.Event
-	err error
-}
+	slots := make([]slot, s.cfg.Concurrency)
+	stopKeepAlive := s.keepAliveSlots(slots)
+	defer stopKeepAlive()
 
-func (s *Stage) process(ctx context.Context, batch []delivery) {
-	items := make([]*item, 0, len(batch))
-	for _, d := range batch {
-		if d.err != nil {
-			s.cfg.Metrics.Failed.WithLabelValues(s.name, string(ClassDecode)).Inc()
-			s.deadLetter(ctx, d.msg, ClassDecode, d.err)
-			continue
+	var handle func(jetstream.Msg)
+	var workers sync.WaitGroup
+	var queue chan jetstream.Msg
+	if s.cfg.Concurrency == 1 {
+		handle = func(m jetstream.Msg) { s.processOne(work, &slots[0], m) }
+	} else {
+		queue = make(chan jetstream.Msg)
+		for i := range slots {
+			workers.Add(1)
+			go func() {
+				defer workers.Done()
+				for m := range queue {
+					s.processOne(work, &slots[i], m)
+				}
+			}()
 		}
-		items = append(items, &item{msg: d.msg, ev: d.ev, ctx: s.traceCtx(ctx, d.ev)})
+		handle = func(m jetstream.Msg) { queue <- m }
 	}
-	if len(items) == 0 {
-		return
-	}
-	msgs := make([]jetstream.Msg, len(items))
-	for i, it := range items {
-		msgs[i] = it.msg
-	}
-	stop := s.keepAlive(msgs)
-	s.handleAll(items)
-	stop()
-	for _, it := range items {
-		if it.err != nil {
-			s.fail(it.ctx, it.msg, it.err)
-			continue
-		}
-		s.publish(it)
-	}
-}
 
-func (s *Stage) handleAll(items []*item) {
-	if s.cfg.Concurrency == 1 || len(items) == 1 {
-		for _, it := range items {
-			s.handle(it)
-		}
-		return
-	}
-	next := make(chan *item)
-	var wg sync.WaitGroup
-	for range min(s.cfg.Concurrency, len(items)) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for it := range next {
-				s.handle(it)
+	cc, err := cons.Consume(handle, jetstream.PullMaxMessages(s.cfg.Batch),
+		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
+			if !errors.Is(err, jetstream.ErrNoHeartbeat) {
+				s.log.Warn("pull", "err", err)
 			}
-		}()
+		}))
+	if err != nil {
+		close(s.pending)
+		ackerDone.Wait()
+		return fmt.Errorf("consumer %s: consume: %w", s.name, err)
 	}
-	for _, it := range items {
-		next <- it
+	s.log.Info("consuming", "filters", s.cfg.Consumer.FilterSubjects, "concurrency", s.cfg.Concurrency)
+	<-ctx.Done()
+	cc.Drain()
+	time.AfterFunc(s.cfg.ShutdownTimeout, cancelWork)
+	select {
+	case <-cc.Closed():
+	case <-work.Done():
+		s.log.Warn("shutdown grace period over; unfinished messages will be redelivered")
 	}
-	close(next)
-	wg.Wait()
+	if queue != nil {
+		close(queue)
+		workers.Wait()
+	}
+	close(s.pending)
+	ackerDone.Wait()
+	if err := s.js.Conn().FlushTimeout(5 * time.Second); err != nil && !errors.Is(err, nats.ErrConnectionClosed) {
+		s.log.Warn("flush acks on shutdown", "err", err)
+	}
+	s.log.Info("stopped")
+	return nil
 }
 
-func (s *Stage) handle(it *item) {
-	h, ok := s.router.handler(it.ev.Type)
-	if !ok {
-		it.err = Permanent(fmt.Errorf("stage %s has no handler for %s", s.name, it.ev.Type))
+// keepAliveSlots sends InProgress for any handler running longer than InProgressEvery.
+func (s *Stage) keepAliveSlots(slots []slot) (stop func()) {
+	done := make(chan struct{})
+	go func() {
+		t := time.NewTicker(s.cfg.InProgressEvery / 2)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case now := <-t.C:
+				for i := range slots {
+					m := slots[i].msg.Load()
+					if m != nil && now.Sub(time.Unix(0, slots[i].since.Load())) >= s.cfg.InProgressEvery {
+						_ = (*m).InProgress()
+					}
+				}
+			}
+		}
+	}()
+	return func() { close(done) }
+}
+
+func (s *Stage) processOne(ctx context.Context, sl *slot, m jetstream.Msg) {
+	ev, err := s.cfg.Registry.Decode(events.Header(m.Headers()), m.Data())
+	if err != nil {
+		s.cfg.Metrics.Failed.WithLabelValues(s.name, string(ClassDecode)).Inc()
+		s.deadLetter(ctx, m, ClassDecode, err)
 		return
+	}
+	hctx := s.traceCtx(ctx, ev)
+	sl.since.Store(time.Now().UnixNano())
+	sl.msg.Store(&m)
+	out, err := s.handle(hctx, ev)
+	sl.msg.Store(nil)
+	if err != nil {
+		s.fail(hctx, m, err)
+		return
+	}
+	s.publish(hctx, m, out)
+}
+
+func (s *Stage) handle(ctx context.Context, ev events.Event) (out []events.Event, err error) {
+	h, ok := s.router.handler(ev.Type)
+	if !ok {
+		return nil, Permanent(fmt.Errorf("stage %s has no handler for %s", s.name, ev.Type))
 	}
 	start := time.Now()
 	defer func() {
 		if r := recover(); r != nil {
-			it.err = fmt.Errorf("handler panic: %v", r)
+			err = fmt.Errorf("handler panic: %v", r)
 		}
 		s.latency.Observe(time.Since(start).Seconds())
 	}()
-	it.out, it.err = h(it.ctx, it.ev)
+	return h(ctx, ev)
 }
 
 // publish sends the outputs of one input asynchronously and queues the input's ack until
-// the log has acknowledged every output.
-func (s *Stage) publish(it *item) {
-	msgs := make([]*nats.Msg, 0, len(it.out))
-	types := make([]events.Type, 0, len(it.out))
-	for _, o := range it.out {
+// the log has acknowledged every output. All outputs are encoded before any is sent, so
+// an invalid one publishes nothing.
+func (s *Stage) publish(ctx context.Context, in jetstream.Msg, out []events.Event) {
+	msgs := make([]*nats.Msg, 0, len(out))
+	types := make([]events.Type, 0, len(out))
+	for _, o := range out {
 		if p := o.Producer(); p != s.cfg.Producer {
-			s.deadLetter(it.ctx, it.msg, ClassPermanent, fmt.Errorf("output %s claims producer %q, stage is %q", o.Type, p, s.cfg.Producer))
+			s.deadLetter(ctx, in, ClassPermanent, fmt.Errorf("output %s claims producer %q, stage is %q", o.Type, p, s.cfg.Producer))
 			return
 		}
 		h, body, err := s.cfg.Registry.Encode(o)
-		if err != nil {
-			s.deadLetter(it.ctx, it.msg, ClassPermanent, fmt.Errorf("handler output: %w", err))
-			return
+		if err == nil {
+			var subj string
+			if subj, err = o.NATSSubject(s.cfg.Registry); err == nil {
+				m := &nats.Msg{Subject: subj, Header: nats.Header(h), Data: body}
+				m.Header.Set(nats.MsgIdHdr, o.ID)
+				msgs = append(msgs, m)
+				types = append(types, o.Type)
+				continue
+			}
 		}
-		subj, err := o.NATSSubject(s.cfg.Registry)
-		if err != nil {
-			s.deadLetter(it.ctx, it.msg, ClassPermanent, fmt.Errorf("handler output: %w", err))
-			return
-		}
-		m := &nats.Msg{Subject: subj, Header: nats.Header(h), Data: body}
-		m.Header.Set(nats.MsgIdHdr, o.ID)
-		msgs = append(msgs, m)
-		types = append(types, o.Type)
+		s.deadLetter(ctx, in, ClassPermanent, fmt.Errorf("handler output: %w", err))
+		return
 	}
 	futures := make([]jetstream.PubAckFuture, 0, len(msgs))
 	for _, m := range msgs {
 		f, err := s.js.PublishMsgAsync(m)
 		if err != nil {
-			s.fail(it.ctx, it.msg, fmt.Errorf("publish %s: %w", m.Subject, err))
+			s.fail(ctx, in, fmt.Errorf("publish %s: %w", m.Subject, err))
 			return
 		}
 		futures = append(futures, f)
 	}
-	s.pending <- pendingAck{msg: it.msg, ctx: it.ctx, futures: futures, types: types}
+	s.pending <- pendingAck{msg: in, ctx: ctx, futures: futures, types: types}
+}
+
+func (s *Stage) published(t events.Type) prometheus.Counter {
+	c, ok := s.pubCounters[t]
+	if !ok {
+		c = s.cfg.Metrics.Published.WithLabelValues(s.name, string(t))
+		s.pubCounters[t] = c
+	}
+	return c
 }
 
 // acker waits, in order, for each input's publish acks and then acks the input.
 func (s *Stage) acker() {
-	defer s.wg.Done()
+	timeout := time.NewTimer(time.Hour)
+	timeout.Stop()
 	for p := range s.pending {
 		var perr error
 		for _, f := range p.futures {
 			select {
 			case <-f.Ok():
+				continue // usually acknowledged already: no timer needed
+			default:
+			}
+			timeout.Reset(30 * time.Second)
+			select {
+			case <-f.Ok():
 			case err := <-f.Err():
 				perr = err
-			case <-time.After(30 * time.Second):
+			case <-timeout.C:
 				perr = errors.New("no publish ack within 30s")
 			}
+			timeout.Stop()
 		}
 		if perr != nil {
 			s.fail(p.ctx, p.msg, fmt.Errorf("publish: %w", perr))
