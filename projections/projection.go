@@ -55,6 +55,13 @@ type Rebuilder interface {
 	DropShadow(ctx context.Context) error
 }
 
+// InPlace is implemented by a Rebuilder whose shadow is the live target itself (Neo4j
+// Community has one database): Shadow clears the live model, so verify must snapshot the
+// live model before rebuilding, and readers see a partial model until Swap.
+type InPlace interface {
+	InPlace() bool
+}
+
 // ErrBackend marks a failure of the backend (down, timeout): transient, retried with backoff.
 var ErrBackend = errors.New("backend unavailable")
 

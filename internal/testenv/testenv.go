@@ -21,7 +21,10 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strings"
+	"sync"
+	"syscall"
 	"testing"
 	"time"
 	"unicode"
@@ -124,11 +127,13 @@ func NewPostgresDB(t testing.TB) string {
 // password are empty: use neo4j.NoAuth() when user == "", else
 // neo4j.BasicAuth(user, password, "").
 //
-// Neo4j Community has a single user database, so tests share it: use labels
-// or properties unique to the test, and clean up what you create.
+// Neo4j Community has a single user database, so test binaries that use it are
+// serialised by a file lock (see lockNeo4j); tests within one package must not run
+// in parallel against it.
 func Neo4j(t testing.TB) (uri, user, password string) {
 	t.Helper()
 	uri = Require(t, "Neo4j", EnvNeo4jURI)
+	lockNeo4j(t)
 	return uri, os.Getenv(EnvNeo4jUser), os.Getenv(EnvNeo4jPassword)
 }
 
@@ -193,4 +198,32 @@ func redact(connString string) string {
 		u.User = url.UserPassword(u.User.Username(), "xxxxx")
 	}
 	return u.String()
+}
+
+var (
+	neo4jLockOnce sync.Once
+	neo4jLockErr  error
+	// neo4jLockFile stays referenced for the life of the binary: if it were collected, its
+	// finalizer would close the descriptor and release the lock.
+	neo4jLockFile *os.File
+)
+
+// lockNeo4j serialises the test binaries that use Neo4j: Community has a single database
+// and the tests clear it, while `go test ./...` runs packages in parallel. The first test
+// of a binary that asks for Neo4j takes an exclusive file lock, held until the binary
+// exits (the kernel releases it).
+func lockNeo4j(t testing.TB) {
+	t.Helper()
+	neo4jLockOnce.Do(func() {
+		f, err := os.OpenFile(filepath.Join(os.TempDir(), "tgflow-neo4j-tests.lock"), os.O_CREATE|os.O_RDWR, 0o666)
+		if err != nil {
+			neo4jLockErr = err
+			return
+		}
+		neo4jLockFile = f
+		neo4jLockErr = syscall.Flock(int(f.Fd()), syscall.LOCK_EX)
+	})
+	if neo4jLockErr != nil {
+		t.Fatalf("lock the shared Neo4j database: %v", neo4jLockErr)
+	}
 }

@@ -174,6 +174,9 @@ func Rebuild(ctx context.Context, r Replayer, live projections.Rebuilder, prog P
 // and compares the two models' digests. It returns the differing sections; the shadow is
 // dropped afterwards.
 func Verify(ctx context.Context, r Replayer, live projections.Rebuilder, prog Progress) ([]string, error) {
+	if ip, ok := live.(projections.InPlace); ok && ip.InPlace() {
+		return verifyInPlace(ctx, r, live, prog)
+	}
 	shadow, err := live.Shadow(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("shadow: %w", err)
@@ -309,4 +312,45 @@ func StatusOf(ctx context.Context, js jetstream.JetStream, name, consumer string
 		st.Err = fmt.Errorf("consumer %s: %w (the projector has never run)", consumer, err)
 	}
 	return st
+}
+
+// verifyInPlace is Verify for a backend whose rebuild replaces the live model: snapshot the
+// live model (projector paused), rebuild in place up to the same checkpoint, compare, and
+// keep the rebuilt model live.
+func verifyInPlace(ctx context.Context, r Replayer, live projections.Rebuilder, prog Progress) ([]string, error) {
+	resume, err := pauseLive(ctx, r.JS, r.Consumer.Name, r.Logger)
+	if err != nil {
+		return nil, err
+	}
+	defer resume()
+	cp, err := live.Checkpoint(ctx)
+	if err != nil {
+		return nil, err
+	}
+	before, err := live.Snapshot(ctx)
+	if err != nil {
+		return nil, err
+	}
+	shadow, err := live.Shadow(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("shadow: %w", err)
+	}
+	got, err := r.CatchUp(ctx, shadow, cp, prog)
+	if err != nil {
+		return nil, fmt.Errorf("in-place rebuild interrupted at seq %d (run verify or rebuild again to finish it): %w", got, err)
+	}
+	if prog != nil {
+		prog.Finish()
+	}
+	if err := live.Swap(ctx, shadow); err != nil {
+		return nil, fmt.Errorf("swap: %w", err)
+	}
+	after, err := live.Snapshot(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if got != cp {
+		return nil, fmt.Errorf("rebuild reached seq %d, live checkpoint was %d", got, cp)
+	}
+	return before.Digest().Diff(after.Digest()), nil
 }

@@ -7,11 +7,13 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	nd "github.com/neo4j/neo4j-go-driver/v5/neo4j"
 
 	"github.com/tgflow/tgflow/internal/config"
 	"github.com/tgflow/tgflow/nats/topology"
 	"github.com/tgflow/tgflow/nats/worker"
 	"github.com/tgflow/tgflow/projections"
+	"github.com/tgflow/tgflow/projections/neo4j"
 	"github.com/tgflow/tgflow/projections/postgres"
 	"github.com/tgflow/tgflow/projections/qdrant"
 	"github.com/tgflow/tgflow/services"
@@ -35,6 +37,8 @@ func Backends() []Backend {
 			Config: func() any { return &PostgresConfig{} }, Open: openPostgres},
 		{Name: "qdrant", Service: "proj-qdrant", Consumer: topology.ConsumerProjQdrant,
 			Config: func() any { return &QdrantConfig{} }, Open: openQdrant},
+		{Name: "neo4j", Service: "proj-neo4j", Consumer: topology.ConsumerProjNeo4j,
+			Config: func() any { return &Neo4jConfig{} }, Open: openNeo4j},
 	}
 }
 
@@ -82,6 +86,30 @@ func openQdrant(ctx context.Context, env map[string]string, _ *slog.Logger) (pro
 		return nil, 0, nil, fmt.Errorf("qdrant projection: %w", err)
 	}
 	return p, cfg.Batch, func() { _ = p.Close() }, nil
+}
+
+func openNeo4j(ctx context.Context, env map[string]string, _ *slog.Logger) (projections.Rebuilder, int, func(), error) {
+	var cfg Neo4jConfig
+	if err := config.Load(&cfg, env); err != nil {
+		return nil, 0, nil, err
+	}
+	if cfg.URI == "" {
+		return nil, 0, nil, fmt.Errorf("%w: TGFLOW_NEO4J_URI is not set", services.ErrNotConfigured)
+	}
+	auth := nd.NoAuth()
+	if cfg.User != "" {
+		auth = nd.BasicAuth(cfg.User, cfg.Password.Reveal(), "")
+	}
+	driver, err := nd.NewDriverWithContext(cfg.URI, auth)
+	if err != nil {
+		return nil, 0, nil, fmt.Errorf("env: TGFLOW_NEO4J_URI: %w", err)
+	}
+	p, err := neo4j.New(ctx, driver, neo4j.Options{})
+	if err != nil {
+		_ = driver.Close(context.WithoutCancel(ctx))
+		return nil, 0, nil, fmt.Errorf("neo4j projection: %w", err)
+	}
+	return p, cfg.Batch, func() { _ = driver.Close(context.WithoutCancel(ctx)) }, nil
 }
 
 // Specs returns the service specs of every projection.
