@@ -4,9 +4,11 @@ import (
 	"fmt"
 	"net/textproto"
 	"strings"
+	"sync"
 	"time"
 
 	ce "github.com/cloudevents/sdk-go/v2/event"
+	"github.com/cloudevents/sdk-go/v2/types"
 	json "github.com/goccy/go-json"
 )
 
@@ -59,9 +61,11 @@ func (r *Registry) Encode(e Event) (Header, []byte, error) {
 		return nil, nil, fmt.Errorf("encode %s: %w: id, source and time are required", e.Type, ErrMalformed)
 	}
 	h := make(Header, 9)
+	vals := make([]string, 0, 9) // one backing array for every header value
 	set := func(k, v string) {
 		if v != "" {
-			h[k] = []string{pctEncode(v)}
+			vals = append(vals, pctEncode(v))
+			h[k] = vals[len(vals)-1 : len(vals) : len(vals)]
 		}
 	}
 	set(HeaderSpecVersion, SpecVersion)
@@ -72,7 +76,7 @@ func (r *Registry) Encode(e Event) (Header, []byte, error) {
 	set(HeaderTime, e.Time.UTC().Format(time.RFC3339Nano))
 	set(HeaderTraceParent, e.TraceParent)
 	set(HeaderPartitionKey, e.PartitionKey)
-	h[HeaderContentType] = []string{ContentTypeJSON}
+	set(HeaderContentType, ContentTypeJSON)
 	return h, body, nil
 }
 
@@ -122,7 +126,7 @@ func (r *Registry) Decode(h Header, body []byte) (Event, error) {
 	if len(errs) > 0 {
 		return Event{}, &DecodeError{Type: e.Type, Err: ErrMalformed, Reason: strings.Join(errs, "; ")}
 	}
-	if err := toSDK(e).Validate(); err != nil {
+	if err := sdkValidate(e); err != nil {
 		return Event{}, &DecodeError{Type: e.Type, Err: ErrMalformed, Reason: strings.TrimSpace(err.Error())}
 	}
 	s, body, err := r.resolve(e.Type, body)
@@ -141,25 +145,53 @@ func (r *Registry) Decode(h Header, body []byte) (Event, error) {
 	return e, nil
 }
 
-func toSDK(e Event) ce.Event {
-	x := ce.New(SpecVersion)
-	x.SetID(e.ID)
-	x.SetType(string(e.Type))
-	x.SetSource(e.Source)
+// sdkValidate runs sdk-go's CloudEvents 1.0 context validation on e's attributes. The
+// context is built directly (not through the setters, which validate each field again and
+// allocate), with the parsed source URI cached: there are only a few producers.
+func sdkValidate(e Event) error {
+	src, err := sourceRef(e.Source)
+	if err != nil {
+		return err
+	}
+	c := ce.EventContextV1{ID: e.ID, Type: string(e.Type), Source: src, DataContentType: &contentTypeJSON}
 	if e.Subject != "" {
-		x.SetSubject(e.Subject)
+		c.Subject = &e.Subject
 	}
 	if !e.Time.IsZero() {
-		x.SetTime(e.Time)
+		c.Time = &types.Timestamp{Time: e.Time}
 	}
-	if e.TraceParent != "" {
-		x.SetExtension("traceparent", e.TraceParent)
+	if e.TraceParent != "" || e.PartitionKey != "" {
+		c.Extensions = map[string]any{}
+		if e.TraceParent != "" {
+			c.Extensions["traceparent"] = e.TraceParent
+		}
+		if e.PartitionKey != "" {
+			c.Extensions["partitionkey"] = e.PartitionKey
+		}
 	}
-	if e.PartitionKey != "" {
-		x.SetExtension("partitionkey", e.PartitionKey)
+	if verr := c.Validate(); verr != nil {
+		return verr
 	}
-	x.SetDataContentType(ContentTypeJSON)
-	return x
+	return nil
+}
+
+var (
+	contentTypeJSON = ContentTypeJSON
+	sources         sync.Map // string → types.URIRef
+)
+
+func sourceRef(s string) (types.URIRef, error) {
+	if v, ok := sources.Load(s); ok {
+		return v.(types.URIRef), nil
+	}
+	ref := types.ParseURIRef(s)
+	if ref == nil {
+		return types.URIRef{}, fmt.Errorf("source %q is not a URI reference", s)
+	}
+	if strings.HasPrefix(s, SourcePrefix) {
+		sources.Store(s, *ref) // bounded: one entry per producer
+	}
+	return *ref, nil
 }
 
 // pctEncode percent-encodes the characters a header value may not carry as is: everything
