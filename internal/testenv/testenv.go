@@ -205,6 +205,7 @@ var (
 	neo4jLockErr  error
 	// neo4jLockFile stays referenced for the life of the binary: if it were collected, its
 	// finalizer would close the descriptor and release the lock.
+	//lint:ignore U1000 written only on purpose: the reference is what keeps the lock held
 	neo4jLockFile *os.File
 )
 

@@ -69,7 +69,6 @@ type albumFold struct {
 type ref struct {
 	from, to string
 	toCh     int64
-	toMsg    int64
 }
 
 // batch is one Apply's facts above the checkpoint, folded. Every field is what applying the

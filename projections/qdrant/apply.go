@@ -227,6 +227,7 @@ func denseOf(v *qd.VectorsOutput) []float32 {
 	if d := out.GetDense(); d != nil {
 		return d.GetData()
 	}
+	//lint:ignore SA1019 servers before Qdrant 1.13 answer in the deprecated data field
 	return out.GetData()
 }
 

@@ -556,9 +556,11 @@ func denseVector(v *qd.Vector) ([]float32, error) {
 	if d := v.GetDense(); d != nil {
 		return d.GetData(), nil
 	}
+	//lint:ignore SA1019 clients before 1.13 send sparse and multi vectors in deprecated fields
 	if v.GetVector() != nil || v.Indices != nil || v.VectorsCount != nil {
 		return nil, unimplemented("vectors other than dense")
 	}
+	//lint:ignore SA1019 clients before 1.13 send dense vectors in the deprecated data field
 	return v.GetData(), nil
 }
 

@@ -497,6 +497,7 @@ func vectorOf(p *qd.RetrievedPoint) []float32 {
 	if d := v.GetDense(); d != nil {
 		return d.GetData()
 	}
+	//lint:ignore SA1019 a real Qdrant before 1.13 answers in the deprecated data field
 	return v.GetData()
 }
 
