@@ -6,7 +6,6 @@ package neo4j_test
 import (
 	"context"
 	"encoding/json"
-	"slices"
 	"strings"
 	"testing"
 
@@ -15,6 +14,7 @@ import (
 	"github.com/tgflow/tgflow/internal/testenv"
 	"github.com/tgflow/tgflow/projections"
 	"github.com/tgflow/tgflow/projections/neo4j"
+	"github.com/tgflow/tgflow/projections/projectiontest"
 )
 
 func newDriver(t testing.TB) nd.DriverWithContext {
@@ -75,27 +75,17 @@ func newProjection(t testing.TB, d nd.DriverWithContext) *neo4j.Projection {
 
 func apply(t testing.TB, p projections.Projection, facts []projections.Fact, size int) {
 	t.Helper()
-	for chunk := range slices.Chunk(facts, size) {
-		if err := p.Apply(context.Background(), chunk); err != nil {
-			t.Fatalf("apply batch at seq %d: %v", chunk[0].Seq, err)
-		}
-	}
+	projectiontest.ApplyBatches(t, p, facts, size)
 }
 
 func snapshot(t testing.TB, p projections.Projection) projections.Snapshot {
 	t.Helper()
-	s, err := p.Snapshot(context.Background())
-	if err != nil {
-		t.Fatalf("snapshot: %v", err)
-	}
-	return s
+	return projectiontest.Snap(t, p)
 }
 
 func assertSame(t testing.TB, want, got projections.Snapshot) {
 	t.Helper()
-	if diff := want.Digest().Diff(got.Digest()); len(diff) > 0 {
-		t.Fatalf("snapshots differ: %v\nwant:\n%s\ngot:\n%s", diff, want, got)
-	}
+	projectiontest.AssertSame(t, want, got)
 }
 
 // node is one node line of a snapshot: its ref and properties.

@@ -10,6 +10,7 @@ import (
 	"github.com/tgflow/tgflow/internal/testenv"
 	"github.com/tgflow/tgflow/projections"
 	"github.com/tgflow/tgflow/projections/postgres"
+	"github.com/tgflow/tgflow/projections/projectiontest"
 )
 
 // newPool returns a pool on a fresh database that is dropped when the test ends.
@@ -36,28 +37,17 @@ func newProjection(t testing.TB, pool *pgxpool.Pool, schema string) *postgres.Pr
 
 func apply(t testing.TB, p projections.Projection, facts []projections.Fact, size int) {
 	t.Helper()
-	for i := 0; i < len(facts); i += size {
-		chunk := facts[i:min(i+size, len(facts))]
-		if err := p.Apply(context.Background(), chunk); err != nil {
-			t.Fatalf("apply batch at seq %d: %v", chunk[0].Seq, err)
-		}
-	}
+	projectiontest.ApplyBatches(t, p, facts, size)
 }
 
 func snapshot(t testing.TB, p projections.Projection) projections.Snapshot {
 	t.Helper()
-	s, err := p.Snapshot(context.Background())
-	if err != nil {
-		t.Fatalf("snapshot: %v", err)
-	}
-	return s
+	return projectiontest.Snap(t, p)
 }
 
 func assertSame(t testing.TB, want, got projections.Snapshot) {
 	t.Helper()
-	if diff := want.Digest().Diff(got.Digest()); len(diff) > 0 {
-		t.Fatalf("snapshots differ: %v\nwant:\n%s\ngot:\n%s", diff, want, got)
-	}
+	projectiontest.AssertSame(t, want, got)
 }
 
 // row is one snapshot line decoded.

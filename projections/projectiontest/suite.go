@@ -25,8 +25,8 @@ func Run(t *testing.T, h Harness) {
 	last := s.Facts[len(s.Facts)-1].Seq
 
 	live := h.New(t)
-	applyBatches(t, live, s.Facts, 5)
-	want := snapshot(t, live)
+	ApplyBatches(t, live, s.Facts, 5)
+	want := Snap(t, live)
 	if cp, err := live.Checkpoint(ctx); err != nil || cp != last {
 		t.Fatalf("checkpoint after script = %d, %v; want %d", cp, err, last)
 	}
@@ -34,43 +34,44 @@ func Run(t *testing.T, h Harness) {
 	t.Run("expected state", func(t *testing.T) { h.Expect(t, s, want) })
 
 	t.Run("redelivered batches change nothing", func(t *testing.T) {
-		applyBatches(t, live, s.Facts, 5)
-		applyBatches(t, live, s.Facts[len(s.Facts)/2:], 3)
-		assertSame(t, want, snapshot(t, live))
+		ApplyBatches(t, live, s.Facts, 5)
+		ApplyBatches(t, live, s.Facts[len(s.Facts)/2:], 3)
+		AssertSame(t, want, Snap(t, live))
 	})
 
 	t.Run("stale revisions are ignored", func(t *testing.T) {
 		p := h.New(t)
-		applyBatches(t, p, s.Without(s.Stale...), 4)
-		assertSame(t, want, snapshot(t, p))
+		ApplyBatches(t, p, s.Without(s.Stale...), 4)
+		AssertSame(t, want, Snap(t, p))
 	})
 
 	t.Run("deletion is applied", func(t *testing.T) {
 		p := h.New(t)
-		applyBatches(t, p, s.Until(s.Deletion), 6)
-		before := snapshot(t, p)
-		applyBatches(t, p, s.Facts, 6)
-		after := snapshot(t, p)
+		ApplyBatches(t, p, s.Until(s.Deletion), 6)
+		before := Snap(t, p)
+		ApplyBatches(t, p, s.Facts, 6)
+		after := Snap(t, p)
 		if len(before.Digest().Diff(after.Digest())) == 0 {
 			t.Fatal("the deletion (and the facts after it) changed nothing")
 		}
-		assertSame(t, want, after)
+		AssertSame(t, want, after)
 	})
 
 	t.Run("rebuild gives the live state", func(t *testing.T) {
 		p := h.New(t)
-		applyBatches(t, p, s.Facts, len(s.Facts))
-		assertSame(t, want, snapshot(t, p))
+		ApplyBatches(t, p, s.Facts, len(s.Facts))
+		AssertSame(t, want, Snap(t, p))
 	})
 
 	t.Run("one fact per batch gives the live state", func(t *testing.T) {
 		p := h.New(t)
-		applyBatches(t, p, s.Facts, 1)
-		assertSame(t, want, snapshot(t, p))
+		ApplyBatches(t, p, s.Facts, 1)
+		AssertSame(t, want, Snap(t, p))
 	})
 }
 
-func applyBatches(t *testing.T, p projections.Projection, facts []projections.Fact, size int) {
+// ApplyBatches applies facts to p in batches of size, failing the test on an error.
+func ApplyBatches(t testing.TB, p projections.Projection, facts []projections.Fact, size int) {
 	t.Helper()
 	for chunk := range slices.Chunk(facts, size) {
 		if err := p.Apply(context.Background(), chunk); err != nil {
@@ -79,7 +80,8 @@ func applyBatches(t *testing.T, p projections.Projection, facts []projections.Fa
 	}
 }
 
-func snapshot(t *testing.T, p projections.Projection) projections.Snapshot {
+// Snap returns p's snapshot, sorted, failing the test on an error.
+func Snap(t testing.TB, p projections.Projection) projections.Snapshot {
 	t.Helper()
 	s, err := p.Snapshot(context.Background())
 	if err != nil {
@@ -88,7 +90,8 @@ func snapshot(t *testing.T, p projections.Projection) projections.Snapshot {
 	return s.Sort()
 }
 
-func assertSame(t *testing.T, want, got projections.Snapshot) {
+// AssertSame fails the test when two snapshots differ, showing both.
+func AssertSame(t testing.TB, want, got projections.Snapshot) {
 	t.Helper()
 	if diff := want.Digest().Diff(got.Digest()); len(diff) > 0 {
 		t.Fatalf("snapshots differ:\n%v\nwant:\n%s\ngot:\n%s", diff, want, got)
