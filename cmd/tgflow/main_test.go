@@ -6,6 +6,8 @@ import (
 	"errors"
 	"strings"
 	"testing"
+
+	"github.com/tgflow/tgflow/nats/natstest"
 )
 
 func tgflow(t *testing.T, env []string, args ...string) (string, string, error) {
@@ -110,5 +112,24 @@ func TestImportRejectsMalformedExportWithPosition(t *testing.T) {
 	}
 	if !strings.Contains(out, "published") {
 		t.Fatalf("import output:\n%s", out)
+	}
+}
+
+// TGFLOW_NATS_URL switches a command from the embedded server to an external one.
+func TestExternalNATSURL(t *testing.T) {
+	env := natstest.Start(t)
+	out, _, err := tgflow(t, []string{"TGFLOW_NATS_URL=" + env.URL, "TGFLOW_DATA_DIR=" + t.TempDir()}, "nats", "apply", "--all")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out, "consumer    tagger             created") {
+		t.Fatalf("apply on the external server:\n%s", out)
+	}
+	if _, err := env.JS.Consumer(context.Background(), "TGFLOW", "tagger"); err != nil {
+		t.Fatalf("the consumer is not on the external server: %v", err)
+	}
+	_, _, err = tgflow(t, []string{"TGFLOW_NATS_URL=nats://127.0.0.1:1", "TGFLOW_DATA_DIR=" + t.TempDir()}, "nats", "apply")
+	if err == nil || !strings.Contains(err.Error(), "connect to NATS at nats://127.0.0.1:1") {
+		t.Fatalf("unreachable server: %v", err)
 	}
 }
