@@ -65,13 +65,13 @@ func (p *Projection) Apply(ctx context.Context, facts []projections.Fact) error 
 	if err := applyChannels(ctx, tx, r.channels); err != nil {
 		return backend("apply channels", err)
 	}
-	var b pgx.Batch
-	if err := queueWrites(&b, r, &st); err != nil {
+	var w writes
+	if err := queueWrites(&w, r, &st); err != nil {
 		return fmt.Errorf("postgres apply: %w", err)
 	}
-	b.Queue(`UPDATE projection_checkpoints SET seq = $2, updated_at = $3 WHERE name = $1`,
+	w.Queue(`UPDATE projection_checkpoints SET seq = $2, updated_at = $3 WHERE name = $1`,
 		Name, int64(todo[len(todo)-1].Seq), time.Now().UTC())
-	if err := tx.SendBatch(ctx, &b).Close(); err != nil {
+	if err := w.run(ctx, tx); err != nil {
 		return backend(fmt.Sprintf("apply seq %d..%d", todo[0].Seq, todo[len(todo)-1].Seq), err)
 	}
 	return backend("apply: commit", tx.Commit(ctx))

@@ -6,9 +6,10 @@
 // UPDATE (which also makes this the only writer of the schema until the commit), facts at or
 // below it are skipped, the batch is reduced to one winner per row key, the stored state of
 // those keys is read, the winners are merged into it in Go by the rules of SCHEMA.md, and the
-// result is written with one set-based statement per table and kind of change (rows sent as
-// arrays and expanded by unnest; all statements pipelined in one round trip), followed by the
-// new checkpoint. Every table keeps, per key, the newest fact by a fixed order, so the result
+// result is written: deletes, updates and upserts with one set-based statement per table and
+// kind of change (rows sent as arrays and expanded by unnest; all statements and the new
+// checkpoint pipelined in one round trip), new rows with one COPY per table (copy.go). A new
+// shadow is filled in bulk mode, its secondary indexes built by Swap (bulk.go). Every table keeps, per key, the newest fact by a fixed order, so the result
 // does not depend on where the batch boundaries fall.
 //
 // The schema is chosen at construction (live: "tgflow"); every transaction sets search_path
@@ -39,6 +40,7 @@ const ShadowSuffix = "_shadow"
 type Projection struct {
 	pool    *pgxpool.Pool
 	schema  string
+	bulk    bool // the schema is in bulk mode (an empty shadow being filled; see bulk.go)
 	swapped atomic.Bool
 }
 

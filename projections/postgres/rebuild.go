@@ -17,12 +17,21 @@ func (p *Projection) ShadowSchema() string { return p.schema + ShadowSuffix }
 
 // Shadow returns a projection over the shadow schema <schema>_shadow, created and migrated
 // if it does not exist. An existing shadow is kept with its checkpoint, so an interrupted
-// rebuild resumes where it stopped.
+// rebuild resumes where it stopped. An empty shadow is put in bulk mode (see bulk.go): its
+// secondary indexes are built by Swap.
 func (p *Projection) Shadow(ctx context.Context) (projections.Projection, error) {
-	return New(ctx, p.pool, p.ShadowSchema())
+	sh, err := New(ctx, p.pool, p.ShadowSchema())
+	if err != nil {
+		return nil, err
+	}
+	if sh.bulk, err = sh.enterBulk(ctx); err != nil {
+		return nil, err
+	}
+	return sh, nil
 }
 
-// Swap makes shadow the live schema in one transaction: the live schema is renamed to
+// Swap makes shadow the live schema in one transaction: it builds the shadow's deferred
+// indexes if it was filled in bulk mode, then the live schema is renamed to
 // <schema>_old_<n> (n one more than any existing one) and the shadow to <schema>. Readers
 // that name <schema>.posts see the old tables until the commit and the new ones after it.
 // The caller pauses the live projector first; afterwards this projection (and any other
@@ -54,6 +63,9 @@ func (p *Projection) Swap(ctx context.Context, shadow projections.Projection) er
 	}
 	if liveExists && shadowSeq < liveSeq {
 		return fmt.Errorf("postgres swap: %w: shadow at seq %d, live at %d", ErrShadowBehind, shadowSeq, liveSeq)
+	}
+	if err := finishBulk(ctx, tx, sh.schema); err != nil {
+		return backend("swap: build deferred indexes", err)
 	}
 	if liveExists {
 		old, err := nextOldSchema(ctx, tx, p.schema)

@@ -9,14 +9,13 @@ import (
 	"strings"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgtype"
 )
 
 // queueWrites merges the batch's winners (r) into the stored state (st) by the rules of
 // SCHEMA.md and queues the resulting writes: one set-based statement per table and kind of
 // change, skipped when it has no rows.
-func queueWrites(b *pgx.Batch, r *reduced, st *stored) error {
+func queueWrites(b *writes, r *reduced, st *stored) error {
 	queueMediaObjects(b, r)
 	content, err := queuePosts(b, r, st)
 	if err != nil {
@@ -57,17 +56,26 @@ func (c *cols) rows() int {
 	panic(fmt.Sprintf("cols.rows: first column is %T", c.args[0]))
 }
 
-// insert queues INSERT INTO table of the rows in c.
-func insert(b *pgx.Batch, table string, c *cols) {
+// insert adds the rows in c to table. They are new rows (no conflict with stored ones), so
+// they are loaded with COPY after the batch's statements have run; rows COPY's text format
+// cannot carry (see copyText) are inserted by a statement of the batch instead.
+func insert(b *writes, table string, c *cols) {
 	if c.rows() == 0 {
 		return
 	}
+	start := len(b.copyBuf)
+	if data, ok := c.copyText(b.copyBuf); ok {
+		b.copyBuf = data
+		b.copies = append(b.copies, copyLoad{sql: "COPY " + table + " (" + c.list() + ") FROM STDIN", start: start, end: len(data)})
+		return
+	}
+	b.copyBuf = b.copyBuf[:start]
 	b.Queue(fmt.Sprintf(`INSERT INTO %s (%s) SELECT %s FROM %s`, table, c.list(), c.selectList(), c.from()), c.args...)
 }
 
 // update queues an UPDATE of table setting every non-key column of c on the rows matched by
 // the key columns.
-func update(b *pgx.Batch, table string, c *cols, keyCols ...string) {
+func update(b *writes, table string, c *cols, keyCols ...string) {
 	if c.rows() == 0 {
 		return
 	}
@@ -83,7 +91,7 @@ func update(b *pgx.Batch, table string, c *cols, keyCols ...string) {
 }
 
 // deletePosts queues the deletion of every row of table belonging to the posts in keys.
-func deletePosts(b *pgx.Batch, table string, keys []key) {
+func deletePosts(b *writes, table string, keys []key) {
 	if len(keys) == 0 {
 		return
 	}
@@ -97,7 +105,7 @@ func deletePosts(b *pgx.Batch, table string, keys []key) {
 	b.Queue(fmt.Sprintf(`DELETE FROM %s x USING %s WHERE x.channel_id = t.channel_id AND x.message_id = t.message_id`, table, c.from()), c.args...)
 }
 
-func queueMediaObjects(b *pgx.Batch, r *reduced) {
+func queueMediaObjects(b *writes, r *reduced) {
 	if len(r.objects) == 0 {
 		return
 	}
@@ -259,7 +267,7 @@ func (pc *postCols) cols(groups int) *cols {
 // accepted. Content is accepted when its version is not older than the stored one; counters
 // when observed no earlier than the stored ones; a deletion when there is no tombstone yet or
 // it is earlier than the stored one. A tombstone is never lifted.
-func queuePosts(b *pgx.Batch, r *reduced, st *stored) (map[key]bool, error) {
+func queuePosts(b *writes, r *reduced, st *stored) (map[key]bool, error) {
 	all := map[key]bool{}
 	for k := range r.content {
 		all[k] = true
@@ -438,7 +446,7 @@ func stageWinners[T any](m map[key]*revised[T], prog map[key]*progressMerge, sta
 	return keys, replace
 }
 
-func queueTags(b *pgx.Batch, r *reduced, prog map[key]*progressMerge) {
+func queueTags(b *writes, r *reduced, prog map[key]*progressMerge) {
 	keys, replace := stageWinners(r.tagged, prog, stageTagged)
 	var ch, msg, ver []int64
 	var rev, pos []int32
@@ -493,7 +501,7 @@ func queueTags(b *pgx.Batch, r *reduced, prog map[key]*progressMerge) {
 	insert(b, "post_topics", &trows)
 }
 
-func queueVision(b *pgx.Batch, r *reduced, prog map[key]*progressMerge) {
+func queueVision(b *writes, r *reduced, prog map[key]*progressMerge) {
 	keys, replace := stageWinners(r.vision, prog, stageVision)
 	var ch, msg, ver []int64
 	var rev, pos []int32
@@ -533,7 +541,7 @@ func queueVision(b *pgx.Batch, r *reduced, prog map[key]*progressMerge) {
 	insert(b, "post_vision", &rows)
 }
 
-func queuePostPages(b *pgx.Batch, r *reduced, prog map[key]*progressMerge) {
+func queuePostPages(b *writes, r *reduced, prog map[key]*progressMerge) {
 	keys, replace := stageWinners(r.enriched, prog, stageEnriched)
 	var ch, msg, ver []int64
 	var rev, pos []int32
@@ -621,7 +629,7 @@ func (pc *pageCols) cols(groups int) *cols {
 
 // queuePages merges page observations: the content columns follow the newest successful
 // fetch, error and error_at the newest failed one (ties: the later fact).
-func queuePages(b *pgx.Batch, r *reduced, st *stored) {
+func queuePages(b *writes, r *reduced, st *stored) {
 	urls := map[string]bool{}
 	for u := range r.pageOK {
 		urls[u] = true
@@ -649,7 +657,7 @@ func queuePages(b *pgx.Batch, r *reduced, st *stored) {
 	update(b, "pages", upErr.cols(groupFailed), "url")
 }
 
-func queueEmbeddings(b *pgx.Batch, r *reduced, prog map[key]*progressMerge) {
+func queueEmbeddings(b *writes, r *reduced, prog map[key]*progressMerge) {
 	keys, replace := stageWinners(r.embedded, prog, stageEmbedded)
 	isReplace := map[key]bool{}
 	for _, k := range replace {
@@ -702,7 +710,7 @@ func sortedAlbumKeys[V any](m map[albumKey]V) []albumKey {
 
 // queueAlbums: the last albums.parsed of an album (log order) sets its items and caption, the
 // last albums.assembled its outcome. Album facts are few; plain upserts suffice.
-func queueAlbums(b *pgx.Batch, r *reduced) {
+func queueAlbums(b *writes, r *reduced) {
 	if len(r.albums) > 0 {
 		keys := sortedAlbumKeys(r.albums)
 		var ch, grp []int64
@@ -772,7 +780,7 @@ SET outcome = EXCLUDED.outcome, summary = EXCLUDED.summary, labels = EXCLUDED.la
 }
 
 // queueTrends: the last trends.detected of a (tag, window, window end) wins.
-func queueTrends(b *pgx.Batch, r *reduced) {
+func queueTrends(b *writes, r *reduced) {
 	if len(r.trends) == 0 {
 		return
 	}
@@ -817,7 +825,7 @@ SET window_start = EXCLUDED.window_start, count = EXCLUDED.count, channels = EXC
 
 // queueProgress writes the merged pipeline_progress rows: new ones inserted, changed ones
 // updated.
-func queueProgress(b *pgx.Batch, prog map[key]*progressMerge) {
+func queueProgress(b *writes, prog map[key]*progressMerge) {
 	type progCols struct {
 		ch, msg             []int64
 		parsedAt, versionAt []pgtype.Timestamptz
