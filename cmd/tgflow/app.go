@@ -14,6 +14,7 @@ import (
 	"github.com/tgflow/tgflow/internal/config"
 	"github.com/tgflow/tgflow/internal/logx"
 	"github.com/tgflow/tgflow/services"
+	"github.com/tgflow/tgflow/services/ingest"
 	"github.com/tgflow/tgflow/services/projsvc"
 )
 
@@ -28,6 +29,8 @@ type command struct {
 func commands() []command {
 	return []command{
 		{"dev", "[--data-dir DIR] [--until-idle] [--services a,b]", "run every service in one process with an embedded NATS server (laptop mode)", runDev},
+		{"channels", "add REF… [--backfill-messages N] [--backfill-days N] | rm REF… | ls", "follow or stop following channels (@name, t.me/name, or id); list them with cursor, last sync and last error", runChannels},
+		{"login", "[qr|phone]", "log the ingest Telegram account in (QR code in the terminal, or phone code; asks the 2FA password); the session is stored encrypted", runLogin},
 		{"import", "PATH [--json]", "publish a Telegram Desktop export (result.json of a chat, or a full-account export); re-importing publishes nothing new", runImport},
 		{"nats", "apply [--all] | files [--dir nats]", "create or update streams, buckets and consumers; regenerate the committed JSON configs", runNATS},
 		{"dlq", "ls [--consumer C] [--json] | replay SEQ… | replay --all [--consumer C]", "list dead letters; send them back to the one consumer that failed them", runDLQ},
@@ -163,7 +166,7 @@ func runConfig(_ context.Context, a *app, _ []string) error {
 
 // registry lists the services this binary implements, in start order.
 func registry() services.Registry {
-	var reg services.Registry
+	reg := services.Registry{ingest.Spec()}
 	reg = append(reg, projsvc.Specs()...)
 	return reg
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/tgflow/tgflow/nats/topology"
 	"github.com/tgflow/tgflow/nats/worker"
 	"github.com/tgflow/tgflow/services"
+	"github.com/tgflow/tgflow/services/ingest"
 )
 
 func runDev(ctx context.Context, a *app, args []string) error {
@@ -152,7 +153,14 @@ func runServices(ctx context.Context, a *app, b *config.Base, c *conn, log *slog
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := r.svc.Run(runCtx); err != nil {
+			err := r.svc.Run(runCtx)
+			switch {
+			case err == nil:
+			case errors.Is(err, ingest.ErrTelegramAuth) && len(runs) > 1:
+				// Credentials set but no usable session: the rest of the system still runs.
+				log.Error("ingest stopped: log in with `tgflow login`", "err", err)
+				fmt.Fprintf(a.stderr, "ingest stopped: %v (run `tgflow login`)\n", err)
+			default:
 				errs <- fmt.Errorf("%s: %w", r.spec.Name, err)
 				cancel()
 			}
