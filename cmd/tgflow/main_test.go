@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"os"
 	"strings"
 	"testing"
 
+	"github.com/tgflow/tgflow/internal/config"
 	"github.com/tgflow/tgflow/nats/natstest"
 )
 
@@ -131,5 +133,31 @@ func TestExternalNATSURL(t *testing.T) {
 	_, _, err = tgflow(t, []string{"TGFLOW_NATS_URL=nats://127.0.0.1:1", "TGFLOW_DATA_DIR=" + t.TempDir()}, "nats", "apply")
 	if err == nil || !strings.Contains(err.Error(), "connect to NATS at nats://127.0.0.1:1") {
 		t.Fatalf("unreachable server: %v", err)
+	}
+}
+
+// Every environment variable any service reads is documented in the README.
+func TestREADMEDocumentsEveryVariable(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfgs := []any{&config.Base{}}
+	for _, s := range registry() {
+		if s.Config != nil {
+			cfgs = append(cfgs, s.Config())
+		}
+	}
+	n := 0
+	for _, c := range cfgs {
+		for _, v := range config.Vars(c) {
+			n++
+			if !strings.Contains(string(readme), "`"+v.Name+"`") {
+				t.Errorf("README does not document %s", v.Name)
+			}
+		}
+	}
+	if n < 20 {
+		t.Fatalf("only %d variables found", n)
 	}
 }
