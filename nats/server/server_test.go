@@ -24,7 +24,7 @@ import (
 
 func startFromConfig(t *testing.T) string {
 	t.Helper()
-	for _, u := range []string{"ADMIN", "CLI", "PROJ_POSTGRES", "PROJ_QDRANT", "PROJ_NEO4J", "TAGGER"} {
+	for _, u := range []string{"ADMIN", "CLI", "PROJ_POSTGRES", "PROJ_QDRANT", "PROJ_NEO4J", "TAGGER", "INGEST"} {
 		t.Setenv("NATS_"+u+"_PASSWORD", strings.ToLower(u)+"-pw")
 	}
 	opts, err := server.ProcessConfigFile(filepath.Join(".", "nats.conf"))
@@ -130,4 +130,92 @@ func TestServiceUsersHaveLeastPrivilege(t *testing.T) {
 	if err == nil || !(errors.Is(err, nats.ErrNoResponders) || errors.Is(err, context.DeadlineExceeded) || strings.Contains(err.Error(), "timeout") || strings.Contains(err.Error(), "ermission")) {
 		t.Fatalf("cli user published a tagged fact: %v", err)
 	}
+}
+
+// The ingest user can do what ingest does — its KV buckets (get, put, compare-and-set,
+// watch), the media store, its facts, its consumer — and nothing of the other stages.
+func TestIngestUserPermissions(t *testing.T) {
+	url := startFromConfig(t)
+	ctx := context.Background()
+	_, admin, _ := connectAs(t, url, "admin")
+	if _, err := topology.Apply(ctx, admin, topology.ApplyOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	_, js, _ := connectAs(t, url, "ingest")
+	for _, b := range []string{topology.BucketCursors, topology.BucketChannels, topology.BucketSession, topology.BucketLeases} {
+		kv, err := js.KeyValue(ctx, b)
+		if err != nil {
+			t.Fatalf("bind %s: %v", b, err)
+		}
+		rev, err := kv.Create(ctx, "k1", []byte("1"))
+		if err != nil {
+			t.Fatalf("%s create: %v", b, err)
+		}
+		if _, err := kv.Update(ctx, "k1", []byte("2"), rev); err != nil {
+			t.Fatalf("%s update: %v", b, err)
+		}
+		e, err := kv.Get(ctx, "k1")
+		if err != nil || string(e.Value()) != "2" {
+			t.Fatalf("%s get: %v", b, err)
+		}
+		keys, err := kv.ListKeys(ctx)
+		if err != nil {
+			t.Fatalf("%s list keys: %v", b, err)
+		}
+		n := 0
+		for range keys.Keys() {
+			n++
+		}
+		if n != 1 {
+			t.Fatalf("%s: %d keys", b, n)
+		}
+		if err := kv.Delete(ctx, "k1"); err != nil {
+			t.Fatalf("%s delete: %v", b, err)
+		}
+	}
+	obs, err := js.ObjectStore(ctx, topology.ObjectMedia)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := obs.PutBytes(ctx, "abc123", []byte("jpeg bytes")); err != nil {
+		t.Fatalf("media put: %v", err)
+	}
+	if b, err := obs.GetBytes(ctx, "abc123"); err != nil || string(b) != "jpeg bytes" {
+		t.Fatalf("media get: %q %v", b, err)
+	}
+	post := events.New(events.ProducerIngest, &events.PostParsed{Post: events.Post{PostRef: events.PostRef{ChannelID: 5, MessageID: 1}, Date: time.Now()}}, time.Now(), "0")
+	h, body, _ := events.Encode(post)
+	if _, err := js.PublishMsg(ctx, &nats.Msg{Subject: "posts.parsed.5", Header: nats.Header(h), Data: body}); err != nil {
+		t.Fatalf("publish posts.parsed: %v", err)
+	}
+	c, _ := topology.LookupConsumer(topology.ConsumerIngest)
+	cons, err := js.CreateOrUpdateConsumer(ctx, topology.LogStream, c.Config())
+	if err != nil {
+		t.Fatalf("ingest consumer: %v", err)
+	}
+	if _, err := cons.FetchNoWait(1); err != nil {
+		t.Fatalf("fetch: %v", err)
+	}
+
+	deny := func(what string, err error) {
+		t.Helper()
+		if err == nil {
+			t.Errorf("ingest user could %s", what)
+		}
+	}
+	short := func() (context.Context, context.CancelFunc) { return context.WithTimeout(ctx, 2*time.Second) }
+	c1, cancel1 := short()
+	defer cancel1()
+	_, err = js.PublishMsg(c1, &nats.Msg{Subject: "posts.tagged.5", Data: []byte("{}")})
+	deny("publish posts.tagged", err)
+	c2, cancel2 := short()
+	defer cancel2()
+	if kv, err := js.KeyValue(c2, topology.BucketAlbums); err == nil {
+		_, err = kv.Put(c2, "x", []byte("y"))
+		deny("write the albums bucket", err)
+	}
+	c3, cancel3 := short()
+	defer cancel3()
+	_, err = js.Consumer(c3, topology.LogStream, topology.ConsumerTagger)
+	deny("read the tagger consumer", err)
 }
