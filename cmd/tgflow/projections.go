@@ -21,6 +21,7 @@ func runProjections(ctx context.Context, a *app, args []string) error {
 	}
 	sub := args[0]
 	fs := newFlags("projections "+sub, a)
+	batchFlag := fs.Int("batch", 0, "rebuild/verify: facts per apply (default: the backend's, e.g. 20000 for postgres)")
 	if err := parseFlags(fs, args[1:]); err != nil {
 		return err
 	}
@@ -67,13 +68,17 @@ func runProjections(ctx context.Context, a *app, args []string) error {
 	}
 
 	be := backends[0]
-	p, batch, closeFn, err := be.Open(ctx, a.env, log)
+	p, _, closeFn, err := be.Open(ctx, a.env, log)
 	if err != nil {
 		return err
 	}
 	defer closeFn()
 	cons, _ := topology.LookupConsumer(be.Consumer)
-	r := projsvc.Replayer{JS: c.JS, Consumer: cons, Batch: batch * 2, Logger: log}
+	batch := be.RebuildBatch
+	if *batchFlag > 0 {
+		batch = *batchFlag
+	}
+	r := projsvc.Replayer{JS: c.JS, Consumer: cons, Batch: batch, Logger: log}
 	prog := projsvc.NewProgress(os.Stderr, be.Name+" "+sub, log)
 	start := time.Now()
 	switch sub {

@@ -22,14 +22,14 @@ import (
 
 const (
 	benchPosts    = 100_000
-	benchBatch    = 1000
+	benchBatch    = 20000
 	benchChannels = 200
 	benchWave     = 250
 )
 
 // BenchmarkRebuild replays the facts of 100k posts (parsed, tagged, enriched, embedded each,
 // interleaved the way the stages lag behind ingest) the way a rebuild does: into a new shadow
-// schema (bulk mode: secondary indexes deferred), through Apply in batches of 1000, then Swap
+// schema (bulk mode: secondary indexes deferred), through Apply in batches of 20000 (what `tgflow projections rebuild postgres` uses), then Swap
 // (which builds the deferred indexes) makes it live. Then it loads the rows the rebuild
 // produced, table by table, with COPY FROM STDIN (text format, the whole table in one COPY):
 //

@@ -25,6 +25,10 @@ type Backend struct {
 	Service  string // proj-postgres, …
 	Consumer string
 	Config   func() any
+	// RebuildBatch is the facts per Apply of a rebuild or verify replay. Replays read an
+	// ordered consumer, not the live one, so they are not bound by its ack window; large
+	// batches let a post's parsed/tagged/enriched/embedded facts fold into one write.
+	RebuildBatch int
 	// Open returns the live projection, its batch size and a close func. It returns
 	// services.ErrNotConfigured when the backend's address is not set.
 	Open func(ctx context.Context, env map[string]string, log *slog.Logger) (projections.Rebuilder, int, func(), error)
@@ -33,11 +37,11 @@ type Backend struct {
 // Backends lists every projection, in a fixed order.
 func Backends() []Backend {
 	return []Backend{
-		{Name: "postgres", Service: "proj-postgres", Consumer: topology.ConsumerProjPostgres,
+		{Name: "postgres", Service: "proj-postgres", Consumer: topology.ConsumerProjPostgres, RebuildBatch: 20000,
 			Config: func() any { return &PostgresConfig{} }, Open: openPostgres},
-		{Name: "qdrant", Service: "proj-qdrant", Consumer: topology.ConsumerProjQdrant,
+		{Name: "qdrant", Service: "proj-qdrant", Consumer: topology.ConsumerProjQdrant, RebuildBatch: 2000,
 			Config: func() any { return &QdrantConfig{} }, Open: openQdrant},
-		{Name: "neo4j", Service: "proj-neo4j", Consumer: topology.ConsumerProjNeo4j,
+		{Name: "neo4j", Service: "proj-neo4j", Consumer: topology.ConsumerProjNeo4j, RebuildBatch: 5000,
 			Config: func() any { return &Neo4jConfig{} }, Open: openNeo4j},
 	}
 }
