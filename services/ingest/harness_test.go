@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/tgflow/tgflow/events"
 	"github.com/tgflow/tgflow/internal/config"
@@ -28,6 +29,8 @@ type harness struct {
 	tg   *fakeTG
 	cfg  ingest.Config
 	skew atomic.Int64 // added to the scheduler clock
+	// reg receives the metrics of the services this harness starts.
+	reg *prometheus.Registry
 
 	mu      sync.Mutex
 	reports []ingest.RunReport
@@ -81,7 +84,10 @@ func (w testWriter) Write(p []byte) (int, error) {
 func (h *harness) start(opts ...ingest.Option) *running {
 	h.t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	d := services.Deps{JS: h.env.JS, Logger: h.logger()}
+	if h.reg == nil {
+		h.reg = prometheus.NewRegistry()
+	}
+	d := services.Deps{JS: h.env.JS, Logger: h.logger(), Registry: h.reg}
 	// The session made once for the package, stored encrypted in this test's bucket.
 	st, err := ingest.SessionStorage(ctx, h.cfg, h.env.JS)
 	if err != nil {

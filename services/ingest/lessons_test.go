@@ -198,6 +198,27 @@ func TestLessonAuthErrorStopsIngestOnce(t *testing.T) {
 	if n := calls.Load(); n != 1 {
 		t.Fatalf("%d history calls after a revoked session, want 1", n)
 	}
+	// Operators see it: one failure of class auth.
+	families, err := h.reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var auth float64
+	for _, f := range families {
+		if f.GetName() != "tgflow_ingest_channel_failures_total" {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "class" && l.GetValue() == "auth" {
+					auth += m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	if auth != 1 {
+		t.Fatalf("tgflow_ingest_channel_failures_total{class=\"auth\"} = %v, want 1", auth)
+	}
 }
 
 // Without Telegram credentials the service is not configured: laptop mode skips it.

@@ -19,7 +19,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		runs: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "tgflow", Subsystem: "ingest", Name: "channel_runs_total",
 			Help: "Channel runs that ended with channels.synced."}, []string{"result"}),
 		failures: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "tgflow", Subsystem: "ingest", Name: "channel_failures_total",
-			Help: "Channel runs that ended with channels.failed, by class (transient, channel, flood)."}, []string{"class"}),
+			Help: "Channel runs that ended with channels.failed, by class (transient, channel, flood), and auth: the session is unusable and ingest stopped."}, []string{"class"}),
 		posts: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "tgflow", Subsystem: "ingest", Name: "facts_total",
 			Help: "Post and album facts published (parsed, edited, deleted, metrics, album)."}, []string{"fact"}),
 		skipped: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "tgflow", Subsystem: "ingest", Name: "skipped_total",

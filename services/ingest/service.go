@@ -466,6 +466,7 @@ func (s *Service) failed(ctx context.Context, r record, rep *ChannelReport, err 
 	}
 	if f.Class == telegram.ClassAuth {
 		s.log.Error("Telegram session unusable: ingest stops", "code", f.Code, "err", err)
+		s.metrics.failures.WithLabelValues(string(telegram.ClassAuth)).Inc()
 		return nil, fmt.Errorf("%w: %w", ErrTelegramAuth, err)
 	}
 	now := s.now()
