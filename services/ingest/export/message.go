@@ -498,10 +498,10 @@ func (tb *textBuilder) add(typ, text, href string, userID int64) {
 	}
 	switch typ {
 	case "link":
-		e.URL = normalizeURL(text)
+		e.URL = events.NormalizeLink(text)
 		m.addLink(e.URL)
 	case "text_link":
-		e.URL = normalizeURL(href)
+		e.URL = events.NormalizeLink(href)
 		m.addLink(e.URL)
 	case "mention_name":
 		e.UserID = userID
@@ -515,26 +515,9 @@ func (tb *textBuilder) add(typ, text, href string, userID int64) {
 
 func (tb *textBuilder) done() { tb.m.text = tb.b.String() }
 
-// normalizeURL gives a scheme to a bare link ("example.com/x"), as Telegram clients do when
-// they open it.
-func normalizeURL(s string) string {
-	s = strings.TrimSpace(s)
-	if s == "" || strings.Contains(s, "://") {
-		return s
-	}
-	lower := strings.ToLower(s)
-	for _, scheme := range []string{"mailto:", "tel:", "tg:"} {
-		if strings.HasPrefix(lower, scheme) {
-			return s
-		}
-	}
-	return "http://" + s
-}
-
 // addLink keeps web links only: the enricher fetches them.
 func (m *message) addLink(u string) {
-	lower := strings.ToLower(u)
-	if strings.HasPrefix(lower, "http://") || strings.HasPrefix(lower, "https://") {
+	if events.IsWebLink(u) {
 		m.links = appendUnique(m.links, u)
 	}
 }

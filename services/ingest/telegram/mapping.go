@@ -237,10 +237,10 @@ func mapEntities(p *events.Post, ents []tg.MessageEntityClass) {
 		text := idx.slice(start, end)
 		switch x := e.(type) {
 		case *tg.MessageEntityURL:
-			ent.URL = normalizeURL(text)
+			ent.URL = events.NormalizeLink(text)
 			p.Links = appendLink(p.Links, ent.URL)
 		case *tg.MessageEntityTextURL:
-			ent.URL = normalizeURL(x.URL)
+			ent.URL = events.NormalizeLink(x.URL)
 			p.Links = appendLink(p.Links, ent.URL)
 		case *tg.MessageEntityMentionName:
 			ent.UserID = x.UserID
@@ -294,25 +294,9 @@ func (ix *utf16Index) slice(start, end int) string { return string(ix.runes[star
 // tests and other ingest paths).
 func UTF16ToRunes(s string, u int) int { return newUTF16Index(s).runeAt(u) }
 
-// normalizeURL gives a scheme to a bare link ("example.com/x"), as Telegram clients do.
-func normalizeURL(s string) string {
-	s = strings.TrimSpace(s)
-	if s == "" || strings.Contains(s, "://") {
-		return s
-	}
-	lower := strings.ToLower(s)
-	for _, scheme := range []string{"mailto:", "tel:", "tg:"} {
-		if strings.HasPrefix(lower, scheme) {
-			return s
-		}
-	}
-	return "http://" + s
-}
-
 // appendLink keeps web links only: the enricher fetches them.
 func appendLink(list []string, u string) []string {
-	lower := strings.ToLower(u)
-	if strings.HasPrefix(lower, "http://") || strings.HasPrefix(lower, "https://") {
+	if events.IsWebLink(u) {
 		return appendUnique(list, u)
 	}
 	return list
