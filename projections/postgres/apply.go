@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/tgflow/tgflow/projections"
 )
@@ -41,20 +42,42 @@ func (p *Projection) Apply(ctx context.Context, facts []projections.Fact) error 
 		set_config('enable_mergejoin', 'off', true), set_config('plan_cache_mode', 'force_generic_plan', true)`, p.searchPath()); err != nil {
 		return backend("apply: configure transaction", err)
 	}
+	if p.bulk {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+	}
 	// One round trip: lock and read the checkpoint, and read the stored state of every row key
-	// the batch may touch (the lock keeps it stable until the commit).
-	var cp int64
+	// the batch may touch (the lock keeps it stable until the commit). In bulk mode, while the
+	// state cache is expected to hold (cache.go), the reads are left out.
+	var cp checkpointRow
+	var cpAt pgtype.Timestamptz
 	var st stored
+	keys := keysOf(facts)
+	skipReads := p.bulk && p.cache != nil
 	var reads pgx.Batch
-	reads.Queue(`SELECT seq FROM projection_checkpoints WHERE name = $1 FOR UPDATE`, Name).QueryRow(func(row pgx.Row) error {
-		return row.Scan(&cp)
+	reads.Queue(`SELECT seq, updated_at, tableoid FROM projection_checkpoints WHERE name = $1 FOR UPDATE`, Name).QueryRow(func(row pgx.Row) error {
+		return row.Scan(&cp.seq, &cpAt, &cp.tableOID)
 	})
-	queueReads(&reads, keysOf(facts), &st)
+	if !skipReads {
+		queueReads(&reads, keys, &st)
+	}
 	if err := tx.SendBatch(ctx, &reads).Close(); err != nil {
 		return backend("apply: read state", err)
 	}
+	cp.at = tsOf(cpAt)
+	cache := p.useCache(cp)
+	switch {
+	case cache != nil:
+		st = cache.st
+	case skipReads: // the cache did not hold: read as without it
+		var more pgx.Batch
+		queueReads(&more, keys, &st)
+		if err := tx.SendBatch(ctx, &more).Close(); err != nil {
+			return backend("apply: read state", err)
+		}
+	}
 	todo := facts
-	for len(todo) > 0 && todo[0].Seq <= uint64(cp) {
+	for len(todo) > 0 && todo[0].Seq <= uint64(cp.seq) {
 		todo = todo[1:]
 	}
 	if len(todo) == 0 {
@@ -66,13 +89,48 @@ func (p *Projection) Apply(ctx context.Context, facts []projections.Fact) error 
 		return backend("apply channels", err)
 	}
 	var w writes
-	if err := queueWrites(&w, r, &st); err != nil {
+	var after *stored
+	if cache != nil {
+		s := newStored()
+		after = &s
+	}
+	if err := queueWrites(&w, r, &st, after); err != nil {
 		return fmt.Errorf("postgres apply: %w", err)
 	}
-	w.Queue(`UPDATE projection_checkpoints SET seq = $2, updated_at = $3 WHERE name = $1`,
-		Name, int64(todo[len(todo)-1].Seq), time.Now().UTC())
+	next := checkpointRow{tableOID: cp.tableOID, seq: int64(todo[len(todo)-1].Seq), at: usec(time.Now())}
+	w.Queue(`UPDATE projection_checkpoints SET seq = $2, updated_at = $3 WHERE name = $1`, Name, next.seq, next.at)
 	if err := w.run(ctx, tx); err != nil {
 		return backend(fmt.Sprintf("apply seq %d..%d", todo[0].Seq, todo[len(todo)-1].Seq), err)
 	}
-	return backend("apply: commit", tx.Commit(ctx))
+	if err := tx.Commit(ctx); err != nil {
+		// Committed or not, the cache still describes the checkpoint it records: if the commit
+		// went through, the next Apply finds another checkpoint and drops it.
+		return backend("apply: commit", err)
+	}
+	if cache != nil {
+		cache.merge(after, next)
+		if cache.size() > maxCachedKeys {
+			p.cache, p.cacheOff = nil, true
+		}
+	}
+	return nil
+}
+
+// useCache returns the state cache if it holds for the checkpoint row cp, read under its lock
+// (see cache.go), and nil when the stored state must be read. Called with p.mu held.
+func (p *Projection) useCache(cp checkpointRow) *stateCache {
+	switch {
+	case !p.bulk || p.cacheOff:
+		return nil
+	case p.cache.matches(cp):
+		return p.cache
+	case cp.seq == 0:
+		// Nothing applied yet: the tables are empty, the cache complete.
+		p.cache = &stateCache{st: newStored(), tableOID: cp.tableOID, seq: cp.seq, at: cp.at}
+		return p.cache
+	default:
+		// Another handle wrote this schema (or it was re-created): what it holds is unknown.
+		p.cache, p.cacheOff = nil, true
+		return nil
+	}
 }

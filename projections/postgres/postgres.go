@@ -9,8 +9,10 @@
 // result is written: deletes, updates and upserts with one set-based statement per table and
 // kind of change (rows sent as arrays and expanded by unnest; all statements and the new
 // checkpoint pipelined in one round trip), new rows with one COPY per table (copy.go). A new
-// shadow is filled in bulk mode, its secondary indexes built by Swap (bulk.go). Every table keeps, per key, the newest fact by a fixed order, so the result
-// does not depend on where the batch boundaries fall.
+// shadow is filled in bulk mode, its secondary indexes built by Swap (bulk.go), and the handle
+// filling it keeps the state it wrote in memory instead of reading it back (cache.go). Every
+// table keeps, per key, the newest fact by a fixed order, so the result does not depend on
+// where the batch boundaries fall.
 //
 // The schema is chosen at construction (live: "tgflow"); every transaction sets search_path
 // to it, so the same statements serve the live schema and a rebuild's shadow schema, and keep
@@ -21,6 +23,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"sync/atomic"
 
 	"github.com/jackc/pgx/v5"
@@ -42,6 +45,12 @@ type Projection struct {
 	schema  string
 	bulk    bool // the schema is in bulk mode (an empty shadow being filled; see bulk.go)
 	swapped atomic.Bool
+
+	// In bulk mode: the state cache (cache.go). mu serializes the Applies of this handle;
+	// cache is nil while unknown, and cacheOff is set once it was dropped for good.
+	mu       sync.Mutex
+	cache    *stateCache
+	cacheOff bool
 }
 
 var (

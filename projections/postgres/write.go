@@ -14,10 +14,11 @@ import (
 
 // queueWrites merges the batch's winners (r) into the stored state (st) by the rules of
 // SCHEMA.md and queues the resulting writes: one set-based statement per table and kind of
-// change, skipped when it has no rows.
-func queueWrites(b *writes, r *reduced, st *stored) error {
+// change, skipped when it has no rows. If after is not nil, the stored state of every row the
+// writes create or change is put in it, as a read after the commit would find it.
+func queueWrites(b *writes, r *reduced, st *stored, after *stored) error {
 	queueMediaObjects(b, r)
-	content, err := queuePosts(b, r, st)
+	content, err := queuePosts(b, r, st, after)
 	if err != nil {
 		return err
 	}
@@ -25,11 +26,18 @@ func queueWrites(b *writes, r *reduced, st *stored) error {
 	queueTags(b, r, prog)
 	queueVision(b, r, prog)
 	queuePostPages(b, r, prog)
-	queuePages(b, r, st)
+	queuePages(b, r, st, after)
 	queueEmbeddings(b, r, prog)
 	queueAlbums(b, r)
 	queueTrends(b, r)
 	queueProgress(b, prog)
+	if after != nil {
+		for k, m := range prog {
+			if m.changed() {
+				after.progress[k] = &m.row
+			}
+		}
+	}
 	return nil
 }
 
@@ -267,7 +275,7 @@ func (pc *postCols) cols(groups int) *cols {
 // accepted. Content is accepted when its version is not older than the stored one; counters
 // when observed no earlier than the stored ones; a deletion when there is no tombstone yet or
 // it is earlier than the stored one. A tombstone is never lifted.
-func queuePosts(b *writes, r *reduced, st *stored) (map[key]bool, error) {
+func queuePosts(b *writes, r *reduced, st *stored, after *stored) (map[key]bool, error) {
 	all := map[key]bool{}
 	for k := range r.content {
 		all[k] = true
@@ -297,6 +305,19 @@ func queuePosts(b *writes, r *reduced, st *stored) (map[key]bool, error) {
 		}
 		if !hasDel {
 			del = time.Time{}
+		}
+		if after != nil && (!exists || c != nil || m != nil || hasDel) {
+			now := old
+			if c != nil {
+				now.hasVersion, now.version = true, c.post.Version()
+			}
+			if m != nil {
+				now.metricsAt = m.at
+			}
+			if hasDel {
+				now.deletedAt = del
+			}
+			after.posts[k] = now
 		}
 		if c != nil {
 			accepted[k] = true
@@ -629,7 +650,7 @@ func (pc *pageCols) cols(groups int) *cols {
 
 // queuePages merges page observations: the content columns follow the newest successful
 // fetch, error and error_at the newest failed one (ties: the later fact).
-func queuePages(b *writes, r *reduced, st *stored) {
+func queuePages(b *writes, r *reduced, st *stored, after *stored) {
 	urls := map[string]bool{}
 	for u := range r.pageOK {
 		urls[u] = true
@@ -641,15 +662,28 @@ func queuePages(b *writes, r *reduced, st *stored) {
 	for _, u := range slices.Sorted(maps.Keys(urls)) {
 		ok, bad := r.pageOK[u], r.pageErr[u]
 		old, exists := st.pages[u]
-		if !exists {
+		now := old
+		switch {
+		case !exists:
 			fresh.add(u, ok, bad)
-			continue
+			if ok != nil {
+				now.fetchedAt = ok.at
+			}
+			if bad != nil {
+				now.errorAt = bad.at
+			}
+		default:
+			if ok != nil && (old.fetchedAt.IsZero() || !ok.at.Before(old.fetchedAt)) {
+				upOK.add(u, ok, nil)
+				now.fetchedAt = ok.at
+			}
+			if bad != nil && (old.errorAt.IsZero() || !bad.at.Before(old.errorAt)) {
+				upErr.add(u, nil, bad)
+				now.errorAt = bad.at
+			}
 		}
-		if ok != nil && (old.fetchedAt.IsZero() || !ok.at.Before(old.fetchedAt)) {
-			upOK.add(u, ok, nil)
-		}
-		if bad != nil && (old.errorAt.IsZero() || !bad.at.Before(old.errorAt)) {
-			upErr.add(u, nil, bad)
+		if after != nil && (!exists || now != old) {
+			after.pages[u] = now
 		}
 	}
 	insert(b, "pages", fresh.cols(groupFetched|groupFailed))

@@ -1,0 +1,9 @@
+package postgres
+
+// SetMaxCachedKeys sets the bound of the bulk mode state cache and returns a function that
+// restores it.
+func SetMaxCachedKeys(n int) (restore func()) {
+	old := maxCachedKeys
+	maxCachedKeys = n
+	return func() { maxCachedKeys = old }
+}
