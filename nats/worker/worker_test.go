@@ -433,7 +433,9 @@ func TestShutdownFinishesInFlightWork(t *testing.T) {
 		finished.Add(1)
 		return tagOf(in, p), nil
 	}))
-	<-started
+	for range n { // every message is in flight: its handler started
+		<-started
+	}
 	if err := stop(); err != nil {
 		t.Fatal(err)
 	}
