@@ -210,26 +210,6 @@ func (f *fakeTG) document(id int64, data []byte, mime string, attrs ...tg.Docume
 		MimeType: mime, Size: int64(len(data)), DCID: 2, Attributes: attrs}}
 }
 
-// expireFileRef makes the file's reference stale: downloads with the old one fail with
-// FILE_REFERENCE_EXPIRED until the message is refetched.
-func (f *fakeTG) expireFileRef(id int64) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	file := f.files[id]
-	file.ref = []byte{file.ref[0] + 1}
-	for _, c := range f.channels {
-		for _, m := range c.msgs {
-			if msg, ok := m.(*tg.Message); ok {
-				if p, ok := msg.Media.(*tg.MessageMediaPhoto); ok {
-					if ph, ok := p.Photo.(*tg.Photo); ok && ph.ID == id {
-						ph.FileReference = file.ref
-					}
-				}
-			}
-		}
-	}
-}
-
 func (f *fakeTG) setOnHistory(fn func(ch *fakeChannel, req *tg.MessagesGetHistoryRequest, n int) error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()

@@ -41,7 +41,6 @@ type running struct {
 	svc    *ingest.Service
 	cancel context.CancelFunc
 	done   chan error
-	owner  string
 }
 
 func newHarness(t *testing.T) *harness {

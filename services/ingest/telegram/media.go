@@ -113,10 +113,9 @@ func describeDocument(doc *tg.Document, x *tg.MessageMediaDocument) *events.Medi
 }
 
 type photoSize struct {
-	typ        string
-	w, h       int
-	size       int64
-	cachedSize bool
+	typ  string
+	w, h int
+	size int64
 }
 
 // largestPhotoSize picks the biggest downloadable size of a photo.
