@@ -45,11 +45,7 @@ func tableExists(t *testing.T, pool *pgxpool.Pool, name string) bool {
 // migrations before it goes live.
 func TestBulkShadow(t *testing.T) {
 	ctx := context.Background()
-	pool := newPool(t)
-	s := projectiontest.NewScript()
-	ref := newProjection(t, pool, "reference")
-	apply(t, ref, s.Facts, 3)
-	want := snapshot(t, ref)
+	pool, s, want := withReference(t)
 	wantIdx := indexes(t, pool, "reference")
 	if !strings.Contains(strings.Join(wantIdx, "\n"), "posts_posted_at") {
 		t.Fatalf("reference indexes lack posts_posted_at: %v", wantIdx)

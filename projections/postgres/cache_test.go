@@ -7,7 +7,6 @@ import (
 	"github.com/tgflow/tgflow/events"
 	"github.com/tgflow/tgflow/projections"
 	"github.com/tgflow/tgflow/projections/postgres"
-	"github.com/tgflow/tgflow/projections/projectiontest"
 )
 
 // A bulk shadow keeps the state it wrote in memory instead of reading it back (cache.go).
@@ -16,11 +15,7 @@ import (
 // still gives the reference rows.
 func TestBulkCacheCheckpointMovedByOtherHandle(t *testing.T) {
 	ctx := context.Background()
-	pool := newPool(t)
-	s := projectiontest.NewScript()
-	ref := newProjection(t, pool, "reference")
-	apply(t, ref, s.Facts, 3)
-	want := snapshot(t, ref)
+	pool, s, want := withReference(t)
 
 	live := newProjection(t, pool, "tgflow")
 	a, err := live.Shadow(ctx)
@@ -48,11 +43,7 @@ func TestBulkCacheCheckpointMovedByOtherHandle(t *testing.T) {
 // the first handle cached.
 func TestBulkCacheShadowRecreated(t *testing.T) {
 	ctx := context.Background()
-	pool := newPool(t)
-	s := projectiontest.NewScript()
-	ref := newProjection(t, pool, "reference")
-	apply(t, ref, s.Facts, 3)
-	want := snapshot(t, ref)
+	pool, s, want := withReference(t)
 
 	live := newProjection(t, pool, "tgflow")
 	a, err := live.Shadow(ctx)
@@ -79,11 +70,7 @@ func TestBulkCacheShadowRecreated(t *testing.T) {
 func TestBulkCacheBound(t *testing.T) {
 	defer postgres.SetMaxCachedKeys(3)()
 	ctx := context.Background()
-	pool := newPool(t)
-	s := projectiontest.NewScript()
-	ref := newProjection(t, pool, "reference")
-	apply(t, ref, s.Facts, 3)
-	want := snapshot(t, ref)
+	pool, s, want := withReference(t)
 	live := newProjection(t, pool, "tgflow")
 	sh, err := live.Shadow(ctx)
 	if err != nil {

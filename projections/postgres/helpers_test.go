@@ -114,3 +114,15 @@ func field(t testing.TB, r row, name string, want any) {
 		t.Errorf("%s = %#v, want %#v (row %v)", name, got, want, r)
 	}
 }
+
+// withReference returns a fresh database, the contract script, and the snapshot of the
+// script applied normally to a schema of its own ("reference"): what every rebuild path
+// must end equal to.
+func withReference(t testing.TB) (*pgxpool.Pool, projectiontest.Script, projections.Snapshot) {
+	t.Helper()
+	pool := newPool(t)
+	s := projectiontest.NewScript()
+	ref := newProjection(t, pool, "reference")
+	apply(t, ref, s.Facts, 3)
+	return pool, s, snapshot(t, ref)
+}
