@@ -13,7 +13,7 @@ import (
 	"github.com/tgflow/tgflow/internal/logx"
 	"github.com/tgflow/tgflow/nats/natstest"
 	"github.com/tgflow/tgflow/nats/topology"
-	"github.com/tgflow/tgflow/services/importer"
+	"github.com/tgflow/tgflow/services/ingest/importer"
 	"github.com/tgflow/tgflow/services/ingest/export"
 	"github.com/tgflow/tgflow/testdata/sample"
 )

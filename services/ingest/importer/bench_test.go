@@ -9,7 +9,7 @@ import (
 
 	"github.com/tgflow/tgflow/events"
 	"github.com/tgflow/tgflow/nats/natstest"
-	"github.com/tgflow/tgflow/services/importer"
+	"github.com/tgflow/tgflow/services/ingest/importer"
 	"github.com/tgflow/tgflow/services/ingest/export"
 	"github.com/tgflow/tgflow/services/ingest/export/exporttest"
 )
