@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"reflect"
+	"slices"
 	"sort"
 	"strings"
 
@@ -39,10 +40,13 @@ func (s Secret) Reveal() string { return string(s) }
 type Validator interface{ Validate() error }
 
 // Load parses the environment into cfg (a pointer to a struct with `env` tags) and
-// validates it, returning every problem joined.
+// validates it, returning every problem joined. An unset variable gets its `envDefault`; a
+// variable set to the empty string is empty (a string field becomes "", so
+// TGFLOW_HTTP_ADDR= disables the server; for any other type it is an error).
 func Load(cfg any, environ map[string]string) error {
 	opts := env.Options{Environment: environ}
 	var errs []error
+	empty := explicitlyEmpty(reflect.ValueOf(cfg).Elem(), environ)
 	if err := env.ParseWithOptions(cfg, opts); err != nil {
 		var agg env.AggregateError
 		if errors.As(err, &agg) {
@@ -59,6 +63,11 @@ func Load(cfg any, environ map[string]string) error {
 			errs = append(errs, err)
 		}
 	}
+	for _, f := range empty {
+		if err := f.clear(); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	if v, ok := cfg.(Validator); ok {
 		if err := v.Validate(); err != nil {
 			errs = append(errs, err)
@@ -68,6 +77,50 @@ func Load(cfg any, environ map[string]string) error {
 		return nil
 	}
 	return fmt.Errorf("configuration: %w", errors.Join(errs...))
+}
+
+// emptyField is a variable that is set, to the empty string, and has an envDefault.
+type emptyField struct {
+	name, def string
+	notEmpty  bool
+	v         reflect.Value
+}
+
+// clear applies the rule "a variable set to the empty string means empty; only an unset
+// variable gets its default" (caarlos0/env gives an empty variable its default, so
+// TGFLOW_HTTP_ADDR= would still serve): a string field becomes "", any other type — where
+// empty means nothing — is an error naming the variable.
+func (f emptyField) clear() error {
+	if f.v.Kind() != reflect.String {
+		return fmt.Errorf("env: %s: set but empty; unset it for the default %q", f.name, f.def)
+	}
+	if f.notEmpty {
+		return fmt.Errorf("env: %s: must not be empty; unset it for the default %q", f.name, f.def)
+	}
+	f.v.SetString("")
+	return nil
+}
+
+// explicitlyEmpty finds the fields of v (a struct, walked as fieldVars walks it) whose
+// variable is set to "" in environ and that have an envDefault.
+func explicitlyEmpty(v reflect.Value, environ map[string]string) []emptyField {
+	var out []emptyField
+	t := v.Type()
+	for i := range t.NumField() {
+		f := t.Field(i)
+		if f.Type.Kind() == reflect.Struct && f.Tag.Get("env") == "" {
+			out = append(out, explicitlyEmpty(v.Field(i), environ)...)
+			continue
+		}
+		name, opts, _ := strings.Cut(f.Tag.Get("env"), ",")
+		def, hasDef := f.Tag.Lookup("envDefault")
+		if val, set := environ[name]; name == "" || !hasDef || !set || val != "" {
+			continue
+		}
+		out = append(out, emptyField{name: name, def: def, v: v.Field(i),
+			notEmpty: slices.Contains(strings.Split(opts, ","), "notEmpty")})
+	}
+	return out
 }
 
 // Environ returns the process environment as a map (for Load).

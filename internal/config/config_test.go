@@ -87,3 +87,45 @@ func TestNATSURLPasswordsNeverPrint(t *testing.T) {
 		t.Fatalf("error shows the password or is missing: %v", err)
 	}
 }
+
+// An unset variable gets its default; one set to the empty string is empty, so that
+// "TGFLOW_HTTP_ADDR= disables" holds (caarlos0/env alone gives it the default).
+func TestExplicitlyEmptyIsNotUnset(t *testing.T) {
+	type nonEmpty struct {
+		Name string `env:"TGFLOW_TEST_NAME,notEmpty" envDefault:"x"`
+	}
+	tests := []struct {
+		name     string
+		env      map[string]string
+		wantAddr string
+		wantErr  string // a substring of the error; "" for none
+	}{
+		{name: "unset gets the default", env: map[string]string{}, wantAddr: "127.0.0.1:9464"},
+		{name: "empty disables", env: map[string]string{"TGFLOW_HTTP_ADDR": ""}, wantAddr: ""},
+		{name: "a value is kept", env: map[string]string{"TGFLOW_HTTP_ADDR": ":9000"}, wantAddr: ":9000"},
+		{name: "an empty number is an error", env: map[string]string{"TGFLOW_TEST_WORKERS": ""}, wantErr: "TGFLOW_TEST_WORKERS: set but empty"},
+		{name: "an empty required string is an error", env: map[string]string{"TGFLOW_DATA_DIR": ""}, wantErr: "TGFLOW_DATA_DIR"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var c svc
+			err := config.Load(&c, tc.env)
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("err = %v, want one containing %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.HTTPAddr != tc.wantAddr {
+				t.Fatalf("HTTPAddr = %q, want %q", c.HTTPAddr, tc.wantAddr)
+			}
+		})
+	}
+	var n nonEmpty
+	if err := config.Load(&n, map[string]string{"TGFLOW_TEST_NAME": ""}); err == nil || !strings.Contains(err.Error(), "TGFLOW_TEST_NAME: must not be empty") {
+		t.Fatalf("notEmpty: err = %v", err)
+	}
+}
