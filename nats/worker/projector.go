@@ -1,8 +1,10 @@
 package worker
 
 import (
+	"cmp"
 	"context"
 	"errors"
+	"slices"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -35,6 +37,15 @@ func (p *Projector) Run(ctx context.Context) error {
 	return p.run(ctx, p.process, func() {})
 }
 
+// inLogOrder sorts a batch's facts by sequence and keeps one fact per sequence. A batch
+// holds messages in delivery order, and JetStream sends a redelivery (an ack that did not
+// arrive in time, a nak) ahead of new messages, so a batch can be [18 … 23, 11] or hold one
+// fact twice; Apply takes facts in log order, each once. Every held message is still acked.
+func inLogOrder(facts []projections.Fact) []projections.Fact {
+	slices.SortStableFunc(facts, func(a, b projections.Fact) int { return cmp.Compare(a.Seq, b.Seq) })
+	return slices.CompactFunc(facts, func(a, b projections.Fact) bool { return a.Seq == b.Seq })
+}
+
 func (p *Projector) process(ctx context.Context, batch []delivery) {
 	facts := make([]projections.Fact, 0, len(batch))
 	held := make([]jetstream.Msg, 0, len(batch))
@@ -56,6 +67,7 @@ func (p *Projector) process(ctx context.Context, batch []delivery) {
 	if len(facts) == 0 {
 		return
 	}
+	facts = inLogOrder(facts)
 	stop := p.keepAlive(held)
 	defer stop()
 	for attempt := 1; ; attempt++ {
