@@ -1,0 +1,364 @@
+// Package textnorm is the one text rule that tgflow's lexical code shares: the hashing
+// embedder and the local tagger see a post through the same folding, the same tokens and the
+// same stop words, so a topic description and a post meet on equal terms.
+//
+//   - Fold: Unicode NFC, lower case, ё → е, ’ → ', Unicode hyphens → '-'.
+//   - Tokens: runs of letters and digits in Russian, English or any other script; a hyphen or
+//     an apostrophe between two such runs joins them ("какой-то", "state-of-the-art",
+//     "don't"). URLs (scheme://…, www.…, host.tld/path), e-mail addresses and @mentions are
+//     dropped whole; tokens without a letter (numbers, versions like 1.23) are dropped; a
+//     token is 2 to 48 runes long. #hashtags are tokens marked Hashtag, '#' stripped, letters,
+//     digits and '_' only.
+//   - Stems: the Snowball stemmer (github.com/kljensen/snowball) of the token's script,
+//     Russian for Cyrillic, English for Latin; other and mixed scripts are left as they are;
+//     each part of a hyphenated word is stemmed.
+//   - Stop words: the Snowball project's Russian and English lists plus a few additions of
+//     our own (stop_ru.txt, stop_en.txt say where each comes from and under which licence).
+package textnorm
+
+import (
+	_ "embed"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/kljensen/snowball/english"
+	"github.com/kljensen/snowball/russian"
+	"golang.org/x/text/unicode/norm"
+)
+
+// Script is the writing system of a token's letters.
+type Script uint8
+
+// Scripts.
+const (
+	ScriptOther    Script = iota // letters of neither Latin nor Cyrillic script
+	ScriptLatin                  // Latin letters only
+	ScriptCyrillic               // Cyrillic letters only
+	ScriptMixed                  // both
+)
+
+// Token is one word (or hashtag) of a text.
+type Token struct {
+	// Text is the folded form (Fold), without '#'.
+	Text string
+	// Hashtag is true for #words.
+	Hashtag bool
+	// Cap: the first letter was upper case in the source.
+	Cap bool
+	// Upper: every letter was upper case and there are at least two (an acronym: API, НАСА).
+	Upper bool
+	// SentenceStart: the token opens the text or a sentence (after . ! ? … or a new line),
+	// where a capital letter says nothing about the word.
+	SentenceStart bool
+	// Script of the token's letters.
+	Script Script
+}
+
+// Token length bounds, in runes.
+const (
+	MinTokenRunes = 2
+	MaxTokenRunes = 48
+)
+
+// Fold returns s in NFC, lower case, with ё folded to е, the typographic apostrophe ’ to '
+// and the Unicode hyphens U+2010, U+2011 to '-'.
+func Fold(s string) string {
+	return strings.Map(foldRune, norm.NFC.String(s))
+}
+
+func foldRune(r rune) rune {
+	r = unicode.ToLower(r)
+	switch r {
+	case 'ё':
+		return 'е'
+	case '’':
+		return '\''
+	case '\u2010', '\u2011':
+		return '-'
+	}
+	return r
+}
+
+// Tokenize returns the tokens of s in order.
+func Tokenize(s string) []Token { return AppendTokens(nil, s) }
+
+// AppendTokens appends the tokens of s to dst: callers on a hot path reuse dst. The tokens'
+// Text share one allocation.
+func AppendTokens(dst []Token, s string) []Token {
+	if !norm.NFC.IsNormalString(s) {
+		s = norm.NFC.String(s)
+	}
+	sc := scanner{out: dst, base: len(dst), sentenceStart: true}
+	sc.buf = make([]byte, 0, len(s))
+	for i := 0; i < len(s); {
+		r, n := utf8.DecodeRuneInString(s[i:])
+		if unicode.IsSpace(r) {
+			if r == '\n' || r == '\u2029' {
+				sc.sentenceStart = true
+			}
+			i += n
+			continue
+		}
+		j := i
+		for j < len(s) {
+			r, n := utf8.DecodeRuneInString(s[j:])
+			if unicode.IsSpace(r) {
+				break
+			}
+			j += n
+		}
+		sc.chunk(s[i:j])
+		i = j
+	}
+	folded := string(sc.buf)
+	for k := range sc.spans {
+		sp := sc.spans[k]
+		sc.out[sc.base+k].Text = folded[sp[0]:sp[1]]
+	}
+	return sc.out
+}
+
+type scanner struct {
+	out           []Token
+	base          int
+	buf           []byte
+	spans         [][2]int
+	sentenceStart bool
+}
+
+func isWordRune(r rune) bool { return unicode.IsLetter(r) || unicode.IsDigit(r) || unicode.IsMark(r) }
+
+func isJoiner(r rune) bool {
+	switch r {
+	case '-', '\u2010', '\u2011', '\'', '’':
+		return true
+	}
+	return false
+}
+
+func isTerminator(r rune) bool {
+	switch r {
+	case '.', '!', '?', '…':
+		return true
+	}
+	return false
+}
+
+// chunk tokenizes one whitespace-delimited piece of text.
+func (sc *scanner) chunk(c string) {
+	if isEmail(c) {
+		return
+	}
+	if u := urlStart(c); u >= 0 {
+		c = c[:u]
+	}
+	for i := 0; i < len(c); {
+		r, n := utf8.DecodeRuneInString(c[i:])
+		switch {
+		case (r == '#' || r == '@') && i+n < len(c):
+			next, _ := utf8.DecodeRuneInString(c[i+n:])
+			if !isWordRune(next) && next != '_' {
+				i += n
+				continue
+			}
+			end := i + n
+			for end < len(c) {
+				r2, n2 := utf8.DecodeRuneInString(c[end:])
+				if !isWordRune(r2) && r2 != '_' {
+					break
+				}
+				end += n2
+			}
+			if r == '#' {
+				sc.emit(c[i+n:end], true)
+			}
+			i = end
+		case isWordRune(r):
+			end := i
+			for end < len(c) {
+				r2, n2 := utf8.DecodeRuneInString(c[end:])
+				if isWordRune(r2) {
+					end += n2
+					continue
+				}
+				if isJoiner(r2) && end+n2 < len(c) {
+					if r3, _ := utf8.DecodeRuneInString(c[end+n2:]); isWordRune(r3) {
+						end += n2
+						continue
+					}
+				}
+				break
+			}
+			sc.emit(c[i:end], false)
+			i = end
+		default:
+			if isTerminator(r) && !hasWordRune(c[i+n:]) {
+				sc.sentenceStart = true
+			}
+			i += n
+		}
+	}
+}
+
+func hasWordRune(s string) bool {
+	for _, r := range s {
+		if isWordRune(r) {
+			return true
+		}
+	}
+	return false
+}
+
+// emit folds one token into the buffer, or drops it (no letter, too short, too long).
+func (sc *scanner) emit(w string, hashtag bool) {
+	start := sc.sentenceStart
+	sc.sentenceStart = false
+	letters, upper, runes := 0, 0, 0
+	latin, cyr := false, false
+	firstCap := false
+	for k, r := range w {
+		runes++
+		if k == 0 {
+			firstCap = unicode.IsUpper(r)
+		}
+		if unicode.IsLetter(r) {
+			letters++
+			if unicode.IsUpper(r) {
+				upper++
+			}
+			switch {
+			case r < 0x80 || unicode.Is(unicode.Latin, r):
+				latin = true
+			case unicode.Is(unicode.Cyrillic, r):
+				cyr = true
+			}
+		}
+	}
+	if letters == 0 || runes < MinTokenRunes || runes > MaxTokenRunes {
+		return
+	}
+	from := len(sc.buf)
+	for _, r := range w {
+		sc.buf = utf8.AppendRune(sc.buf, foldRune(r))
+	}
+	script := ScriptOther
+	switch {
+	case latin && cyr:
+		script = ScriptMixed
+	case latin:
+		script = ScriptLatin
+	case cyr:
+		script = ScriptCyrillic
+	}
+	sc.spans = append(sc.spans, [2]int{from, len(sc.buf)})
+	sc.out = append(sc.out, Token{
+		Hashtag:       hashtag,
+		Cap:           firstCap,
+		Upper:         upper == letters && letters >= 2,
+		SentenceStart: start,
+		Script:        script,
+	})
+}
+
+// isEmail: local@domain.tld, with a word rune before the '@' (a mention starts with '@').
+func isEmail(c string) bool {
+	at := strings.IndexByte(c, '@')
+	if at <= 0 {
+		return false
+	}
+	r, _ := utf8.DecodeLastRuneInString(c[:at])
+	return isWordRune(r) && strings.IndexByte(c[at:], '.') > 0
+}
+
+// urlStart is the byte offset where a URL begins in the chunk c, or -1.
+func urlStart(c string) int {
+	if k := strings.Index(c, "://"); k > 0 {
+		s := k
+		for s > 0 && isASCIILetter(c[s-1]) {
+			s--
+		}
+		if s < k {
+			return s
+		}
+	}
+	lc := strings.ToLower(c)
+	if k := strings.Index(lc, "www."); k >= 0 && (k == 0 || !isWordByteBefore(c, k)) {
+		return k
+	}
+	// host.tld/path: a dotted host of letters, digits and hyphens, then '/'.
+	slash := strings.IndexByte(c, '/')
+	if slash <= 0 {
+		return -1
+	}
+	s := slash
+	for s > 0 && (isASCIILetter(c[s-1]) || isASCIIDigit(c[s-1]) || c[s-1] == '.' || c[s-1] == '-') {
+		s--
+	}
+	host := c[s:slash]
+	dot := strings.LastIndexByte(host, '.')
+	if dot <= 0 || dot == len(host)-1 {
+		return -1
+	}
+	for i := dot + 1; i < len(host); i++ {
+		if !isASCIILetter(host[i]) {
+			return -1
+		}
+	}
+	return s
+}
+
+func isWordByteBefore(c string, k int) bool {
+	r, _ := utf8.DecodeLastRuneInString(c[:k])
+	return isWordRune(r)
+}
+
+func isASCIILetter(b byte) bool { return b|0x20 >= 'a' && b|0x20 <= 'z' }
+func isASCIIDigit(b byte) bool  { return b >= '0' && b <= '9' }
+
+//go:embed stop_ru.txt
+var stopRU string
+
+//go:embed stop_en.txt
+var stopEN string
+
+var stopWords = func() map[string]struct{} {
+	m := make(map[string]struct{}, 512)
+	for _, list := range []string{stopRU, stopEN} {
+		for line := range strings.Lines(list) {
+			w := strings.TrimSpace(line)
+			if w == "" || strings.HasPrefix(w, "#") {
+				continue
+			}
+			m[Fold(w)] = struct{}{}
+		}
+	}
+	return m
+}()
+
+// IsStop reports whether a folded word is a stop word.
+func IsStop(folded string) bool {
+	_, ok := stopWords[folded]
+	return ok
+}
+
+// Stem returns the Snowball stem of a token (its folded Text), in the stemmer of its script.
+func Stem(tok Token) string {
+	var stem func(string, bool) string
+	switch tok.Script {
+	case ScriptCyrillic:
+		stem = russian.Stem
+	case ScriptLatin:
+		stem = english.Stem
+	default:
+		return tok.Text
+	}
+	if strings.IndexByte(tok.Text, '-') < 0 {
+		return stem(tok.Text, true)
+	}
+	parts := strings.Split(tok.Text, "-")
+	for i, p := range parts {
+		parts[i] = stem(p, true)
+	}
+	return strings.Join(parts, "-")
+}
