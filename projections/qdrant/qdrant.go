@@ -60,6 +60,7 @@ import (
 
 	"github.com/google/uuid"
 	qd "github.com/qdrant/go-client/qdrant"
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
@@ -148,8 +149,16 @@ func Open(ctx context.Context, addr string, opts Options) (*Projection, error) {
 	return p, nil
 }
 
-// Dial opens a Qdrant client for the gRPC port at addr (host:port).
-func Dial(addr string) (*qd.Client, error) {
+// MaxMessageSize bounds one gRPC message in either direction for every tgflow Qdrant client,
+// production and tests alike. gRPC's default receive limit (4 MiB) is far below what Qdrant
+// answers: one Snapshot scroll page of 256 points of 4096 dimensions alone is 4 MiB of
+// floats. 64 MiB leaves room for large pages while still bounding a runaway response.
+const MaxMessageSize = 64 << 20
+
+// ClientConfig is the client configuration for Qdrant's gRPC port at addr (host:port): the
+// one place where tgflow's dial options (message size limits) are set. Tests start from it
+// and only add test-specific settings.
+func ClientConfig(addr string) (*qd.Config, error) {
 	host, portStr, err := net.SplitHostPort(addr)
 	if err != nil {
 		return nil, fmt.Errorf("qdrant address %q: %w", addr, err)
@@ -158,7 +167,21 @@ func Dial(addr string) (*qd.Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("qdrant address %q: bad port", addr)
 	}
-	c, err := qd.NewClient(&qd.Config{Host: host, Port: port})
+	return &qd.Config{
+		Host: host,
+		Port: port,
+		GrpcOptions: []grpc.DialOption{grpc.WithDefaultCallOptions(
+			grpc.MaxCallRecvMsgSize(MaxMessageSize), grpc.MaxCallSendMsgSize(MaxMessageSize))},
+	}, nil
+}
+
+// Dial opens a Qdrant client for the gRPC port at addr (host:port).
+func Dial(addr string) (*qd.Client, error) {
+	cfg, err := ClientConfig(addr)
+	if err != nil {
+		return nil, err
+	}
+	c, err := qd.NewClient(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("qdrant connect %s: %w: %w", addr, projections.ErrBackend, err)
 	}

@@ -29,16 +29,18 @@ import (
 	"github.com/tgflow/tgflow/projections/qdrant/qdranttest"
 )
 
-// The Qdrant under test is chosen by qdranttest.Addr: a real one when
-// TGFLOW_TEST_QDRANT_ADDR is set, the in-process test server otherwise. Every projection
-// gets its own alias (and so its own collections), dropped in cleanup.
+// Every test runs with qdranttest.Each against the in-process server and against the real
+// Qdrant of TGFLOW_TEST_QDRANT_ADDR (./scripts/test.sh starts one when it finds the binary;
+// without it that subtest skips, or fails under CI). Every projection gets its own alias (and
+// so its own collections), dropped in cleanup.
 
 func TestContract(t *testing.T) {
-	addr, _ := qdranttest.Addr(t)
-	client := qdranttest.Dial(t, addr)
-	projectiontest.Run(t, projectiontest.Harness{
-		New:    func(t *testing.T) projections.Projection { return newProjection(t, client, qdrant.Options{}) },
-		Expect: expectScript,
+	qdranttest.Each(t, func(t *testing.T, addr string, real bool) {
+		client := qdranttest.Dial(t, addr)
+		projectiontest.Run(t, projectiontest.Harness{
+			New:    func(t *testing.T) projections.Projection { return newProjection(t, client, qdrant.Options{}) },
+			Expect: expectScript,
+		})
 	})
 }
 
@@ -117,232 +119,237 @@ func expectScript(t *testing.T, s projectiontest.Script, snap projections.Snapsh
 // restarted consumer would. Whatever write the crash follows, the end state is the one of a
 // clean run: the writes are idempotent and the checkpoint is written last.
 func TestCrashAtEveryWrite(t *testing.T) {
-	addr, _ := qdranttest.Addr(t)
-	s := projectiontest.NewScript()
-	ctx := context.Background()
+	qdranttest.Each(t, func(t *testing.T, addr string, real bool) {
+		s := projectiontest.NewScript()
+		ctx := context.Background()
 
-	clean := newProjection(t, qdranttest.Dial(t, addr), qdrant.Options{})
-	applyAll(t, clean, s.Facts, 5)
-	want := mustSnapshot(t, clean)
+		clean := newProjection(t, qdranttest.Dial(t, addr), qdrant.Options{})
+		applyAll(t, clean, s.Facts, 5)
+		want := mustSnapshot(t, clean)
 
-	var writes atomic.Int64
-	var failAt atomic.Int64 // the write (1-based) that "crashes"; 0 = none
-	isWrite := func(method string) bool {
-		return method == qd.Points_Upsert_FullMethodName || method == qd.Points_UpdateBatch_FullMethodName
-	}
-	client := dialWith(t, addr, grpc.WithChainUnaryInterceptor(func(ctx context.Context, method string, req, reply any,
-		cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
-		err := invoker(ctx, method, req, reply, cc, opts...)
-		if err == nil && isWrite(method) && writes.Add(1) == failAt.Load() {
-			return status.Error(codes.Unavailable, "injected crash after the write")
+		var writes atomic.Int64
+		var failAt atomic.Int64 // the write (1-based) that "crashes"; 0 = none
+		isWrite := func(method string) bool {
+			return method == qd.Points_Upsert_FullMethodName || method == qd.Points_UpdateBatch_FullMethodName
 		}
-		return err
-	}))
+		client := dialWith(t, addr, grpc.WithChainUnaryInterceptor(func(ctx context.Context, method string, req, reply any,
+			cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+			err := invoker(ctx, method, req, reply, cc, opts...)
+			if err == nil && isWrite(method) && writes.Add(1) == failAt.Load() {
+				return status.Error(codes.Unavailable, "injected crash after the write")
+			}
+			return err
+		}))
 
-	// Count the writes of one run to know every crash point.
-	writes.Store(0)
-	applyAll(t, newProjection(t, client, qdrant.Options{}), s.Facts, 5)
-	total := writes.Load()
-	if total < 10 {
-		t.Fatalf("only %d writes in a run", total)
-	}
-	t.Logf("crashing after each of %d writes", total)
-	for k := int64(1); k <= total; k++ {
+		// Count the writes of one run to know every crash point.
 		writes.Store(0)
-		failAt.Store(k)
-		p := newProjection(t, client, qdrant.Options{})
-		crashed := false
-		for i := 0; i < len(s.Facts); i += 5 {
-			batch := s.Facts[i:min(i+5, len(s.Facts))]
-			err := p.Apply(ctx, batch)
-			if err == nil {
-				continue
+		applyAll(t, newProjection(t, client, qdrant.Options{}), s.Facts, 5)
+		total := writes.Load()
+		if total < 10 {
+			t.Fatalf("only %d writes in a run", total)
+		}
+		t.Logf("crashing after each of %d writes", total)
+		for k := int64(1); k <= total; k++ {
+			writes.Store(0)
+			failAt.Store(k)
+			p := newProjection(t, client, qdrant.Options{})
+			crashed := false
+			for i := 0; i < len(s.Facts); i += 5 {
+				batch := s.Facts[i:min(i+5, len(s.Facts))]
+				err := p.Apply(ctx, batch)
+				if err == nil {
+					continue
+				}
+				if !errors.Is(err, projections.ErrBackend) {
+					t.Fatalf("crash at write %d: error %v is not marked ErrBackend", k, err)
+				}
+				crashed = true
+				applyAll(t, p, s.Facts[i:], 3) // redelivery from the unacknowledged batch
+				break
 			}
-			if !errors.Is(err, projections.ErrBackend) {
-				t.Fatalf("crash at write %d: error %v is not marked ErrBackend", k, err)
+			if !crashed {
+				t.Fatalf("write %d never happened", k)
 			}
-			crashed = true
-			applyAll(t, p, s.Facts[i:], 3) // redelivery from the unacknowledged batch
-			break
+			if diff := want.Digest().Diff(mustSnapshot(t, p).Digest()); len(diff) > 0 {
+				t.Fatalf("crash after write %d of %d: %v", k, total, diff)
+			}
 		}
-		if !crashed {
-			t.Fatalf("write %d never happened", k)
-		}
-		if diff := want.Digest().Diff(mustSnapshot(t, p).Digest()); len(diff) > 0 {
-			t.Fatalf("crash after write %d of %d: %v", k, total, diff)
-		}
-	}
+	})
 }
 
 func TestShadowSwap(t *testing.T) {
-	addr, _ := qdranttest.Addr(t)
-	client := qdranttest.Dial(t, addr)
-	ctx := context.Background()
-	s := projectiontest.NewScript()
-	live := newProjection(t, client, qdrant.Options{})
-	alias := live.Alias()
-	applyAll(t, live, s.Until(s.Deletion), 4)
-	before := mustSnapshot(t, live)
+	qdranttest.Each(t, func(t *testing.T, addr string, real bool) {
+		client := qdranttest.Dial(t, addr)
+		ctx := context.Background()
+		s := projectiontest.NewScript()
+		live := newProjection(t, client, qdrant.Options{})
+		alias := live.Alias()
+		applyAll(t, live, s.Until(s.Deletion), 4)
+		before := mustSnapshot(t, live)
 
-	shadowP, err := live.Shadow(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	// The shadow is a new, empty target; the live model is untouched by it.
-	if cp, err := shadowP.Checkpoint(ctx); err != nil || cp != 0 {
-		t.Fatalf("new shadow checkpoint %d, %v", cp, err)
-	}
-	applyAll(t, shadowP, s.Facts[:10], 4)
-	// Shadow again resumes the unfinished one.
-	again, err := live.Shadow(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if cp, _ := again.Checkpoint(ctx); cp != s.Facts[9].Seq {
-		t.Fatalf("resumed shadow checkpoint %d, want %d", cp, s.Facts[9].Seq)
-	}
-	applyAll(t, again, s.Facts[10:], 4)
-	assertSame(t, before, mustSnapshot(t, live))
-
-	if err := live.Swap(ctx, again); err != nil {
-		t.Fatal(err)
-	}
-	if got := targetOf(t, client, alias); got != alias+"_v2" {
-		t.Fatalf("alias %s → %s after swap, want %s_v2", alias, got, alias)
-	}
-	cols, err := client.ListCollections(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, c := range cols {
-		if strings.Contains(c, alias+"_v1") {
-			t.Errorf("old collection %s still exists after the swap", c)
+		shadowP, err := live.Shadow(ctx)
+		if err != nil {
+			t.Fatal(err)
 		}
-	}
-	// The live projection follows the alias: it now reads (and would write) the rebuilt model.
-	full := newProjection(t, client, qdrant.Options{})
-	applyAll(t, full, s.Facts, 5)
-	assertSame(t, mustSnapshot(t, full), mustSnapshot(t, live))
-	// Swap is idempotent; DropShadow with no shadow does nothing.
-	if err := live.Swap(ctx, again); err != nil {
-		t.Fatalf("second swap: %v", err)
-	}
-	if err := live.DropShadow(ctx); err != nil {
-		t.Fatal(err)
-	}
-	// An abandoned shadow is dropped.
-	sh, err := live.Shadow(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	applyAll(t, sh, s.Facts[:3], 3)
-	if err := live.DropShadow(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if ok, _ := client.CollectionExists(ctx, alias+"_v3"); ok {
-		t.Error("dropped shadow still exists")
-	}
-	if err := live.Swap(ctx, full); !errors.Is(err, qdrant.ErrNotShadow) {
-		t.Errorf("swap with a live projection: %v, want ErrNotShadow", err)
-	}
+		// The shadow is a new, empty target; the live model is untouched by it.
+		if cp, err := shadowP.Checkpoint(ctx); err != nil || cp != 0 {
+			t.Fatalf("new shadow checkpoint %d, %v", cp, err)
+		}
+		applyAll(t, shadowP, s.Facts[:10], 4)
+		// Shadow again resumes the unfinished one.
+		again, err := live.Shadow(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cp, _ := again.Checkpoint(ctx); cp != s.Facts[9].Seq {
+			t.Fatalf("resumed shadow checkpoint %d, want %d", cp, s.Facts[9].Seq)
+		}
+		applyAll(t, again, s.Facts[10:], 4)
+		assertSame(t, before, mustSnapshot(t, live))
+
+		if err := live.Swap(ctx, again); err != nil {
+			t.Fatal(err)
+		}
+		if got := targetOf(t, client, alias); got != alias+"_v2" {
+			t.Fatalf("alias %s → %s after swap, want %s_v2", alias, got, alias)
+		}
+		cols, err := client.ListCollections(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range cols {
+			if strings.Contains(c, alias+"_v1") {
+				t.Errorf("old collection %s still exists after the swap", c)
+			}
+		}
+		// The live projection follows the alias: it now reads (and would write) the rebuilt model.
+		full := newProjection(t, client, qdrant.Options{})
+		applyAll(t, full, s.Facts, 5)
+		assertSame(t, mustSnapshot(t, full), mustSnapshot(t, live))
+		// Swap is idempotent; DropShadow with no shadow does nothing.
+		if err := live.Swap(ctx, again); err != nil {
+			t.Fatalf("second swap: %v", err)
+		}
+		if err := live.DropShadow(ctx); err != nil {
+			t.Fatal(err)
+		}
+		// An abandoned shadow is dropped.
+		sh, err := live.Shadow(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		applyAll(t, sh, s.Facts[:3], 3)
+		if err := live.DropShadow(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if ok, _ := client.CollectionExists(ctx, alias+"_v3"); ok {
+			t.Error("dropped shadow still exists")
+		}
+		if err := live.Swap(ctx, full); !errors.Is(err, qdrant.ErrNotShadow) {
+			t.Errorf("swap with a live projection: %v, want ErrNotShadow", err)
+		}
+	})
 }
 
 // TestSearchThroughAlias shows the read side: a filtered cosine query on the alias over the
 // indexed payload fields.
 func TestSearchThroughAlias(t *testing.T) {
-	addr, _ := qdranttest.Addr(t)
-	client := qdranttest.Dial(t, addr)
-	ctx := context.Background()
-	p := newProjection(t, client, qdrant.Options{})
-	s := projectiontest.NewScript()
-	applyAll(t, p, s.Facts, 7)
-	alias := p.Alias()
+	qdranttest.Each(t, func(t *testing.T, addr string, real bool) {
+		client := qdranttest.Dial(t, addr)
+		ctx := context.Background()
+		p := newProjection(t, client, qdrant.Options{})
+		s := projectiontest.NewScript()
+		applyAll(t, p, s.Facts, 7)
+		alias := p.Alias()
 
-	info, err := client.GetCollectionInfo(ctx, alias)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, f := range []string{"channel_id", "tags", "posted_at", "has_media", "link_domains"} {
-		if _, ok := info.GetPayloadSchema()[f]; !ok {
-			t.Errorf("no payload index on %s: %v", f, info.GetPayloadSchema())
+		info, err := client.GetCollectionInfo(ctx, alias)
+		if err != nil {
+			t.Fatal(err)
 		}
-	}
-	if n := info.GetPointsCount(); n != 2 {
-		t.Errorf("points count %d, want 2", n)
-	}
-	tests := []struct {
-		name   string
-		filter *qd.Filter
-		want   []string
-	}{
-		{"no filter, nearest first", nil, []string{"1001/10", "1002/20"}},
-		{"tag", &qd.Filter{Must: []*qd.Condition{qd.NewMatchKeyword("tags", "chips")}}, []string{"1002/20"}},
-		{"channel", &qd.Filter{Must: []*qd.Condition{qd.NewMatchInt("channel_id", int64(projectiontest.ChannelA))}}, []string{"1001/10"}},
-		{"without media", &qd.Filter{MustNot: []*qd.Condition{qd.NewMatchBool("has_media", true)}}, []string{"1002/20"}},
-		{"domain", &qd.Filter{Must: []*qd.Condition{qd.NewMatchKeyword("link_domains", "example.org")}}, []string{"1001/10"}},
-		{"posted after minute 2", &qd.Filter{Must: []*qd.Condition{qd.NewRange("posted_at", &qd.Range{
-			Gt: qd.PtrOf(float64(projectiontest.T0.Add(2 * time.Minute).Unix()))})}}, []string{"1002/20"}},
-		{"stale tag matches nothing", &qd.Filter{Must: []*qd.Condition{qd.NewMatchKeyword("tags", "stale-tag")}}, nil},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			hits, err := client.Query(ctx, &qd.QueryPoints{CollectionName: alias, Query: qd.NewQuery(1, 0.2, 0, 0),
-				Filter: tc.filter, WithPayload: qd.NewWithPayload(true)})
-			if err != nil {
-				t.Fatal(err)
+		for _, f := range []string{"channel_id", "tags", "posted_at", "has_media", "link_domains"} {
+			if _, ok := info.GetPayloadSchema()[f]; !ok {
+				t.Errorf("no payload index on %s: %v", f, info.GetPayloadSchema())
 			}
-			var got []string
-			for _, h := range hits {
-				got = append(got, h.GetPayload()["post_key"].GetStringValue())
-			}
-			if !slices.Equal(got, tc.want) {
-				t.Errorf("got %v, want %v", got, tc.want)
-			}
-		})
-	}
+		}
+		if n := info.GetPointsCount(); n != 2 {
+			t.Errorf("points count %d, want 2", n)
+		}
+		tests := []struct {
+			name   string
+			filter *qd.Filter
+			want   []string
+		}{
+			{"no filter, nearest first", nil, []string{"1001/10", "1002/20"}},
+			{"tag", &qd.Filter{Must: []*qd.Condition{qd.NewMatchKeyword("tags", "chips")}}, []string{"1002/20"}},
+			{"channel", &qd.Filter{Must: []*qd.Condition{qd.NewMatchInt("channel_id", int64(projectiontest.ChannelA))}}, []string{"1001/10"}},
+			{"without media", &qd.Filter{MustNot: []*qd.Condition{qd.NewMatchBool("has_media", true)}}, []string{"1002/20"}},
+			{"domain", &qd.Filter{Must: []*qd.Condition{qd.NewMatchKeyword("link_domains", "example.org")}}, []string{"1001/10"}},
+			{"posted after minute 2", &qd.Filter{Must: []*qd.Condition{qd.NewRange("posted_at", &qd.Range{
+				Gt: qd.PtrOf(float64(projectiontest.T0.Add(2 * time.Minute).Unix()))})}}, []string{"1002/20"}},
+			{"stale tag matches nothing", &qd.Filter{Must: []*qd.Condition{qd.NewMatchKeyword("tags", "stale-tag")}}, nil},
+		}
+		for _, tc := range tests {
+			t.Run(tc.name, func(t *testing.T) {
+				hits, err := client.Query(ctx, &qd.QueryPoints{CollectionName: alias, Query: qd.NewQuery(1, 0.2, 0, 0),
+					Filter: tc.filter, WithPayload: qd.NewWithPayload(true)})
+				if err != nil {
+					t.Fatal(err)
+				}
+				var got []string
+				for _, h := range hits {
+					got = append(got, h.GetPayload()["post_key"].GetStringValue())
+				}
+				if !slices.Equal(got, tc.want) {
+					t.Errorf("got %v, want %v", got, tc.want)
+				}
+			})
+		}
+	})
 }
 
 func TestDimensionMismatch(t *testing.T) {
-	addr, _ := qdranttest.Addr(t)
-	client := qdranttest.Dial(t, addr)
-	ctx := context.Background()
-	p := newProjection(t, client, qdrant.Options{})
-	ref := events.PostRef{ChannelID: 5, MessageID: 1}
-	bad := events.New(events.ProducerEmbedder, &events.PostEmbedded{PostRef: ref, Vector: []float32{1, 2, 3}, Provider: "x", Model: "m3"}, projectiontest.T0)
-	err := p.Apply(ctx, []projections.Fact{{Seq: 1, Event: bad}})
-	if !errors.Is(err, qdrant.ErrDimension) {
-		t.Fatalf("3-dimensional vector into a 4-dimensional collection: %v, want ErrDimension", err)
-	}
-	if cp, _ := p.Checkpoint(ctx); cp != 0 {
-		t.Errorf("checkpoint moved to %d after a failed batch", cp)
-	}
-	// With a model filter, another model's embeddings are skipped, not rejected.
-	pm := newProjection(t, client, qdrant.Options{Model: "fh-4"})
-	if err := pm.Apply(ctx, []projections.Fact{{Seq: 1, Event: bad}}); err != nil {
-		t.Fatalf("other model's embedding: %v", err)
-	}
-	snap := mustSnapshot(t, pm)
-	if len(snap[qdrant.SectionPoints]) != 0 || len(snap[qdrant.SectionState]) != 0 {
-		t.Errorf("other model's embedding left %v", snap)
-	}
+	qdranttest.Each(t, func(t *testing.T, addr string, real bool) {
+		client := qdranttest.Dial(t, addr)
+		ctx := context.Background()
+		p := newProjection(t, client, qdrant.Options{})
+		ref := events.PostRef{ChannelID: 5, MessageID: 1}
+		bad := events.New(events.ProducerEmbedder, &events.PostEmbedded{PostRef: ref, Vector: []float32{1, 2, 3}, Provider: "x", Model: "m3"}, projectiontest.T0)
+		err := p.Apply(ctx, []projections.Fact{{Seq: 1, Event: bad}})
+		if !errors.Is(err, qdrant.ErrDimension) {
+			t.Fatalf("3-dimensional vector into a 4-dimensional collection: %v, want ErrDimension", err)
+		}
+		if cp, _ := p.Checkpoint(ctx); cp != 0 {
+			t.Errorf("checkpoint moved to %d after a failed batch", cp)
+		}
+		// With a model filter, another model's embeddings are skipped, not rejected.
+		pm := newProjection(t, client, qdrant.Options{Model: "fh-4"})
+		if err := pm.Apply(ctx, []projections.Fact{{Seq: 1, Event: bad}}); err != nil {
+			t.Fatalf("other model's embedding: %v", err)
+		}
+		snap := mustSnapshot(t, pm)
+		if len(snap[qdrant.SectionPoints]) != 0 || len(snap[qdrant.SectionState]) != 0 {
+			t.Errorf("other model's embedding left %v", snap)
+		}
+	})
 }
 
 func TestReopenKeepsModel(t *testing.T) {
-	addr, _ := qdranttest.Addr(t)
-	client := qdranttest.Dial(t, addr)
-	ctx := context.Background()
-	p := newProjection(t, client, qdrant.Options{})
-	s := projectiontest.NewScript()
-	applyAll(t, p, s.Facts[:12], 5)
-	again, err := qdrant.New(ctx, client, qdrant.Options{Alias: p.Alias(), Dim: projectiontest.Dim})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer again.Close()
-	if cp, err := again.Checkpoint(ctx); err != nil || cp != s.Facts[11].Seq {
-		t.Fatalf("reopened checkpoint %d, %v; want %d", cp, err, s.Facts[11].Seq)
-	}
-	assertSame(t, mustSnapshot(t, p), mustSnapshot(t, again))
+	qdranttest.Each(t, func(t *testing.T, addr string, real bool) {
+		client := qdranttest.Dial(t, addr)
+		ctx := context.Background()
+		p := newProjection(t, client, qdrant.Options{})
+		s := projectiontest.NewScript()
+		applyAll(t, p, s.Facts[:12], 5)
+		again, err := qdrant.New(ctx, client, qdrant.Options{Alias: p.Alias(), Dim: projectiontest.Dim})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer again.Close()
+		if cp, err := again.Checkpoint(ctx); err != nil || cp != s.Facts[11].Seq {
+			t.Fatalf("reopened checkpoint %d, %v; want %d", cp, err, s.Facts[11].Seq)
+		}
+		assertSame(t, mustSnapshot(t, p), mustSnapshot(t, again))
+	})
 }
 
 func TestPointID(t *testing.T) {
@@ -517,51 +524,53 @@ func assertPayload(t *testing.T, key string, got, want map[string]any) {
 // TestDeletedStaysDeleted: facts about a deleted post that arrive after its deletion (late
 // re-derivations, a re-import) do not bring its point back.
 func TestDeletedStaysDeleted(t *testing.T) {
-	addr, _ := qdranttest.Addr(t)
-	p := newProjection(t, qdranttest.Dial(t, addr), qdrant.Options{})
-	ref := events.PostRef{ChannelID: 7, MessageID: 1}
-	at := projectiontest.T0
-	parsed := events.New(events.ProducerIngest, &events.PostParsed{Post: events.Post{PostRef: ref, Date: at, Text: "x"}}, at, "0")
-	embedded := func(v float32, rev events.Rev) events.Event {
-		return events.Derive(parsed, events.ProducerEmbedder, &events.PostEmbedded{PostRef: ref, Rev: rev, Vector: []float32{v, 1, 0, 0}, Provider: "t"}, at)
-	}
-	deleted := events.New(events.ProducerIngest, &events.PostDeleted{PostRef: ref, DeletedAt: at.Add(time.Hour)}, at)
-	tagged := events.Derive(parsed, events.ProducerTagger, &events.PostTagged{PostRef: ref, Rev: events.Rev{Version: 99}, Trigger: events.TriggerEdit,
-		Tags: []events.Tag{{Name: "late"}}, PostedAt: at, Provider: "t"}, at)
-	edited := events.New(events.ProducerIngest, &events.PostEdited{Post: events.Post{PostRef: ref, Date: at, EditDate: 99, Text: "y"}}, at, "99")
-	facts := []projections.Fact{{Seq: 1, Event: parsed}, {Seq: 2, Event: embedded(1, events.Rev{})}, {Seq: 3, Event: deleted}}
-	applyAll(t, p, facts, 3)
-	applyAll(t, p, []projections.Fact{{Seq: 4, Event: tagged}, {Seq: 5, Event: edited}, {Seq: 6, Event: embedded(2, events.Rev{Version: 99})}}, 1)
-	snap := mustSnapshot(t, p)
-	if len(snap[qdrant.SectionPoints]) != 0 {
-		t.Fatalf("deleted post resurrected: %v", snap[qdrant.SectionPoints])
-	}
-	if want := []string{`7/1 {"key":"7/1","deleted":true,"deleted_at":` + strconv.FormatInt(at.Add(time.Hour).Unix(), 10) + `}`}; !slices.Equal(snap[qdrant.SectionState], want) {
-		t.Fatalf("state %v, want the bare tombstone %v", snap[qdrant.SectionState], want)
-	}
+	qdranttest.Each(t, func(t *testing.T, addr string, real bool) {
+		p := newProjection(t, qdranttest.Dial(t, addr), qdrant.Options{})
+		ref := events.PostRef{ChannelID: 7, MessageID: 1}
+		at := projectiontest.T0
+		parsed := events.New(events.ProducerIngest, &events.PostParsed{Post: events.Post{PostRef: ref, Date: at, Text: "x"}}, at, "0")
+		embedded := func(v float32, rev events.Rev) events.Event {
+			return events.Derive(parsed, events.ProducerEmbedder, &events.PostEmbedded{PostRef: ref, Rev: rev, Vector: []float32{v, 1, 0, 0}, Provider: "t"}, at)
+		}
+		deleted := events.New(events.ProducerIngest, &events.PostDeleted{PostRef: ref, DeletedAt: at.Add(time.Hour)}, at)
+		tagged := events.Derive(parsed, events.ProducerTagger, &events.PostTagged{PostRef: ref, Rev: events.Rev{Version: 99}, Trigger: events.TriggerEdit,
+			Tags: []events.Tag{{Name: "late"}}, PostedAt: at, Provider: "t"}, at)
+		edited := events.New(events.ProducerIngest, &events.PostEdited{Post: events.Post{PostRef: ref, Date: at, EditDate: 99, Text: "y"}}, at, "99")
+		facts := []projections.Fact{{Seq: 1, Event: parsed}, {Seq: 2, Event: embedded(1, events.Rev{})}, {Seq: 3, Event: deleted}}
+		applyAll(t, p, facts, 3)
+		applyAll(t, p, []projections.Fact{{Seq: 4, Event: tagged}, {Seq: 5, Event: edited}, {Seq: 6, Event: embedded(2, events.Rev{Version: 99})}}, 1)
+		snap := mustSnapshot(t, p)
+		if len(snap[qdrant.SectionPoints]) != 0 {
+			t.Fatalf("deleted post resurrected: %v", snap[qdrant.SectionPoints])
+		}
+		if want := []string{`7/1 {"key":"7/1","deleted":true,"deleted_at":` + strconv.FormatInt(at.Add(time.Hour).Unix(), 10) + `}`}; !slices.Equal(snap[qdrant.SectionState], want) {
+			t.Fatalf("state %v, want the bare tombstone %v", snap[qdrant.SectionState], want)
+		}
+	})
 }
 
 // TestEditKeepsVectorUntilReembedded: an edit changes the payload of an existing point at
 // once and keeps its vector until the new version's embedding arrives.
 func TestEditKeepsVectorUntilReembedded(t *testing.T) {
-	addr, _ := qdranttest.Addr(t)
-	p := newProjection(t, qdranttest.Dial(t, addr), qdrant.Options{})
-	s := projectiontest.NewScript()
-	var editEmbedding uint64
-	for _, f := range s.Facts {
-		if e, ok := f.Event.Data.(*events.PostEmbedded); ok && e.Key() == projectiontest.PostEdited.Key() && e.Version > 0 {
-			editEmbedding = f.Seq
+	qdranttest.Each(t, func(t *testing.T, addr string, real bool) {
+		p := newProjection(t, qdranttest.Dial(t, addr), qdrant.Options{})
+		s := projectiontest.NewScript()
+		var editEmbedding uint64
+		for _, f := range s.Facts {
+			if e, ok := f.Event.Data.(*events.PostEmbedded); ok && e.Key() == projectiontest.PostEdited.Key() && e.Version > 0 {
+				editEmbedding = f.Seq
+			}
 		}
-	}
-	applyAll(t, p, s.Until(editEmbedding), 1)
-	p10 := parsePoints(t, mustSnapshot(t, p)[qdrant.SectionPoints])["1001/10"]
-	if p10.vector != "[1.0000,0.0000,0.0000,0.0000]" {
-		t.Errorf("vector before the new embedding %s, want version 0's [1,0,0,0]", p10.vector)
-	}
-	if got := p10.payload["text"]; got != "Выборы перенесены: https://example.org/a #economy" {
-		t.Errorf("text after the edit %q, want the edited text", got)
-	}
-	if got := p10.payload["vector_version"]; got != float64(0) {
-		t.Errorf("vector_version %v, want 0 (the vector is still version 0's)", got)
-	}
+		applyAll(t, p, s.Until(editEmbedding), 1)
+		p10 := parsePoints(t, mustSnapshot(t, p)[qdrant.SectionPoints])["1001/10"]
+		if p10.vector != "[1.0000,0.0000,0.0000,0.0000]" {
+			t.Errorf("vector before the new embedding %s, want version 0's [1,0,0,0]", p10.vector)
+		}
+		if got := p10.payload["text"]; got != "Выборы перенесены: https://example.org/a #economy" {
+			t.Errorf("text after the edit %q, want the edited text", got)
+		}
+		if got := p10.payload["vector_version"]; got != float64(0) {
+			t.Errorf("vector_version %v, want 0 (the vector is still version 0's)", got)
+		}
+	})
 }

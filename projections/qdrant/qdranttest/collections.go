@@ -154,48 +154,56 @@ func (cs *collectionsService) CollectionExists(_ context.Context, req *qd.Collec
 	return &qd.CollectionExistsResponse{Result: &qd.CollectionExists{Exists: ok}, Time: since(start)}, nil
 }
 
-// UpdateAliases applies every action in order, all or nothing, under the write lock: readers
-// see the aliases before the request or after it, never in between. (Qdrant holds its
-// collection lock across the actions in the same way; unlike this server it keeps the
-// actions before a failing one.)
+// UpdateAliases applies the actions in order under the write lock, so readers see the
+// aliases before the request or after it, never in between. As in Qdrant, the request is not
+// a transaction: when an action fails, the actions before it stay applied (a failed
+// "delete + create" leaves the alias deleted) and the error is returned.
 func (cs *collectionsService) UpdateAliases(_ context.Context, req *qd.ChangeAliases) (*qd.CollectionOperationResponse, error) {
 	start := time.Now()
 	cs.s.mu.Lock()
 	defer cs.s.mu.Unlock()
-	next := maps.Clone(cs.s.aliases)
 	for _, action := range req.GetActions() {
-		switch a := action.GetAction().(type) {
-		case *qd.AliasOperations_CreateAlias:
-			coll, alias := a.CreateAlias.GetCollectionName(), a.CreateAlias.GetAliasName()
-			if err := validName(alias); err != nil {
-				return nil, err
-			}
-			if _, ok := cs.s.collections[coll]; !ok {
-				return nil, status.Errorf(codes.NotFound, "Not found: Collection `%s` doesn't exist!", coll)
-			}
-			if _, ok := cs.s.collections[alias]; ok {
-				return nil, status.Errorf(codes.AlreadyExists, "Wrong input: Collection `%s` already exists!", alias)
-			}
-			next[alias] = coll
-		case *qd.AliasOperations_DeleteAlias:
-			delete(next, a.DeleteAlias.GetAliasName())
-		case *qd.AliasOperations_RenameAlias:
-			old, nw := a.RenameAlias.GetOldAliasName(), a.RenameAlias.GetNewAliasName()
-			target, ok := next[old]
-			if !ok {
-				return nil, status.Errorf(codes.NotFound, "Not found: Alias %s does not exists!", old)
-			}
-			if err := validName(nw); err != nil {
-				return nil, err
-			}
-			delete(next, old)
-			next[nw] = target
-		default:
-			return nil, status.Error(codes.InvalidArgument, "Wrong input: empty alias action")
+		if err := cs.s.applyAlias(action); err != nil {
+			return nil, err
 		}
 	}
-	cs.s.aliases = next
 	return &qd.CollectionOperationResponse{Result: true, Time: since(start)}, nil
+}
+
+// applyAlias applies one alias action. The caller holds the write lock.
+func (s *store) applyAlias(action *qd.AliasOperations) error {
+	switch a := action.GetAction().(type) {
+	case *qd.AliasOperations_CreateAlias:
+		// Creating an alias that exists points it at the new collection, as in Qdrant.
+		coll, alias := a.CreateAlias.GetCollectionName(), a.CreateAlias.GetAliasName()
+		if err := validName(alias); err != nil {
+			return err
+		}
+		if _, ok := s.collections[coll]; !ok {
+			return status.Errorf(codes.NotFound, "Not found: Collection `%s` doesn't exist!", coll)
+		}
+		if _, ok := s.collections[alias]; ok {
+			return status.Errorf(codes.AlreadyExists, "Wrong input: Collection `%s` already exists!", alias)
+		}
+		s.aliases[alias] = coll
+	case *qd.AliasOperations_DeleteAlias:
+		// Deleting a missing alias succeeds, as in Qdrant.
+		delete(s.aliases, a.DeleteAlias.GetAliasName())
+	case *qd.AliasOperations_RenameAlias:
+		old, nw := a.RenameAlias.GetOldAliasName(), a.RenameAlias.GetNewAliasName()
+		target, ok := s.aliases[old]
+		if !ok {
+			return status.Errorf(codes.NotFound, "Not found: Alias %s does not exists!", old)
+		}
+		if err := validName(nw); err != nil {
+			return err
+		}
+		delete(s.aliases, old)
+		s.aliases[nw] = target
+	default:
+		return status.Error(codes.InvalidArgument, "Wrong input: empty alias action")
+	}
+	return nil
 }
 
 func (cs *collectionsService) ListAliases(context.Context, *qd.ListAliasesRequest) (*qd.ListAliasesResponse, error) {

@@ -18,38 +18,25 @@ type pointsService struct {
 	s *store
 }
 
-// Every write is applied before the response is sent, so wait=true and wait=false behave
-// alike (Qdrant with wait=false may answer before the change is visible).
+// Writes follow Qdrant's wait flag: with wait=true the write is applied before the answer
+// (status Completed); without it the answer (status Acknowledged) comes first and the write
+// is applied a moment later (asyncDelay), in arrival order, so a read right after an
+// un-waited write may not see it, as with Qdrant. Requests are validated before they are
+// queued; an asynchronous write that fails when applied is lost, its error unseen, as in
+// Qdrant.
 
 func (ps *pointsService) Upsert(_ context.Context, req *qd.UpsertPoints) (*qd.PointsOperationResponse, error) {
-	start := time.Now()
 	if err := checkUpsertMode(req.UpdateFilter, req.UpdateMode); err != nil {
 		return nil, err
 	}
-	ps.s.mu.Lock()
-	defer ps.s.mu.Unlock()
-	c, err := ps.s.resolve(req.GetCollectionName())
-	if err != nil {
+	if err := checkPoints(req.GetPoints()); err != nil {
 		return nil, err
 	}
-	if err := c.upsert(req.GetPoints()); err != nil {
-		return nil, err
-	}
-	return opResponse(c, start), nil
+	return ps.write(req.GetCollectionName(), req.GetWait(), func(c *collection) error { return c.upsert(req.GetPoints()) })
 }
 
 func (ps *pointsService) Delete(_ context.Context, req *qd.DeletePoints) (*qd.PointsOperationResponse, error) {
-	start := time.Now()
-	ps.s.mu.Lock()
-	defer ps.s.mu.Unlock()
-	c, err := ps.s.resolve(req.GetCollectionName())
-	if err != nil {
-		return nil, err
-	}
-	if err := c.deletePoints(req.GetPoints()); err != nil {
-		return nil, err
-	}
-	return opResponse(c, start), nil
+	return ps.write(req.GetCollectionName(), req.GetWait(), func(c *collection) error { return c.deletePoints(req.GetPoints()) })
 }
 
 func (ps *pointsService) Get(_ context.Context, req *qd.GetPoints) (*qd.GetResponse, error) {
@@ -79,41 +66,44 @@ func (ps *pointsService) Get(_ context.Context, req *qd.GetPoints) (*qd.GetRespo
 }
 
 func (ps *pointsService) SetPayload(_ context.Context, req *qd.SetPayloadPoints) (*qd.PointsOperationResponse, error) {
-	return ps.payloadOp(req.GetCollectionName(), func(c *collection) error {
+	if err := checkPayload(req.GetPayload()); err != nil {
+		return nil, err
+	}
+	return ps.write(req.GetCollectionName(), req.GetWait(), func(c *collection) error {
 		return c.setPayload(req.GetPayload(), req.PointsSelector, req.Key, false)
 	})
 }
 
 func (ps *pointsService) OverwritePayload(_ context.Context, req *qd.SetPayloadPoints) (*qd.PointsOperationResponse, error) {
-	return ps.payloadOp(req.GetCollectionName(), func(c *collection) error {
+	if err := checkPayload(req.GetPayload()); err != nil {
+		return nil, err
+	}
+	return ps.write(req.GetCollectionName(), req.GetWait(), func(c *collection) error {
 		return c.setPayload(req.GetPayload(), req.PointsSelector, req.Key, true)
 	})
 }
 
 func (ps *pointsService) DeletePayload(_ context.Context, req *qd.DeletePayloadPoints) (*qd.PointsOperationResponse, error) {
-	return ps.payloadOp(req.GetCollectionName(), func(c *collection) error {
+	return ps.write(req.GetCollectionName(), req.GetWait(), func(c *collection) error {
 		return c.deletePayload(req.GetKeys(), req.PointsSelector)
 	})
 }
 
 func (ps *pointsService) ClearPayload(_ context.Context, req *qd.ClearPayloadPoints) (*qd.PointsOperationResponse, error) {
-	return ps.payloadOp(req.GetCollectionName(), func(c *collection) error {
+	return ps.write(req.GetCollectionName(), req.GetWait(), func(c *collection) error {
 		return c.setPayload(nil, req.GetPoints(), nil, true)
 	})
 }
 
-func (ps *pointsService) payloadOp(name string, op func(*collection) error) (*qd.PointsOperationResponse, error) {
+// write applies op to the named collection (resolved now, as Qdrant resolves an alias when
+// the request arrives): at once when wait is set, else after the answer (see above).
+func (ps *pointsService) write(name string, wait bool, op func(*collection) error) (*qd.PointsOperationResponse, error) {
 	start := time.Now()
-	ps.s.mu.Lock()
-	defer ps.s.mu.Unlock()
-	c, err := ps.s.resolve(name)
+	res, err := ps.s.write(name, wait, 1, op)
 	if err != nil {
 		return nil, err
 	}
-	if err := op(c); err != nil {
-		return nil, err
-	}
-	return opResponse(c, start), nil
+	return &qd.PointsOperationResponse{Result: res[0], Time: since(start)}, nil
 }
 
 // CreateFieldIndex records the index; filters work the same with or without one (as in
@@ -156,30 +146,36 @@ func (ps *pointsService) DeleteFieldIndex(_ context.Context, req *qd.DeleteField
 // when an operation fails, the ones before it stay applied.
 func (ps *pointsService) UpdateBatch(_ context.Context, req *qd.UpdateBatchPoints) (*qd.UpdateBatchResponse, error) {
 	start := time.Now()
-	ps.s.mu.Lock()
-	defer ps.s.mu.Unlock()
-	c, err := ps.s.resolve(req.GetCollectionName())
-	if err != nil {
-		return nil, err
-	}
-	resp := &qd.UpdateBatchResponse{}
+	var ops []func(*collection) error
 	for _, op := range req.GetOperations() {
-		var err error
+		var (
+			apply func(*collection) error
+			err   error
+		)
 		switch o := op.GetOperation().(type) {
 		case *qd.PointsUpdateOperation_Upsert:
 			if err = checkUpsertMode(o.Upsert.UpdateFilter, o.Upsert.UpdateMode); err == nil {
-				err = c.upsert(o.Upsert.GetPoints())
+				err = checkPoints(o.Upsert.GetPoints())
 			}
+			apply = func(c *collection) error { return c.upsert(o.Upsert.GetPoints()) }
 		case *qd.PointsUpdateOperation_DeletePoints_:
-			err = c.deletePoints(o.DeletePoints.GetPoints())
+			apply = func(c *collection) error { return c.deletePoints(o.DeletePoints.GetPoints()) }
 		case *qd.PointsUpdateOperation_SetPayload_:
-			err = c.setPayload(o.SetPayload.GetPayload(), o.SetPayload.PointsSelector, o.SetPayload.Key, false)
+			err = checkPayload(o.SetPayload.GetPayload())
+			apply = func(c *collection) error {
+				return c.setPayload(o.SetPayload.GetPayload(), o.SetPayload.PointsSelector, o.SetPayload.Key, false)
+			}
 		case *qd.PointsUpdateOperation_OverwritePayload_:
-			err = c.setPayload(o.OverwritePayload.GetPayload(), o.OverwritePayload.PointsSelector, o.OverwritePayload.Key, true)
+			err = checkPayload(o.OverwritePayload.GetPayload())
+			apply = func(c *collection) error {
+				return c.setPayload(o.OverwritePayload.GetPayload(), o.OverwritePayload.PointsSelector, o.OverwritePayload.Key, true)
+			}
 		case *qd.PointsUpdateOperation_DeletePayload_:
-			err = c.deletePayload(o.DeletePayload.GetKeys(), o.DeletePayload.PointsSelector)
+			apply = func(c *collection) error {
+				return c.deletePayload(o.DeletePayload.GetKeys(), o.DeletePayload.PointsSelector)
+			}
 		case *qd.PointsUpdateOperation_ClearPayload_:
-			err = c.setPayload(nil, o.ClearPayload.GetPoints(), nil, true)
+			apply = func(c *collection) error { return c.setPayload(nil, o.ClearPayload.GetPoints(), nil, true) }
 		case nil:
 			err = status.Error(codes.InvalidArgument, "Wrong input: empty operation")
 		default:
@@ -188,10 +184,20 @@ func (ps *pointsService) UpdateBatch(_ context.Context, req *qd.UpdateBatchPoint
 		if err != nil {
 			return nil, err
 		}
-		resp.Result = append(resp.Result, &qd.UpdateResult{OperationId: ptr(c.nextOp()), Status: qd.UpdateStatus_Completed})
+		ops = append(ops, apply)
 	}
-	resp.Time = since(start)
-	return resp, nil
+	res, err := ps.s.write(req.GetCollectionName(), req.GetWait(), len(ops), func(c *collection) error {
+		for _, op := range ops {
+			if err := op(c); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &qd.UpdateBatchResponse{Result: res, Time: since(start)}, nil
 }
 
 func (ps *pointsService) Scroll(_ context.Context, req *qd.ScrollPoints) (*qd.ScrollResponse, error) {
@@ -611,6 +617,45 @@ func retrievedDefault(p *point, wp *qd.WithPayloadSelector, payloadByDefault boo
 		}}}
 	}
 	return r
+}
+
+// checkPoints rejects what Qdrant cannot store: payload values with no JSON form.
+func checkPoints(pts []*qd.PointStruct) error {
+	for _, p := range pts {
+		if err := checkPayload(p.GetPayload()); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// checkPayload rejects NaN and infinite numbers anywhere in a payload, as Qdrant does: it
+// stores payloads as JSON, which has no such numbers.
+func checkPayload(p map[string]*qd.Value) error {
+	for _, v := range p {
+		if err := checkValue(v); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func checkValue(v *qd.Value) error {
+	switch x := v.GetKind().(type) {
+	case *qd.Value_DoubleValue:
+		if math.IsNaN(x.DoubleValue) || math.IsInf(x.DoubleValue, 0) {
+			return status.Error(codes.InvalidArgument, "cannot convert to json number")
+		}
+	case *qd.Value_ListValue:
+		for _, e := range x.ListValue.GetValues() {
+			if err := checkValue(e); err != nil {
+				return err
+			}
+		}
+	case *qd.Value_StructValue:
+		return checkPayload(x.StructValue.GetFields())
+	}
+	return nil
 }
 
 func opResponse(c *collection, start time.Time) *qd.PointsOperationResponse {

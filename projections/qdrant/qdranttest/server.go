@@ -7,9 +7,9 @@
 //   - HealthCheck (the client calls it when it connects).
 //   - Collections with one unnamed dense vector (size + Cosine/Dot/Euclid/Manhattan):
 //     create, get info (points count, payload schema), list, exists, delete.
-//   - Aliases: UpdateAliases (create/delete/rename, all actions of a request applied
-//     atomically), list all, list per collection; every collection operation accepts an
-//     alias name.
+//   - Aliases: UpdateAliases (create/delete/rename, applied in order; readers never see a
+//     request half done, but a failing action keeps the ones before it, as in Qdrant), list
+//     all, list per collection; every collection operation accepts an alias name.
 //   - Points: upsert (UUID or numeric id; wrong dimension → InvalidArgument), delete by ids
 //     or filter, get, scroll (id order, pagination), count, set/overwrite/delete/clear
 //     payload, update batch of those, create/delete field index (recorded in the schema).
@@ -19,15 +19,14 @@
 //     integer / bool / any-of keywords / any-of integers, numeric range, datetime range
 //     (RFC 3339 strings), values count, is_empty, is_null, has_id.
 //
-// Tests choose the server with Addr: a real Qdrant when TGFLOW_TEST_QDRANT_ADDR is set,
-// otherwise this one.
+// Tests run against both this server and a real Qdrant with Each (the real one named by
+// TGFLOW_TEST_QDRANT_ADDR, which ./scripts/test.sh sets when it finds the Qdrant binary).
 package qdranttest
 
 import (
 	"context"
 	"fmt"
 	"net"
-	"strconv"
 	"testing"
 	"time"
 
@@ -35,14 +34,15 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/tgflow/tgflow/internal/testenv"
+	"github.com/tgflow/tgflow/projections/qdrant"
 )
 
 // EnvAddr names the variable that points tests at a real Qdrant: host:port of its gRPC port.
 const EnvAddr = testenv.EnvQdrantAddr
 
-// maxMsgSize matches the order of Qdrant's own gRPC limit, well above gRPC's 4 MiB default,
-// so large upsert batches and scroll pages fit.
-const maxMsgSize = 64 << 20
+// maxMsgSize is the server's message limit, the clients' (qdrant.MaxMessageSize): well above
+// gRPC's 4 MiB default, so large upsert batches and scroll pages fit, as with Qdrant.
+const maxMsgSize = qdrant.MaxMessageSize
 
 // Server is a running in-process Qdrant.
 type Server struct {
@@ -101,7 +101,8 @@ func Start(t testing.TB) string {
 }
 
 // Addr returns the Qdrant the test runs against: the real one named by
-// TGFLOW_TEST_QDRANT_ADDR (real is true), or a fresh in-process server.
+// TGFLOW_TEST_QDRANT_ADDR (real is true), or a fresh in-process server. Prefer Each, which
+// runs a test against both.
 func Addr(t testing.TB) (addr string, real bool) {
 	t.Helper()
 	if a, ok := testenv.QdrantAddr(t); ok {
@@ -110,25 +111,70 @@ func Addr(t testing.TB) (addr string, real bool) {
 	return Start(t), false
 }
 
-// Connect opens a client to addr (host:port of a gRPC port).
+// Real returns the address of the real Qdrant (TGFLOW_TEST_QDRANT_ADDR) for a test that
+// needs one. Without it the test is skipped, or fails under CI (testenv.Require):
+// ./scripts/test.sh starts the Qdrant binary when it finds one.
+func Real(t testing.TB) string {
+	t.Helper()
+	return testenv.Require(t, "Qdrant (the real server)", EnvAddr)
+}
+
+// Target is one Qdrant a test runs against.
+type Target struct {
+	// Name is the subtest name: "inprocess" or "real".
+	Name string
+	// Real is true for the real server.
+	Real bool
+	// addr returns the gRPC address, starting the in-process server for the test (or
+	// skipping / failing the test when the real one is absent, see Real).
+	addr func(testing.TB) string
+}
+
+// Addr returns the target's gRPC address (host:port) for the test.
+func (tg Target) Addr(t testing.TB) string {
+	t.Helper()
+	return tg.addr(t)
+}
+
+// Targets are the servers Each runs a test against: the in-process server, always, and the
+// real Qdrant of TGFLOW_TEST_QDRANT_ADDR. Its subtest skips when the variable is empty, and
+// fails under CI, so a CI run never passes without having met the real server.
+func Targets() []Target {
+	return []Target{
+		{Name: "inprocess", addr: Start},
+		{Name: "real", Real: true, addr: Real},
+	}
+}
+
+// runner is *testing.T or *testing.B.
+type runner[T any] interface {
+	testing.TB
+	Run(name string, f func(T)) bool
+}
+
+// Each runs fn as one subtest (or sub-benchmark) per target: against the in-process server
+// and against the real Qdrant, so the same assertions keep the in-process server honest.
+func Each[T runner[T]](t T, fn func(t T, addr string, real bool)) {
+	t.Helper()
+	for _, tg := range Targets() {
+		t.Run(tg.Name, func(t T) {
+			fn(t, tg.Addr(t), tg.Real)
+		})
+	}
+}
+
+// Connect opens a client to addr (host:port of a gRPC port) with the production client
+// configuration (qdrant.ClientConfig).
 func Connect(addr string) (*qd.Client, error) {
-	host, portStr, err := net.SplitHostPort(addr)
+	cfg, err := qdrant.ClientConfig(addr)
 	if err != nil {
-		return nil, fmt.Errorf("qdranttest: address %q: %w", addr, err)
+		return nil, fmt.Errorf("qdranttest: %w", err)
 	}
-	port, err := strconv.Atoi(portStr)
-	if err != nil {
-		return nil, fmt.Errorf("qdranttest: address %q: bad port", addr)
-	}
-	return qd.NewClient(&qd.Config{
-		Host:     host,
-		Port:     port,
-		PoolSize: 1,
-		// The client's version check cannot read the client's own version in test binaries
-		// and only logs a warning per connection; Dial checks health instead.
-		SkipCompatibilityCheck: true,
-		GrpcOptions:            []grpc.DialOption{grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxMsgSize), grpc.MaxCallSendMsgSize(maxMsgSize))},
-	})
+	cfg.PoolSize = 1
+	// The client's version check cannot read the client's own version in test binaries and
+	// only logs a warning per connection; Dial checks health instead.
+	cfg.SkipCompatibilityCheck = true
+	return qd.NewClient(cfg)
 }
 
 // Dial connects a client for the test and closes it in cleanup.

@@ -2,9 +2,11 @@ package qdranttest
 
 import (
 	"fmt"
+	"log"
 	"math"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/google/uuid"
 	qd "github.com/qdrant/go-client/qdrant"
@@ -21,10 +23,73 @@ type store struct {
 	mu          sync.RWMutex
 	collections map[string]*collection
 	aliases     map[string]string // alias name → collection name
+
+	// pending are the writes answered without wait, not yet applied, in arrival order;
+	// flushing is set while a flush is scheduled. Both are guarded by mu.
+	pending  []pendingWrite
+	flushing bool
 }
+
+// pendingWrite is a write answered with status Acknowledged and applied later.
+type pendingWrite struct {
+	c  *collection
+	op func(*collection) error
+}
+
+// asyncDelay is how long a write without wait stays invisible after its answer: long enough
+// that a read issued right after the answer misses it, as it may with Qdrant.
+const asyncDelay = 20 * time.Millisecond
 
 func newStore() *store {
 	return &store{collections: map[string]*collection{}, aliases: map[string]string{}}
+}
+
+// write runs op on the collection (or alias) name, which counts n operations. With wait the
+// earlier pending writes and then op are applied before it returns (status Completed, or op's
+// error); without it op is queued behind them, applied after asyncDelay, and it returns at
+// once (status Acknowledged).
+func (s *store) write(name string, wait bool, n int, op func(*collection) error) ([]*qd.UpdateResult, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c, err := s.resolve(name)
+	if err != nil {
+		return nil, err
+	}
+	st := qd.UpdateStatus_Completed
+	if wait {
+		s.flushLocked()
+		if err := op(c); err != nil {
+			return nil, err
+		}
+	} else {
+		st = qd.UpdateStatus_Acknowledged
+		s.pending = append(s.pending, pendingWrite{c: c, op: op})
+		if !s.flushing {
+			s.flushing = true
+			time.AfterFunc(asyncDelay, func() {
+				s.mu.Lock()
+				defer s.mu.Unlock()
+				s.flushLocked()
+			})
+		}
+	}
+	out := make([]*qd.UpdateResult, n)
+	for i := range out {
+		out[i] = &qd.UpdateResult{OperationId: ptr(c.nextOp()), Status: st}
+	}
+	return out, nil
+}
+
+// flushLocked applies the pending writes in order. A failing one is lost and logged: its
+// client was answered already (Qdrant, too, only logs it). The caller holds the write lock.
+func (s *store) flushLocked() {
+	for _, w := range s.pending {
+		if err := w.op(w.c); err != nil {
+			log.Printf("qdranttest: asynchronous write to %s failed after its answer: %v", w.c.name, err)
+		}
+	}
+	s.pending = nil
+	s.flushing = false
 }
 
 // collection is one collection with a single unnamed dense vector.
