@@ -3,83 +3,24 @@ package projsvc_test
 import (
 	"context"
 	"errors"
-	"fmt"
-	"slices"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-	nd "github.com/neo4j/neo4j-go-driver/v5/neo4j"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/tgflow/tgflow/events"
 	"github.com/tgflow/tgflow/internal/logx"
-	"github.com/tgflow/tgflow/internal/testenv"
 	"github.com/tgflow/tgflow/nats/natstest"
 	"github.com/tgflow/tgflow/nats/topology"
 	"github.com/tgflow/tgflow/nats/worker"
 	"github.com/tgflow/tgflow/projections"
 	"github.com/tgflow/tgflow/projections/projectiontest"
 	"github.com/tgflow/tgflow/services/projsvc"
+	"github.com/tgflow/tgflow/services/projsvc/projsvctest"
 )
-
-// publishScript writes the contract script's facts to the log; it returns their log
-// sequences in script order.
-func publishScript(t *testing.T, js jetstream.JetStream, facts []projections.Fact) {
-	t.Helper()
-	for _, f := range facts {
-		h, body, err := events.Encode(f.Event)
-		if err != nil {
-			t.Fatal(err)
-		}
-		subj, err := f.Event.NATSSubject(events.Default)
-		if err != nil {
-			t.Fatal(err)
-		}
-		m := &nats.Msg{Subject: subj, Header: nats.Header(h), Data: body}
-		m.Header.Set(nats.MsgIdHdr, f.Event.ID)
-		if _, err := js.PublishMsg(context.Background(), m); err != nil {
-			t.Fatal(err)
-		}
-	}
-}
-
-type backend struct {
-	name     string
-	consumer string
-	open     func(t *testing.T, env map[string]string) (projections.Rebuilder, func())
-	env      func(t *testing.T) map[string]string
-}
-
-func backends() []backend {
-	open := func(name string) func(t *testing.T, env map[string]string) (projections.Rebuilder, func()) {
-		return func(t *testing.T, env map[string]string) (projections.Rebuilder, func()) {
-			b, _ := projsvc.LookupBackend(name)
-			p, _, closeFn, err := b.Open(context.Background(), env, logx.Discard())
-			if err != nil {
-				t.Fatal(err)
-			}
-			return p, closeFn
-		}
-	}
-	return []backend{
-		{name: "postgres", consumer: topology.ConsumerProjPostgres, open: open("postgres"), env: func(t *testing.T) map[string]string {
-			return map[string]string{"TGFLOW_POSTGRES_URL": testenv.NewPostgresDB(t)}
-		}},
-		{name: "neo4j", consumer: topology.ConsumerProjNeo4j, open: open("neo4j"), env: func(t *testing.T) map[string]string {
-			uri, user, pw := testenv.Neo4j(t)
-			clearNeo4j(t, uri, user, pw)
-			return map[string]string{"TGFLOW_NEO4J_URI": uri, "TGFLOW_NEO4J_USER": user, "TGFLOW_NEO4J_PASSWORD": pw}
-		}},
-		{name: "qdrant", consumer: topology.ConsumerProjQdrant, open: open("qdrant"), env: func(t *testing.T) map[string]string {
-			addr, _ := qdrantAddr(t)
-			return map[string]string{"TGFLOW_QDRANT_ADDR": addr, "TGFLOW_EMBED_DIM": fmt.Sprint(projectiontest.Dim),
-				"TGFLOW_QDRANT_ALIAS": fmt.Sprintf("posts_%d", time.Now().UnixNano())}
-		}},
-	}
-}
 
 // runProjector runs the live projector until the consumer is idle, then stops it.
 func runProjector(t *testing.T, js jetstream.JetStream, consumer string, p projections.Projection, hook func(jetstream.Msg) error) {
@@ -120,18 +61,18 @@ func snap(t *testing.T, p projections.Projection) projections.Snapshot {
 }
 
 func TestRebuildVerifyStatus(t *testing.T) {
-	for _, b := range backends() {
-		t.Run(b.name, func(t *testing.T) {
+	for _, b := range projsvctest.Backends() {
+		t.Run(b.Name, func(t *testing.T) {
 			env := natstest.Start(t)
 			script := projectiontest.NewScript()
-			publishScript(t, env.JS, script.Facts)
-			live, closeFn := b.open(t, b.env(t))
+			projsvctest.PublishScript(t, env.JS, script.Facts)
+			live, closeFn := projsvctest.Open(t, b.Name, b.Env(t))
 			defer closeFn()
 
 			// A projector killed between its write and its ack (every first delivery) is
 			// redelivered; the checkpoint makes the second apply a no-op.
 			var withheld atomic.Int64
-			runProjector(t, env.JS, b.consumer, live, func(m jetstream.Msg) error {
+			runProjector(t, env.JS, b.Consumer, live, func(m jetstream.Msg) error {
 				if meta, _ := m.Metadata(); meta.NumDelivered == 1 {
 					withheld.Add(1)
 					return errors.New("killed before ack")
@@ -143,20 +84,13 @@ func TestRebuildVerifyStatus(t *testing.T) {
 			}
 			want := snap(t, live)
 			_, inPlace := live.(projections.InPlace)
-			cons, _ := topology.LookupConsumer(b.consumer)
+			cons, _ := topology.LookupConsumer(b.Consumer)
 			// Compare with a clean projection of the same facts (an in-place backend has one
 			// graph: its Verify below rebuilds it cleanly and compares instead).
 			if !inPlace {
-				clean, closeClean := b.open(t, b.env(t))
+				clean, closeClean := projsvctest.Open(t, b.Name, b.Env(t))
 				defer closeClean()
-				for _, f := range script.Facts {
-					if !slices.Contains(cons.Inputs, f.Event.Type) {
-						continue // the live projector's consumer filters it out
-					}
-					if err := clean.Apply(context.Background(), []projections.Fact{f}); err != nil {
-						t.Fatal(err)
-					}
-				}
+				projsvctest.ApplyConsumed(t, clean, b.Consumer, script.Facts)
 				if diff := snap(t, clean).Digest().Diff(want.Digest()); len(diff) > 0 {
 					t.Fatalf("projector with withheld acks differs from a clean apply: %v", diff)
 				}
@@ -184,23 +118,22 @@ func TestRebuildVerifyStatus(t *testing.T) {
 				t.Fatalf("rebuilt model differs from the live one: %v", diff)
 			}
 
-			// A live model that drifted from the log is caught.
+			// A live model that applied another fact than the log's at the head is caught:
+			// the log gets a deletion of one post, the live model the deletion of another.
 			last := script.Facts[len(script.Facts)-1]
+			logged := events.New(events.ProducerIngest, &events.PostDeleted{PostRef: projectiontest.PostForward, DeletedAt: projectiontest.T0}, projectiontest.T0)
+			head := projsvctest.Publish(t, env.JS, logged)
 			bogus := events.New(events.ProducerIngest, &events.PostDeleted{PostRef: projectiontest.PostEdited, DeletedAt: projectiontest.T0}, projectiontest.T0)
-			if err := live.Apply(context.Background(), []projections.Fact{{Seq: last.Seq + 1, Event: bogus}}); err != nil {
+			if err := live.Apply(context.Background(), []projections.Fact{{Seq: head, Event: bogus}}); err != nil {
 				t.Fatal(err)
 			}
 			diff, err = projsvc.Verify(context.Background(), r, live, nil)
-			if err == nil && len(diff) == 0 {
-				t.Fatal("verify did not notice a fact that is not in the log")
+			if err != nil || len(diff) == 0 {
+				t.Fatalf("verify of a model that applied a fact not in the log: diff %v, err %v", diff, err)
 			}
 
-			st := projsvc.StatusOf(context.Background(), env.JS, b.name, b.consumer, live, 10*time.Millisecond)
-			wantCP := last.Seq + 1 // the bogus fact
-			if inPlace {
-				wantCP = last.Seq // verify rebuilt the one graph from the log
-			}
-			if st.Err != nil || st.Head != last.Seq || st.Checkpoint != wantCP {
+			st := projsvc.StatusOf(context.Background(), env.JS, b.Name, b.Consumer, live, 10*time.Millisecond)
+			if st.Err != nil || st.Head != head || st.Checkpoint != head || head != last.Seq+1 {
 				t.Fatalf("status %+v", st)
 			}
 		})
@@ -213,19 +146,36 @@ func (c cancelAfter) Start(uint64) {}
 func (c cancelAfter) Add(int)      { c.cancel() }
 func (c cancelAfter) Finish()      {}
 
-// clearNeo4j empties the one Community database before a test uses it.
-func clearNeo4j(t *testing.T, uri, user, pw string) {
-	t.Helper()
-	auth := nd.NoAuth()
-	if user != "" {
-		auth = nd.BasicAuth(user, pw, "")
-	}
-	d, err := nd.NewDriverWithContext(uri, auth)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Close(context.Background())
-	if _, err := nd.ExecuteQuery(context.Background(), d, "MATCH (n) DETACH DELETE n", nil, nd.EagerResultTransformer); err != nil {
-		t.Fatal(err)
+// TestVerifyReportsDrift changes each live model behind its projector's back (a row's text, a
+// tag; a point's payload, its vector; an edge, a node's property): verify must name the
+// changed section and nothing else, and must find nothing on the model the log gives.
+func TestVerifyReportsDrift(t *testing.T) {
+	script := projectiontest.NewScript()
+	for _, b := range projsvctest.Backends() {
+		for _, d := range b.Drifts {
+			t.Run(b.Name+"/"+d.Name, func(t *testing.T) {
+				nenv := natstest.Start(t)
+				projsvctest.PublishScript(t, nenv.JS, script.Facts)
+				env := b.Env(t)
+				live, closeFn := projsvctest.Open(t, b.Name, env)
+				defer closeFn()
+				projsvctest.ApplyConsumed(t, live, b.Consumer, script.Facts)
+				cons, _ := topology.LookupConsumer(b.Consumer)
+				r := projsvc.Replayer{JS: nenv.JS, Consumer: cons, Batch: 5, Logger: logx.Discard()}
+
+				diff, err := projsvc.Verify(context.Background(), r, live, nil)
+				if err != nil || len(diff) > 0 {
+					t.Fatalf("verify on the model the log gives: diff %v, err %v", diff, err)
+				}
+				d.Apply(t, env)
+				diff, err = projsvc.Verify(context.Background(), r, live, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(diff) != 1 || !strings.HasPrefix(diff[0], d.Section+": ") {
+					t.Fatalf("verify after changing %s: diff %q, want one line for section %s", d.Name, diff, d.Section)
+				}
+			})
+		}
 	}
 }
