@@ -3,6 +3,8 @@ package qdrant
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -104,8 +106,17 @@ func (p *Projection) dimOf(ctx context.Context, collection string) (int, error) 
 	return int(size), nil
 }
 
-// ensureLive makes sure the alias exists, creating <alias>_v1 (or adopting the newest
-// <alias>_v<N> left by an interrupted first start) and its meta collection.
+// ensureLive makes sure the alias exists. When it is missing it points it at the oldest
+// <alias>_v<N> there is, creating <alias>_v1 (and its meta collection) when there is none.
+//
+// The oldest, because that is the last collection the alias pointed at: Swap drops the
+// older collections only after the alias has moved, and a shadow is always newer than the
+// live collection. The alias goes missing with collections left behind after an interrupted
+// first start (only <alias>_v1 exists), or after a swap stopped between its two alias
+// actions: Qdrant applies "delete alias, create alias" one action after the other (a crash,
+// or a failing create, can leave only the delete done). Adopting the newest collection there
+// would serve an unfinished shadow; the oldest is the model the live projector was keeping,
+// and the shadow is resumed (Shadow) and swapped by the next rebuild.
 func (p *Projection) ensureLive(ctx context.Context) error {
 	live, ok, err := p.liveCollection(ctx)
 	if err != nil {
@@ -124,12 +135,16 @@ func (p *Projection) ensureLive(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	version := 1
-	for v := range names {
-		version = max(version, v)
+	name, dim := p.collectionName(1), p.opts.Dim
+	if len(names) > 0 {
+		// An adopted collection keeps its own dimension, as a live one does above (a
+		// rebuild for a model of another dimension may be what was interrupted).
+		name = names[slices.Min(slices.Collect(maps.Keys(names)))]
+		if dim, err = p.dimOf(ctx, name); err != nil {
+			return err
+		}
 	}
-	name := p.collectionName(version)
-	if err := p.ensureCollections(ctx, name, p.opts.Dim); err != nil {
+	if err := p.ensureCollections(ctx, name, dim); err != nil {
 		return err
 	}
 	if err := p.client.CreateAlias(ctx, p.opts.Alias, name); err != nil {

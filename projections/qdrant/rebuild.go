@@ -3,6 +3,7 @@ package qdrant
 import (
 	"context"
 	"fmt"
+	"time"
 
 	qd "github.com/qdrant/go-client/qdrant"
 
@@ -37,6 +38,11 @@ func (p *Projection) Shadow(ctx context.Context) (projections.Projection, error)
 // Swap points the alias at the shadow's collection with one UpdateAliases call (delete +
 // create: readers see the old collection or the new one, never none), then drops the older
 // collections and their meta collections. Swapping an already live shadow only cleans up.
+//
+// Qdrant applies the two actions one after the other and keeps the delete when the create
+// fails, so a failed call can leave no alias at all: Swap then points the alias back at the
+// live collection before it returns the error. (A crash between the two actions leaves the
+// alias missing too; ensureLive puts it back on the live collection at the next start.)
 func (p *Projection) Swap(ctx context.Context, shadow projections.Projection) error {
 	s, ok := shadow.(*Projection)
 	if !ok || s.fixed == "" || s.opts.Alias != p.opts.Alias {
@@ -56,7 +62,11 @@ func (p *Projection) Swap(ctx context.Context, shadow projections.Projection) er
 			actions = append([]*qd.AliasOperations{qd.NewAliasDelete(p.opts.Alias)}, actions...)
 		}
 		if err := p.client.UpdateAliases(ctx, actions); err != nil {
-			return wrap("swap alias "+p.opts.Alias, err)
+			err = wrap("swap alias "+p.opts.Alias+" to "+s.fixed, err)
+			if hasLive {
+				return p.restoreAlias(ctx, live, err)
+			}
+			return err
 		}
 	}
 	existing, err := p.versions(ctx)
@@ -72,6 +82,29 @@ func (p *Projection) Swap(ctx context.Context, shadow projections.Projection) er
 	}
 	return nil
 }
+
+// restoreAlias points the alias back at live after a failed swap, if the swap left it
+// missing, and returns swapErr with what the restore did. It runs even when ctx is done (a
+// cancelled swap must not leave readers without an alias), bounded by restoreTimeout.
+func (p *Projection) restoreAlias(ctx context.Context, live string, swapErr error) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), restoreTimeout)
+	defer cancel()
+	_, ok, err := p.liveCollection(ctx)
+	if err != nil {
+		return fmt.Errorf("%w; and the alias could not be checked: %w", swapErr, err)
+	}
+	if ok {
+		return swapErr
+	}
+	if err := p.client.CreateAlias(ctx, p.opts.Alias, live); err != nil {
+		return fmt.Errorf("%w; the alias is missing and could not be pointed back at %s (the next start does): %w",
+			swapErr, live, wrap("restore alias", err))
+	}
+	return fmt.Errorf("%w (the alias points at %s again)", swapErr, live)
+}
+
+// restoreTimeout bounds restoreAlias.
+const restoreTimeout = 30 * time.Second
 
 // DropShadow removes every collection newer than the live one (an unfinished rebuild).
 func (p *Projection) DropShadow(ctx context.Context) error {
