@@ -18,7 +18,9 @@ package textnorm
 
 import (
 	_ "embed"
+	"hash/maphash"
 	"strings"
+	"sync"
 	"unicode"
 	"unicode/utf8"
 
@@ -343,6 +345,8 @@ func IsStop(folded string) bool {
 }
 
 // Stem returns the Snowball stem of a token (its folded Text), in the stemmer of its script.
+// Stems are cached (a bounded cache: a shard is emptied when full), as the stemmers
+// allocate and a language's frequent words come back all the time.
 func Stem(tok Token) string {
 	var stem func(string, bool) string
 	switch tok.Script {
@@ -353,12 +357,46 @@ func Stem(tok Token) string {
 	default:
 		return tok.Text
 	}
+	sh := &stemCache[maphash.String(stemSeed, tok.Text)%stemShards]
+	sh.mu.RLock()
+	s, ok := sh.m[tok.Text]
+	sh.mu.RUnlock()
+	if ok {
+		return s
+	}
 	if strings.IndexByte(tok.Text, '-') < 0 {
-		return stem(tok.Text, true)
+		s = stem(tok.Text, true)
+	} else {
+		parts := strings.Split(tok.Text, "-")
+		for i, p := range parts {
+			parts[i] = stem(p, true)
+		}
+		s = strings.Join(parts, "-")
 	}
-	parts := strings.Split(tok.Text, "-")
-	for i, p := range parts {
-		parts[i] = stem(p, true)
+	sh.mu.Lock()
+	if sh.m == nil {
+		sh.m = make(map[string]string)
 	}
-	return strings.Join(parts, "-")
+	if len(sh.m) >= stemShardMax {
+		clear(sh.m)
+	}
+	// The token's text shares its memory with the whole text: keep a copy.
+	sh.m[strings.Clone(tok.Text)] = strings.Clone(s)
+	sh.mu.Unlock()
+	return s
 }
+
+const (
+	stemShards   = 64
+	stemShardMax = 4096
+)
+
+type stemShard struct {
+	mu sync.RWMutex
+	m  map[string]string
+}
+
+var (
+	stemSeed  = maphash.MakeSeed()
+	stemCache [stemShards]stemShard
+)

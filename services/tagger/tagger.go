@@ -1,0 +1,371 @@
+// Package tagger is the local tagger: it gives a post 1–5 normalised tags and the topics it is
+// about, with no model download and no network.
+//
+// Tags: the post's hashtags first (from its hashtag list, its hashtag entities and its text,
+// in that order), then keywords. Keywords are the post's words (package textnorm: NFC, lower
+// case, ё → е, URLs, mentions and numbers dropped, Snowball stop words dropped) grouped by
+// their Snowball stem (Russian for Cyrillic words, English for Latin ones) and ranked by
+// TF-IDF: sublinear term frequency times a smoothed inverse document frequency,
+// ln((1+N)/(1+DF)) + 1, read from a DF store fed from the log. A word written with a capital
+// letter inside a sentence, or in capitals (a name, a product, an acronym: "Go", "NASA"),
+// weighs 1.5 times as much: two-letter words are kept (minus the stop words), so "Go" in a
+// Russian post survives and ranks. A keyword is shown in the surface form the post uses most
+// (ties: the shorter, then the first in byte order). A keyword whose stem is a hashtag's stem
+// is not repeated.
+//
+// A text shorter than Config.ShortTextRunes with no media gets its hashtags only (maybe none:
+// an empty tag list is a valid result).
+//
+// Topics: the cosine similarity between the post's embedding (any embed.Embedder) and each
+// topic's Russian and English descriptions; the topics above a threshold and close to the best
+// one, best first.
+//
+// Tags are normalised by NormalizeTag; scores are in (0, 1]: 1 for hashtags, keywords scaled
+// so that the best has 0.9.
+package tagger
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/tgflow/tgflow/events"
+	"github.com/tgflow/tgflow/services/embed"
+	"github.com/tgflow/tgflow/services/embed/hashing/textnorm"
+)
+
+// Provider and Model name this tagger in posts.tagged.
+const (
+	Provider = "local"
+	Model    = "tfidf-snowball-v1"
+)
+
+// Scoring constants.
+const (
+	capitalBoost   = 1.5
+	hashtagScore   = 1.0
+	topKeywordRank = 0.9
+)
+
+// Input is what the tagger reads of a post.
+type Input struct {
+	// Text of the post.
+	Text string
+	// Entities of Text (hashtag entities are read; offsets in code points).
+	Entities []events.Entity
+	// Hashtags as ingest listed them, with or without '#'.
+	Hashtags []string
+	// HasMedia: the post has attachments (a short caption is still tagged by its words).
+	HasMedia bool
+	// VisionText: OCR text and image descriptions (the vision_retag trigger), weighed by
+	// Config.VisionWeight.
+	VisionText []string
+}
+
+// InputFromPost reads a post's text, entities, hashtags and media.
+func InputFromPost(p *events.Post) Input {
+	return Input{Text: p.Text, Entities: p.Entities, Hashtags: p.Hashtags, HasMedia: len(p.Media) > 0}
+}
+
+// Result is a post's tags and topics; Provider and Model name the tagger for posts.tagged.
+type Result struct {
+	Tags     []events.Tag
+	Topics   []string
+	Provider string
+	Model    string
+}
+
+// Tagger is the local tagger. It is safe for concurrent use.
+type Tagger struct {
+	cfg    Config
+	df     DF
+	emb    embed.Embedder
+	topics *topicIndex
+}
+
+// ErrNilDependency is returned by New for a missing DF store or embedder.
+var ErrNilDependency = errors.New("tagger: nil dependency")
+
+// New builds a tagger over a DF store and an embedder (for topics); it embeds the topic
+// descriptions once.
+func New(ctx context.Context, cfg Config, df DF, emb embed.Embedder) (*Tagger, error) {
+	if df == nil {
+		return nil, fmt.Errorf("%w: DF store", ErrNilDependency)
+	}
+	if emb == nil {
+		return nil, fmt.Errorf("%w: embedder", ErrNilDependency)
+	}
+	if err := cfg.setDefaults(emb.Info().Lexical); err != nil {
+		return nil, err
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	idx, err := buildTopicIndex(ctx, emb, cfg.Topics)
+	if err != nil {
+		return nil, err
+	}
+	return &Tagger{cfg: cfg, df: df, emb: emb, topics: idx}, nil
+}
+
+// Config returns the tagger's configuration with its defaults filled in.
+func (t *Tagger) Config() Config { return t.cfg }
+
+// Tag computes a post's tags and topics. It fails only when the embedder fails (an error the
+// stage retries unless it wraps embed.ErrInvalidInput, in which case the post gets its tags
+// and no topics).
+func (t *Tagger) Tag(ctx context.Context, in Input) (Result, error) {
+	res := Result{Tags: []events.Tag{}, Provider: Provider, Model: Model}
+	seen := make(map[string]bool)
+	hashStems := make(map[string]bool)
+	tokens := textnorm.Tokenize(in.Text)
+	for _, h := range hashtags(in, tokens) {
+		if len(res.Tags) == t.cfg.MaxTags {
+			break
+		}
+		if seen[h] {
+			continue
+		}
+		seen[h] = true
+		for _, tok := range textnorm.Tokenize(h) {
+			hashStems[textnorm.Stem(tok)] = true
+		}
+		res.Tags = append(res.Tags, events.Tag{Name: h, Score: hashtagScore})
+	}
+	if t.short(in) {
+		return res, nil
+	}
+	keywords, words := t.keywords(in, tokens, t.cfg.MaxTags-len(res.Tags), seen, hashStems)
+	res.Tags = append(res.Tags, keywords...)
+	if !words {
+		return res, nil
+	}
+	topics, err := t.topicsOf(ctx, in)
+	if err != nil {
+		return Result{}, err
+	}
+	res.Topics = topics
+	return res, nil
+}
+
+// short: text under the threshold and no media (vision text means media).
+func (t *Tagger) short(in Input) bool {
+	if in.HasMedia || len(in.VisionText) > 0 {
+		return false
+	}
+	return utf8.RuneCountInString(strings.TrimSpace(in.Text)) < t.cfg.ShortTextRunes
+}
+
+// hashtags lists the post's hashtags, normalised, in order: its list, its entities, its text.
+// The rule of words applies to them too: at least two runes, no stop words.
+func hashtags(in Input, tokens []textnorm.Token) []string {
+	var out []string
+	add := func(s string) {
+		n := NormalizeTag(s)
+		if utf8.RuneCountInString(n) < textnorm.MinTokenRunes || textnorm.IsStop(n) {
+			return
+		}
+		if !slices.Contains(out, n) {
+			out = append(out, n)
+		}
+	}
+	for _, h := range in.Hashtags {
+		add(h)
+	}
+	if len(in.Entities) > 0 {
+		runes := []rune(in.Text)
+		for _, e := range in.Entities {
+			if e.Type == "hashtag" && e.Offset >= 0 && e.Length > 0 && e.Offset+e.Length <= len(runes) {
+				add(string(runes[e.Offset : e.Offset+e.Length]))
+			}
+		}
+	}
+	for _, tok := range tokens {
+		if tok.Hashtag {
+			add(tok.Text)
+		}
+	}
+	return out
+}
+
+// NormalizeTag is the one tag rule: NFC, lower case, ё → е, surrounding space and leading '#'
+// removed, inner spaces joined by '_'. It returns "" for a tag without a letter or digit, or
+// longer than textnorm.MaxTokenRunes.
+func NormalizeTag(s string) string {
+	s = textnorm.Fold(strings.TrimSpace(s))
+	s = strings.TrimLeft(s, "#")
+	s = strings.Join(strings.Fields(s), "_")
+	if s == "" || utf8.RuneCountInString(s) > textnorm.MaxTokenRunes {
+		return ""
+	}
+	if strings.IndexFunc(s, func(r rune) bool { return unicode.IsLetter(r) || unicode.IsDigit(r) }) < 0 {
+		return ""
+	}
+	return s
+}
+
+// term is one stem of a post being scored.
+type term struct {
+	stem  string
+	tf    float64
+	capTF float64
+	forms map[string]int
+	first int
+}
+
+// keywords returns up to n keywords, best first, skipping tags already given (seen) and
+// stems of hashtags; words reports whether the post (or its vision text) has any content word.
+func (t *Tagger) keywords(in Input, tokens []textnorm.Token, n int, seen, hashStems map[string]bool) (_ []events.Tag, words bool) {
+	terms := make(map[string]*term)
+	order := 0
+	// Capitals count in the post's own text only: in OCR text they are typography.
+	collect := func(tokens []textnorm.Token, w float64, caps bool) {
+		for _, tok := range tokens {
+			if tok.Hashtag || textnorm.IsStop(tok.Text) {
+				continue
+			}
+			words = true
+			if n <= 0 {
+				return
+			}
+			stem := textnorm.Stem(tok)
+			if hashStems[stem] {
+				continue
+			}
+			tm := terms[stem]
+			if tm == nil {
+				tm = &term{stem: stem, forms: make(map[string]int, 1), first: order}
+				terms[stem] = tm
+			}
+			order++
+			tm.tf += w
+			if caps && (tok.Upper || (tok.Cap && !tok.SentenceStart)) {
+				tm.capTF += w
+			}
+			tm.forms[tok.Text]++
+		}
+	}
+	collect(tokens, 1, true)
+	for _, v := range in.VisionText {
+		collect(textnorm.Tokenize(v), t.cfg.VisionWeight, false)
+	}
+	if len(terms) == 0 {
+		return nil, words
+	}
+	type ranked struct {
+		tm    *term
+		name  string
+		score float64
+	}
+	n0 := float64(t.df.N())
+	list := make([]ranked, 0, len(terms))
+	for _, tm := range terms {
+		name := NormalizeTag(surface(tm.forms))
+		if name == "" || seen[name] {
+			continue
+		}
+		idf := math.Log((1+n0)/(1+float64(t.df.DF(tm.stem)))) + 1
+		boost := 1 + (capitalBoost-1)*tm.capTF/tm.tf
+		list = append(list, ranked{tm, name, sublinear(tm.tf) * idf * boost})
+	}
+	slices.SortFunc(list, func(a, b ranked) int {
+		if c := cmp.Compare(b.score, a.score); c != 0 {
+			return c
+		}
+		if c := cmp.Compare(a.tm.first, b.tm.first); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.name, b.name)
+	})
+	var out []events.Tag
+	for _, r := range list {
+		if len(out) == n {
+			break
+		}
+		if seen[r.name] {
+			continue
+		}
+		seen[r.name] = true
+		out = append(out, events.Tag{Name: r.name, Score: scaleScore(r.score, list[0].score)})
+	}
+	return out, words
+}
+
+// sublinear is 1+ln(tf) for tf ≥ 1, and tf below (a word seen only in vision text).
+func sublinear(tf float64) float64 {
+	if tf < 1 {
+		return tf
+	}
+	return 1 + math.Log(tf)
+}
+
+// surface is the most frequent form; ties go to the shorter, then the smaller.
+func surface(forms map[string]int) string {
+	best, bestN := "", 0
+	for f, n := range forms {
+		switch {
+		case n > bestN,
+			n == bestN && len(f) < len(best),
+			n == bestN && len(f) == len(best) && f < best:
+			best, bestN = f, n
+		}
+	}
+	return best
+}
+
+// scaleScore maps a keyword score to (0, 0.9], the best keyword to 0.9, rounded to 3 places.
+func scaleScore(s, top float64) float64 {
+	v := math.Round(topKeywordRank*s/top*1000) / 1000
+	return max(v, 0.001)
+}
+
+// topicsOf embeds the post's text (and vision text) and matches it against the topics.
+func (t *Tagger) topicsOf(ctx context.Context, in Input) ([]string, error) {
+	if len(t.topics.names) == 0 || t.cfg.MaxTopics == 0 {
+		return nil, nil
+	}
+	text := in.Text
+	if len(in.VisionText) > 0 {
+		text = strings.Join(append([]string{in.Text}, in.VisionText...), "\n")
+	}
+	vecs, err := t.emb.Embed(ctx, []string{text})
+	if errors.Is(err, embed.ErrInvalidInput) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("tagger: embed post: %w", err)
+	}
+	if len(vecs) != 1 {
+		return nil, fmt.Errorf("tagger: embedder returned %d vectors for one text", len(vecs))
+	}
+	matched := t.topics.match(vecs[0], t.cfg.TopicThreshold, t.cfg.TopicRelativeCut, t.cfg.MaxTopics)
+	out := make([]string, len(matched))
+	for i, m := range matched {
+		out[i] = m.name
+	}
+	return out, nil
+}
+
+// Terms returns the distinct stems of a post's text that keywords are made of: what a DF
+// store observes for one document (in order of first occurrence).
+func Terms(text string) []string {
+	var out []string
+	seen := make(map[string]bool)
+	for _, tok := range textnorm.Tokenize(text) {
+		if tok.Hashtag || textnorm.IsStop(tok.Text) {
+			continue
+		}
+		s := textnorm.Stem(tok)
+		if !seen[s] {
+			seen[s] = true
+			out = append(out, s)
+		}
+	}
+	return out
+}
