@@ -129,9 +129,6 @@ func (t *Tagger) Tag(ctx context.Context, in Input) (Result, error) {
 		if len(res.Tags) == t.cfg.MaxTags {
 			break
 		}
-		if seen[h] {
-			continue
-		}
 		seen[h] = true
 		for _, tok := range textnorm.Tokenize(h) {
 			hashStems[textnorm.Stem(tok)] = true

@@ -184,7 +184,8 @@ func TestKeywordIsShownInItsMostFrequentForm(t *testing.T) {
 		name, text, want string
 	}{
 		{"most frequent", "Итераторы упростили код. Итераторы теперь в стандарте, и итератор можно вернуть из функции.", "итераторы"},
-		{"tie goes to the shorter", "Библиотека обновилась, и в библиотеке появились функции.", "библиотека"},
+		{"tie goes to the shorter", "Итераторы упростили код, и итератор теперь можно вернуть из функции.", "итератор"},
+		{"tie of equal lengths goes to the first in byte order", "Библиотеке не хватало функций, и библиотека обновилась.", "библиотека"},
 		{"english plural", "Iterators are here: iterators replace callbacks; an iterator is a function.", "iterators"},
 	}
 	for _, tc := range tests {
