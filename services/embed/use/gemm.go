@@ -2,7 +2,8 @@ package use
 
 // sgemm computes C += A @ B for row-major A (m x k, rows lda apart), B (k x n, rows ldb
 // apart) and C (m x n, rows ldc apart). Rows are taken in blocks of four so each row of B
-// loaded serves four rows of C; on amd64 with AVX2+FMA, 4x16 blocks run in assembly.
+// loaded serves four rows of C; on amd64, 4x32 (AVX-512) or 4x16 (AVX2+FMA) blocks run in
+// assembly.
 func sgemm(m, n, k int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int) {
 	if m == 0 || n == 0 || k == 0 {
 		return
@@ -12,7 +13,13 @@ func sgemm(m, n, k int, a []float32, lda int, b []float32, ldb int, c []float32,
 	_ = b[(k-1)*ldb+n-1]
 	_ = c[(m-1)*ldc+n-1]
 	i := 0
-	if useAsm && n%16 == 0 {
+	if useAVX512 && n%32 == 0 {
+		for ; i+4 <= m; i += 4 {
+			for j := 0; j < n; j += 32 {
+				kernel4x32(k, &a[i*lda], lda, &b[j], ldb, &c[i*ldc+j], ldc)
+			}
+		}
+	} else if useAsm && n%16 == 0 {
 		for ; i+4 <= m; i += 4 {
 			for j := 0; j < n; j += 16 {
 				kernel4x16(k, &a[i*lda], lda, &b[j], ldb, &c[i*ldc+j], ldc)

@@ -2,11 +2,20 @@ package use
 
 import "golang.org/x/sys/cpu"
 
-// useAsm selects the AVX2+FMA kernel; without it the portable Go loops run.
-var useAsm = cpu.X86.HasAVX2 && cpu.X86.HasFMA
+// The assembly kernels, selected by what the CPU (and OS) support; without them the
+// portable Go loops run.
+var (
+	useAsm    = cpu.X86.HasAVX2 && cpu.X86.HasFMA
+	useAVX512 = cpu.X86.HasAVX512F
+)
 
-// kernel4x16 computes C[0:4][0:16] += A[0:4][0:k] @ B[0:k][0:16] (strides in elements).
-// k must be at least 1.
+// kernel4x16 computes C[0:4][0:16] += A[0:4][0:k] @ B[0:k][0:16] (strides in elements)
+// with AVX2 and FMA. k must be at least 1.
 //
 //go:noescape
 func kernel4x16(k int, a *float32, lda int, b *float32, ldb int, c *float32, ldc int)
+
+// kernel4x32 is kernel4x16 over 32 columns with AVX-512.
+//
+//go:noescape
+func kernel4x32(k int, a *float32, lda int, b *float32, ldb int, c *float32, ldc int)

