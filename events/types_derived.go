@@ -75,8 +75,11 @@ type PostTagged struct {
 	PostedAt        time.Time `json:"posted_at"`
 	Text            string    `json:"text,omitempty"`
 	Links           []string  `json:"links,omitempty"`
-	Provider        string    `json:"provider"`
-	Model           string    `json:"model,omitempty"`
+	// Vision is what the post's images say (descriptions and OCR text), bounded; set on the
+	// vision_retag revision so that enrich and embed see it.
+	Vision   string `json:"vision,omitempty"`
+	Provider string `json:"provider"`
+	Model    string `json:"model,omitempty"`
 }
 
 func (*PostTagged) EventType() Type { return TypePostTagged }
@@ -111,11 +114,19 @@ type Page struct {
 	Domain        string    `json:"domain"`
 	Status        int       `json:"status,omitempty"`
 	Title         string    `json:"title,omitempty"`
+	Site          string    `json:"site,omitempty"`
+	Byline        string    `json:"byline,omitempty"`
+	Excerpt       string    `json:"excerpt,omitempty"`
 	Text          string    `json:"text,omitempty"`
+	WordCount     int       `json:"word_count,omitempty"`
 	Lang          string    `json:"lang,omitempty"`
 	ContentSHA256 string    `json:"content_sha256,omitempty"`
 	FetchedAt     time.Time `json:"fetched_at,omitzero"`
-	Error         string    `json:"error,omitempty"`
+	// Reason is a machine-readable code when the page was skipped or failed (policy,
+	// telegram, robots, ssrf, dns, timeout, too_large, content_type, http_status, redirects,
+	// network); Error says it in words.
+	Reason string `json:"reason,omitempty"`
+	Error  string `json:"error,omitempty"`
 }
 
 // PostEnriched is exactly one per tagged revision: the post with its linked pages.
@@ -123,9 +134,11 @@ type PostEnriched struct {
 	PostRef
 	Rev
 	Tags            []string  `json:"tags"`
+	Topics          []string  `json:"topics,omitempty"`
 	ChannelUsername string    `json:"channel_username,omitempty"`
 	PostedAt        time.Time `json:"posted_at"`
 	Text            string    `json:"text,omitempty"`
+	Vision          string    `json:"vision,omitempty"`
 	Pages           []Page    `json:"pages,omitempty"`
 }
 
@@ -147,10 +160,15 @@ func (p *PostEnriched) Validate() error {
 type PostEmbedded struct {
 	PostRef
 	Rev
-	Vector      []float32 `json:"vector"`
-	Provider    string    `json:"provider"`
-	Model       string    `json:"model,omitempty"`
-	InputSHA256 string    `json:"input_sha256,omitempty"`
+	Vector   []float32 `json:"vector"`
+	Provider string    `json:"provider"`
+	Model    string    `json:"model,omitempty"`
+	// Version and Dim complete the vector space's name (embed.Info): vectors are comparable
+	// only within one (provider, model, version, dim).
+	Version     string `json:"version,omitempty"`
+	Dim         int    `json:"dim,omitempty"`
+	Lexical     bool   `json:"lexical,omitempty"`
+	InputSHA256 string `json:"input_sha256,omitempty"`
 }
 
 func (*PostEmbedded) EventType() Type { return TypePostEmbedded }
@@ -158,6 +176,9 @@ func (p *PostEmbedded) Validate() error {
 	errs := append(p.PostRef.validate(), p.Rev.validate()...)
 	if len(p.Vector) == 0 {
 		errs = append(errs, errors.New("vector is empty"))
+	}
+	if p.Dim != 0 && p.Dim != len(p.Vector) {
+		errs = append(errs, fmt.Errorf("dim %d but the vector has %d components", p.Dim, len(p.Vector)))
 	}
 	if p.Provider == "" {
 		errs = append(errs, errors.New("provider is empty"))
