@@ -230,7 +230,11 @@ func (sc *scanner) emit(w string, hashtag bool) {
 				upper++
 			}
 			switch {
-			case r < 0x80 || unicode.Is(unicode.Latin, r):
+			case r < 0x80:
+				latin = true
+			case r >= 0x400 && r <= 0x4ff:
+				cyr = true
+			case unicode.Is(unicode.Latin, r):
 				latin = true
 			case unicode.Is(unicode.Cyrillic, r):
 				cyr = true
@@ -284,8 +288,7 @@ func urlStart(c string) int {
 			return s
 		}
 	}
-	lc := strings.ToLower(c)
-	if k := strings.Index(lc, "www."); k >= 0 && (k == 0 || !isWordByteBefore(c, k)) {
+	if k := indexWWW(c); k >= 0 && (k == 0 || !isWordByteBefore(c, k)) {
 		return k
 	}
 	// host.tld/path: a dotted host of letters, digits and hyphens, then '/'.
@@ -308,6 +311,16 @@ func urlStart(c string) int {
 		}
 	}
 	return s
+}
+
+// indexWWW is the offset of "www." in any case, or -1.
+func indexWWW(c string) int {
+	for i := 0; i+4 <= len(c); i++ {
+		if c[i]|0x20 == 'w' && c[i+1]|0x20 == 'w' && c[i+2]|0x20 == 'w' && c[i+3] == '.' {
+			return i
+		}
+	}
+	return -1
 }
 
 func isWordByteBefore(c string, k int) bool {
