@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # scripts/test.sh - THE test command of tgflow. Runs every Go test against
-# real services: a throwaway PostgreSQL cluster and an in-process Neo4j.
+# real services: a throwaway PostgreSQL cluster, an in-process Neo4j and, when
+# its binary is there, a real Qdrant.
 #
 # Usage:
 #   ./scripts/test.sh [--no-race] [--no-services] [--] [go test flags] [packages]
@@ -19,12 +20,22 @@
 #      run), starts Neo4j Community 5.26 in-process with plain Bolt on 127.0.0.1
 #      and auth disabled, exports TGFLOW_TEST_NEO4J_URI and (empty)
 #      TGFLOW_TEST_NEO4J_USER / TGFLOW_TEST_NEO4J_PASSWORD.
-#   4. go test -count=1 -shuffle=on [packages, default ./...] [flags]
-#   5. go test -race -count=1 [packages under ./nats ./services ./projections] [flags]
+#   4. Starts the Qdrant server binary, if there is one (TGFLOW_TEST_QDRANT_BIN,
+#      else ../shared/bin/qdrant beside the checkout, else qdrant on PATH), with
+#      a throwaway storage dir and free 127.0.0.1 HTTP and gRPC ports, waits for
+#      GET /readyz = 200 and exports TGFLOW_TEST_QDRANT_ADDR (its gRPC address).
+#      The Qdrant tests then run against it and against the in-process server
+#      (projections/qdrant/qdranttest); without a binary only against the
+#      latter, and under CI the tests that need the real one fail.
+#   5. Under CI: go mod tidy -diff (go.mod and go.sum must be tidy).
+#   6. go test -count=1 -shuffle=on [packages, default ./...] [flags]; under CI
+#      the packages of services/projsvc, projections/ and nats/worker run with
+#      -count=3, so a flaky test fails here rather than after it landed.
+#   7. go test -race -count=1 [packages under ./nats ./services ./projections] [flags]
 #      Without package arguments: every package under those folders that exist.
 #      With package arguments: only those of yours that lie under them (./...
 #      counts as all of them); the pass is skipped when none does.
-#   Both passes always run; the exit status is non-zero if either fails or a
+#   Every pass always runs; the exit status is non-zero if any fails or a
 #   service cannot be started. A trap stops the services and deletes the temp
 #   dir on any exit (Ctrl-C included); if the script is SIGKILLed, a watchdog
 #   process does it (and the Neo4j JVM exits when its parent is gone).
@@ -41,14 +52,17 @@
 #   TGFLOW_TEST_POSTGRES_URL  if set, use that server and start no Postgres
 #   TGFLOW_TEST_NEO4J_URI     if set, use that Neo4j (with TGFLOW_TEST_NEO4J_USER /
 #                             TGFLOW_TEST_NEO4J_PASSWORD as given) and start none
-#   TGFLOW_TEST_QDRANT_ADDR   passed through to the tests (Qdrant is never started)
+#   TGFLOW_TEST_QDRANT_ADDR   if set, use that Qdrant (gRPC host:port) and start none
+#   TGFLOW_TEST_QDRANT_BIN    the Qdrant server binary to start (default: ../shared/bin/qdrant
+#                             beside the checkout, else qdrant on PATH; none: not started)
 #   TGFLOW_NEO4J_PORT         Bolt port for the started Neo4j (default: any free port)
 #   TGFLOW_NEO4J_JAVA_OPTS    JVM options for the harness (default: -Xms256m -Xmx1g
 #                             -XX:+UseSerialGC -XX:TieredStopAtLevel=1 ...)
 #   TGFLOW_SERVICE_TIMEOUT    seconds to wait for a service to start (default 180)
 #   PG_BINDIR                 directory with initdb/pg_ctl (default: newest /usr/lib/postgresql/*/bin)
 #   JAVA_HOME                 JDK to use if it is >= 17
-#   CI                        set (not "false"/"0"): a test whose service is missing fails
+#   CI                        set (not "false"/"0"): a test whose service is missing fails,
+#                             go.mod must be tidy, and the flaky-prone packages run 3 times
 set -Eeuo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -56,6 +70,8 @@ cd "$ROOT"
 
 MODULE=github.com/tgflow/tgflow
 RACE_DIRS=(nats services projections)
+# Packages run three times under CI (their tests drive concurrency and redelivery).
+REPEAT_PKGS=("$MODULE/services/projsvc" "$MODULE/projections" "$MODULE/nats/worker")
 HARNESS_DIR="$ROOT/testdata/neo4j-harness"
 SERVICE_TIMEOUT=${TGFLOW_SERVICE_TIMEOUT:-180}
 START_TS=$SECONDS
@@ -223,12 +239,28 @@ PG_STARTED=0
 PG_DATA=""
 PG_RUN=()
 NEO4J_PID=""
+QDRANT_PID=""
+in_ci() {
+	local v=${CI:-}
+	v=${v,,}
+	[[ -n ${v// /} && $v != false && $v != 0 ]]
+}
 
 # shellcheck disable=SC2317 # invoked by the trap
 cleanup() {
 	local rc=$?
 	trap - EXIT INT TERM
 	set +e
+	if [[ -n $QDRANT_PID ]] && kill -0 "$QDRANT_PID" 2>/dev/null; then
+		log "stopping Qdrant (pid $QDRANT_PID)"
+		kill -TERM "$QDRANT_PID" 2>/dev/null
+		for _ in $(seq 100); do
+			kill -0 "$QDRANT_PID" 2>/dev/null || break
+			sleep 0.1
+		done
+		kill -KILL "$QDRANT_PID" 2>/dev/null
+		wait "$QDRANT_PID" 2>/dev/null
+	fi
 	if [[ -n $NEO4J_PID ]] && kill -0 "$NEO4J_PID" 2>/dev/null; then
 		log "stopping Neo4j (pid $NEO4J_PID)"
 		kill -TERM "$NEO4J_PID" 2>/dev/null
@@ -262,6 +294,8 @@ trap 'exit 143' TERM
 	trap '' INT
 	while kill -0 $$ 2>/dev/null; do sleep 1; done
 	[[ -d $TMP_ROOT ]] || exit 0
+	pid=$(cat "$TMP_ROOT/qdrant.pid" 2>/dev/null) || true
+	[[ -n $pid ]] && kill -KILL "$pid" 2>/dev/null
 	pid=$(head -n1 "$TMP_ROOT/pg/data/postmaster.pid" 2>/dev/null) || true
 	[[ -n $pid ]] && kill -QUIT "$pid" 2>/dev/null && sleep 2
 	rm -rf "$TMP_ROOT"
@@ -434,9 +468,104 @@ start_postgres() {
 	log "Postgres ready at $TGFLOW_TEST_POSTGRES_URL after $((SECONDS - t0))s"
 }
 
+# ---------------------------------------------------------------- Qdrant
+# find_qdrant prints the Qdrant server binary to start, if any.
+find_qdrant() {
+	local b
+	if [[ -n ${TGFLOW_TEST_QDRANT_BIN:-} ]]; then
+		[[ -x $TGFLOW_TEST_QDRANT_BIN ]] || die "TGFLOW_TEST_QDRANT_BIN=$TGFLOW_TEST_QDRANT_BIN is not an executable file"
+		echo "$TGFLOW_TEST_QDRANT_BIN"
+		return 0
+	fi
+	for b in "$ROOT/../shared/bin/qdrant" "$(command -v qdrant 2>/dev/null)"; do
+		if [[ -n $b && -f $b && -x $b ]]; then
+			echo "$b"
+			return 0
+		fi
+	done
+	return 1
+}
+
+# http_status prints the status code of GET http://127.0.0.1:$1$2 (000 when nothing
+# answers), with bash's /dev/tcp: a fresh machine may have no curl.
+http_status() {
+	local code
+	code=$(
+		exec 2>/dev/null # "connection refused" until it listens
+		exec 3<>"/dev/tcp/127.0.0.1/$1" || exit 1
+		printf 'GET %s HTTP/1.0\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n' "$2" >&3
+		IFS=' ' read -r -t 5 _ code _ <&3 && echo "$code"
+	) || true
+	echo "${code:-000}"
+}
+
+# start_qdrant starts $1 in the background on free ports (see wait_qdrant).
+start_qdrant() {
+	QDRANT_BIN=$1
+	QDRANT_DIR="$TMP_ROOT/qdrant"
+	QDRANT_HTTP=$(random_port)
+	QDRANT_GRPC=$(random_port)
+	while [[ $QDRANT_GRPC == "$QDRANT_HTTP" ]]; do QDRANT_GRPC=$(random_port); done
+	mkdir -p "$QDRANT_DIR/storage" "$QDRANT_DIR/snapshots"
+	QDRANT_LOG="$QDRANT_DIR/qdrant.log"
+	QDRANT_T0=$SECONDS
+	log "starting Qdrant $QDRANT_BIN (HTTP 127.0.0.1:$QDRANT_HTTP, gRPC 127.0.0.1:$QDRANT_GRPC, log $QDRANT_LOG)"
+	# Run from its own dir: Qdrant looks for ./config and writes a marker file there.
+	(
+		cd "$QDRANT_DIR" &&
+			QDRANT__SERVICE__HOST=127.0.0.1 QDRANT__SERVICE__HTTP_PORT=$QDRANT_HTTP \
+				QDRANT__SERVICE__GRPC_PORT=$QDRANT_GRPC QDRANT__STORAGE__STORAGE_PATH="$QDRANT_DIR/storage" \
+				QDRANT__STORAGE__SNAPSHOTS_PATH="$QDRANT_DIR/snapshots" QDRANT__TELEMETRY_DISABLED=true \
+				QDRANT__LOG_LEVEL=WARN exec "$QDRANT_BIN"
+	) </dev/null >"$QDRANT_LOG" 2>&1 &
+	QDRANT_PID=$!
+	echo "$QDRANT_PID" >"$TMP_ROOT/qdrant.pid"
+}
+
+# wait_qdrant waits for GET /readyz = 200; if Qdrant exits first (a port taken in the
+# meantime, say) it starts it again on other ports, up to 5 times.
+wait_qdrant() {
+	local attempt=1
+	while :; do
+		while ((SECONDS - QDRANT_T0 < SERVICE_TIMEOUT)); do
+			if [[ $(http_status "$QDRANT_HTTP" /readyz) == 200 ]]; then
+				port_in_use "$QDRANT_GRPC" || die "Qdrant is ready but nothing answers on its gRPC port 127.0.0.1:$QDRANT_GRPC"
+				export TGFLOW_TEST_QDRANT_ADDR="127.0.0.1:$QDRANT_GRPC"
+				log "Qdrant ready at $TGFLOW_TEST_QDRANT_ADDR (gRPC) after $((SECONDS - QDRANT_T0))s"
+				return 0
+			fi
+			kill -0 "$QDRANT_PID" 2>/dev/null || break
+			sleep 0.2
+		done
+		if kill -0 "$QDRANT_PID" 2>/dev/null; then
+			tail -n 40 "$QDRANT_LOG" >&2
+			die "Qdrant was not ready within ${SERVICE_TIMEOUT}s (log above)"
+		fi
+		wait "$QDRANT_PID" 2>/dev/null || true
+		QDRANT_PID=""
+		tail -n 20 "$QDRANT_LOG" >&2
+		((attempt < 5)) || die "Qdrant exited before it was ready, 5 times (log above)"
+		warn "Qdrant exited before it was ready (attempt $attempt, log above); trying other ports"
+		attempt=$((attempt + 1))
+		rm -rf "$TMP_ROOT/qdrant"
+		start_qdrant "$QDRANT_BIN"
+	done
+}
+
 # ---------------------------------------------------------------- services
 SVC_T0=$SECONDS
+QDRANT_NEW=0
 if ((SERVICES)); then
+	if [[ -n ${TGFLOW_TEST_QDRANT_ADDR:-} ]]; then
+		log "using existing Qdrant at $TGFLOW_TEST_QDRANT_ADDR (TGFLOW_TEST_QDRANT_ADDR is set)"
+	elif QDRANT_FOUND=$(find_qdrant); then
+		start_qdrant "$QDRANT_FOUND" # boots in the background too
+		QDRANT_NEW=1
+	elif in_ci; then
+		warn "no Qdrant binary (TGFLOW_TEST_QDRANT_BIN, ../shared/bin/qdrant, qdrant on PATH): the tests that need the real Qdrant will fail (CI is set)"
+	else
+		log "no Qdrant binary (TGFLOW_TEST_QDRANT_BIN, ../shared/bin/qdrant, qdrant on PATH): Qdrant tests run against the in-process server only"
+	fi
 	if [[ -n ${TGFLOW_TEST_NEO4J_URI:-} ]]; then
 		log "using existing Neo4j at $TGFLOW_TEST_NEO4J_URI (TGFLOW_TEST_NEO4J_URI is set)"
 		NEO4J_NEW=0
@@ -450,25 +579,61 @@ if ((SERVICES)); then
 		start_postgres
 	fi
 	((NEO4J_NEW)) && wait_neo4j
+	((QDRANT_NEW)) && wait_qdrant
 	log "services ready in $((SECONDS - SVC_T0))s"
 else
 	log "--no-services: starting no services; tests that need them skip (or fail under CI)"
 fi
-[[ -n ${TGFLOW_TEST_QDRANT_ADDR:-} ]] && log "Qdrant: using TGFLOW_TEST_QDRANT_ADDR=$TGFLOW_TEST_QDRANT_ADDR"
 
 # ---------------------------------------------------------------- go test
 RESULT=0
 SUMMARY=()
 
+if in_ci; then
+	log "go mod tidy -diff (CI)"
+	if go mod tidy -diff; then
+		SUMMARY+=("go mod tidy: ok")
+	else
+		RESULT=1
+		SUMMARY+=("go mod tidy: FAILED (go.mod/go.sum not tidy: run go mod tidy; the diff is above)")
+	fi
+fi
+
 MAIN_PKGS=(${PACKAGES[@]+"${PACKAGES[@]}"})
 [[ ${#MAIN_PKGS[@]} -eq 0 ]] && MAIN_PKGS=(./...)
-log "go test -count=1 -shuffle=on ${MAIN_PKGS[*]} ${FLAGS[*]-}"
-T0=$SECONDS
-if go test -count=1 -shuffle=on "${MAIN_PKGS[@]}" ${FLAGS[@]+"${FLAGS[@]}"}; then
-	SUMMARY+=("go test: ok ($((SECONDS - T0))s)")
+# is_repeat_pkg: is this import path one of REPEAT_PKGS or below one?
+is_repeat_pkg() {
+	local r
+	for r in "${REPEAT_PKGS[@]}"; do
+		[[ $1 == "$r" || $1 == "$r"/* ]] && return 0
+	done
+	return 1
+}
+# run_go_test LABEL COUNT PACKAGES...: one go test run, recorded in SUMMARY.
+run_go_test() {
+	local label=$1 count=$2 t0=$SECONDS
+	shift 2
+	log "go test -count=$count -shuffle=on $* ${FLAGS[*]-}"
+	if go test -count="$count" -shuffle=on "$@" ${FLAGS[@]+"${FLAGS[@]}"}; then
+		SUMMARY+=("$label: ok ($((SECONDS - t0))s)")
+	else
+		RESULT=1
+		SUMMARY+=("$label: FAILED ($((SECONDS - t0))s)")
+	fi
+}
+if in_ci; then
+	# The same packages, split: the repeated ones run 3 times in a run of their own.
+	if ! mapfile -t ALL_PKGS < <(go list "${MAIN_PKGS[@]}"); then
+		die "go list ${MAIN_PKGS[*]} failed"
+	fi
+	ONCE=() THRICE=()
+	for p in "${ALL_PKGS[@]}"; do
+		if is_repeat_pkg "$p"; then THRICE+=("$p"); else ONCE+=("$p"); fi
+	done
+	if ((${#ONCE[@]})); then run_go_test "go test" 1 "${ONCE[@]}"; fi
+	if ((${#THRICE[@]})); then run_go_test "go test -count=3 (projsvc, projections, nats/worker)" 3 "${THRICE[@]}"; fi
 else
-	RESULT=1
-	SUMMARY+=("go test: FAILED ($((SECONDS - T0))s)")
+	run_go_test "go test" 1 "${MAIN_PKGS[@]}"
 fi
 
 if ((RACE)); then

@@ -32,9 +32,10 @@ import (
 // Every test runs with qdranttest.Each against the in-process server and against the real
 // Qdrant of TGFLOW_TEST_QDRANT_ADDR (./scripts/test.sh starts one when it finds the binary;
 // without it that subtest skips, or fails under CI). Every projection gets its own alias (and
-// so its own collections), dropped in cleanup.
+// so its own collections), dropped in cleanup, so the tests run in parallel.
 
 func TestContract(t *testing.T) {
+	t.Parallel()
 	qdranttest.Each(t, func(t *testing.T, addr string, real bool) {
 		client := qdranttest.Dial(t, addr)
 		projectiontest.Run(t, projectiontest.Harness{
@@ -119,6 +120,7 @@ func expectScript(t *testing.T, s projectiontest.Script, snap projections.Snapsh
 // restarted consumer would. Whatever write the crash follows, the end state is the one of a
 // clean run: the writes are idempotent and the checkpoint is written last.
 func TestCrashAtEveryWrite(t *testing.T) {
+	t.Parallel()
 	qdranttest.Each(t, func(t *testing.T, addr string, real bool) {
 		s := projectiontest.NewScript()
 		ctx := context.Background()
@@ -178,6 +180,7 @@ func TestCrashAtEveryWrite(t *testing.T) {
 }
 
 func TestShadowSwap(t *testing.T) {
+	t.Parallel()
 	qdranttest.Each(t, func(t *testing.T, addr string, real bool) {
 		client := qdranttest.Dial(t, addr)
 		ctx := context.Background()
@@ -254,6 +257,7 @@ func TestShadowSwap(t *testing.T) {
 // TestSearchThroughAlias shows the read side: a filtered cosine query on the alias over the
 // indexed payload fields.
 func TestSearchThroughAlias(t *testing.T) {
+	t.Parallel()
 	qdranttest.Each(t, func(t *testing.T, addr string, real bool) {
 		client := qdranttest.Dial(t, addr)
 		ctx := context.Background()
@@ -308,6 +312,7 @@ func TestSearchThroughAlias(t *testing.T) {
 }
 
 func TestDimensionMismatch(t *testing.T) {
+	t.Parallel()
 	qdranttest.Each(t, func(t *testing.T, addr string, real bool) {
 		client := qdranttest.Dial(t, addr)
 		ctx := context.Background()
@@ -334,6 +339,7 @@ func TestDimensionMismatch(t *testing.T) {
 }
 
 func TestReopenKeepsModel(t *testing.T) {
+	t.Parallel()
 	qdranttest.Each(t, func(t *testing.T, addr string, real bool) {
 		client := qdranttest.Dial(t, addr)
 		ctx := context.Background()
@@ -353,6 +359,7 @@ func TestReopenKeepsModel(t *testing.T) {
 }
 
 func TestPointID(t *testing.T) {
+	t.Parallel()
 	ns := uuid.NewSHA1(uuid.NameSpaceURL, []byte("https://github.com/tgflow/tgflow/projections/qdrant"))
 	if ns != qdrant.Namespace {
 		t.Fatalf("Namespace %s, derivation gives %s", qdrant.Namespace, ns)
@@ -367,6 +374,7 @@ func TestPointID(t *testing.T) {
 }
 
 func TestOptionsValidate(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name string
 		opts qdrant.Options
@@ -524,6 +532,7 @@ func assertPayload(t *testing.T, key string, got, want map[string]any) {
 // TestDeletedStaysDeleted: facts about a deleted post that arrive after its deletion (late
 // re-derivations, a re-import) do not bring its point back.
 func TestDeletedStaysDeleted(t *testing.T) {
+	t.Parallel()
 	qdranttest.Each(t, func(t *testing.T, addr string, real bool) {
 		p := newProjection(t, qdranttest.Dial(t, addr), qdrant.Options{})
 		ref := events.PostRef{ChannelID: 7, MessageID: 1}
@@ -552,6 +561,7 @@ func TestDeletedStaysDeleted(t *testing.T) {
 // TestEditKeepsVectorUntilReembedded: an edit changes the payload of an existing point at
 // once and keeps its vector until the new version's embedding arrives.
 func TestEditKeepsVectorUntilReembedded(t *testing.T) {
+	t.Parallel()
 	qdranttest.Each(t, func(t *testing.T, addr string, real bool) {
 		p := newProjection(t, qdranttest.Dial(t, addr), qdrant.Options{})
 		s := projectiontest.NewScript()

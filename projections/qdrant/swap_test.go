@@ -24,6 +24,7 @@ import (
 // on the live model, never on the shadow, which may be unfinished; the shadow is then resumed
 // and swapped as usual.
 func TestCrashBetweenAliasActions(t *testing.T) {
+	t.Parallel()
 	qdranttest.Each(t, func(t *testing.T, addr string, real bool) {
 		client := qdranttest.Dial(t, addr)
 		ctx := context.Background()
@@ -74,6 +75,7 @@ func TestCrashBetweenAliasActions(t *testing.T) {
 // shadow's collection vanished), Qdrant keeps the delete half. Swap must report the error and
 // leave the alias on the live collection, so readers and the live projector keep working.
 func TestFailedSwapKeepsAlias(t *testing.T) {
+	t.Parallel()
 	qdranttest.Each(t, func(t *testing.T, addr string, real bool) {
 		client := qdranttest.Dial(t, addr)
 		ctx := context.Background()
@@ -105,6 +107,7 @@ func TestFailedSwapKeepsAlias(t *testing.T) {
 // read that follows (the next batch's state read, a checkpoint, a snapshot, a swap) could miss
 // it. Every write the projection makes, in every phase, must wait.
 func TestEveryWriteWaits(t *testing.T) {
+	t.Parallel()
 	qdranttest.Each(t, func(t *testing.T, addr string, real bool) {
 		var writes atomic.Int64
 		var unwaited atomic.Value // first offending method
@@ -150,6 +153,7 @@ func TestEveryWriteWaits(t *testing.T) {
 // TestLargeScroll: a Snapshot scroll page larger than gRPC's default 4 MiB receive limit
 // (256 points of 4608 dimensions ≈ 4.7 MB) through a production client (qdrant.Open).
 func TestLargeScroll(t *testing.T) {
+	t.Parallel()
 	qdranttest.Each(t, func(t *testing.T, addr string, real bool) {
 		const (
 			dim   = 4608

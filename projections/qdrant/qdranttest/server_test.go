@@ -23,9 +23,11 @@ import (
 // These tests pin the behaviour tgflow relies on. Each runs against the in-process server
 // and against the real Qdrant of TGFLOW_TEST_QDRANT_ADDR (skipped without it, failing under
 // CI): the same assertions on both are what keep the in-process server honest. Assertions
-// about the test server's own limits run only against it.
+// about the test server's own limits run only against it. Every test works in collections
+// of its own, so they run in parallel.
 
 func TestHealthCheck(t *testing.T) {
+	t.Parallel()
 	qdranttest.Each(t, func(t *testing.T, addr string, real bool) {
 		c := qdranttest.Dial(t, addr)
 		reply, err := c.HealthCheck(context.Background())
@@ -42,6 +44,7 @@ func TestHealthCheck(t *testing.T) {
 }
 
 func TestCollections(t *testing.T) {
+	t.Parallel()
 	qdranttest.Each(t, func(t *testing.T, addr string, real bool) {
 		c := qdranttest.Dial(t, addr)
 		ctx := context.Background()
@@ -90,6 +93,7 @@ func TestCollections(t *testing.T) {
 }
 
 func TestPointsUpsertGetDelete(t *testing.T) {
+	t.Parallel()
 	qdranttest.Each(t, func(t *testing.T, addr string, real bool) {
 		c := qdranttest.Dial(t, addr)
 		ctx := context.Background()
@@ -157,6 +161,7 @@ func TestPointsUpsertGetDelete(t *testing.T) {
 }
 
 func TestPayloadUpdates(t *testing.T) {
+	t.Parallel()
 	qdranttest.Each(t, func(t *testing.T, addr string, real bool) {
 		c := qdranttest.Dial(t, addr)
 		ctx := context.Background()
@@ -200,6 +205,7 @@ func TestPayloadUpdates(t *testing.T) {
 // TestFilteredCosineSearch checks ranking by cosine similarity under must / should /
 // must_not with keyword, integer, bool and range conditions, through Query and Search.
 func TestFilteredCosineSearch(t *testing.T) {
+	t.Parallel()
 	qdranttest.Each(t, func(t *testing.T, addr string, real bool) {
 		c := qdranttest.Dial(t, addr)
 		ctx := context.Background()
@@ -293,6 +299,7 @@ func TestFilteredCosineSearch(t *testing.T) {
 // TestAliasesSwitchAtomically: readers querying through an alias while it is moved back and
 // forth (delete + create in one UpdateAliases call) always find one whole collection.
 func TestAliasesSwitchAtomically(t *testing.T) {
+	t.Parallel()
 	qdranttest.Each(t, func(t *testing.T, addr string, real bool) {
 		c := qdranttest.Dial(t, addr)
 		ctx := context.Background()
@@ -377,6 +384,7 @@ func TestAliasesSwitchAtomically(t *testing.T) {
 }
 
 func TestConcurrentWrites(t *testing.T) {
+	t.Parallel()
 	qdranttest.Each(t, func(t *testing.T, addr string, real bool) {
 		c := qdranttest.Dial(t, addr)
 		name := newCollection(t, c, 4, qd.Distance_Dot)
@@ -404,6 +412,7 @@ func TestConcurrentWrites(t *testing.T) {
 // TestUnimplemented: what tgflow does not use answers Unimplemented rather than a guess.
 // It is a limit of the in-process server only.
 func TestUnimplemented(t *testing.T) {
+	t.Parallel()
 	c := qdranttest.Dial(t, qdranttest.Start(t))
 	ctx := context.Background()
 	name := newCollection(t, c, 2, qd.Distance_Cosine)
@@ -421,6 +430,7 @@ func TestUnimplemented(t *testing.T) {
 // deleted; Qdrant does not roll the delete back. Creating an alias that exists moves it, and
 // deleting a missing alias succeeds.
 func TestUpdateAliasesIsNotATransaction(t *testing.T) {
+	t.Parallel()
 	qdranttest.Each(t, func(t *testing.T, addr string, real bool) {
 		c := qdranttest.Dial(t, addr)
 		ctx := context.Background()
@@ -457,6 +467,7 @@ func TestUpdateAliasesIsNotATransaction(t *testing.T) {
 // back as integers, doubles as doubles even when whole, and lists, objects, empty ones and
 // null keep their shape; NaN and infinities have no JSON form and are rejected.
 func TestPayloadRoundTrip(t *testing.T) {
+	t.Parallel()
 	qdranttest.Each(t, func(t *testing.T, addr string, real bool) {
 		c := qdranttest.Dial(t, addr)
 		ctx := context.Background()
@@ -523,6 +534,7 @@ func TestPayloadRoundTrip(t *testing.T) {
 // applied, and becomes visible later; with wait=true it is Completed and visible at once.
 // (So every write that a read depends on must wait.)
 func TestWriteWithoutWait(t *testing.T) {
+	t.Parallel()
 	qdranttest.Each(t, func(t *testing.T, addr string, real bool) {
 		c := qdranttest.Dial(t, addr)
 		ctx := context.Background()
