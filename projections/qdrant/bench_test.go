@@ -18,8 +18,8 @@ import (
 // BenchmarkApply measures the projection's write throughput: 20k posts, each with its
 // posts.parsed, posts.tagged and posts.embedded (384 dimensions) facts, interleaved as a
 // pipeline writes them (the tags and the vector of a post arrive some posts later), applied
-// in batches of 500. Against the in-process server by default, against a real Qdrant with
-// TGFLOW_TEST_QDRANT_ADDR.
+// in batches of 500. Sub-benchmarks: inprocess (the in-process server) and real (the Qdrant
+// of TGFLOW_TEST_QDRANT_ADDR; skipped without it).
 //
 //	go test -run '^$' -bench Apply -benchtime 1x ./projections/qdrant/
 func BenchmarkApply(b *testing.B) {
@@ -28,43 +28,46 @@ func BenchmarkApply(b *testing.B) {
 		dim   = 384
 		batch = 500
 	)
-	addr, _ := qdranttest.Addr(b)
-	client, err := qdranttest.Connect(addr)
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { _ = client.Close() })
 	facts := benchFacts(posts, dim)
-	ctx := context.Background()
-
-	var elapsed time.Duration
-	b.ResetTimer()
-	for range b.N {
-		b.StopTimer()
-		alias := freshName("bench")
-		p, err := qdrant.New(ctx, client, qdrant.Options{Alias: alias, Dim: dim})
+	qdranttest.Each(b, func(b *testing.B, addr string, real bool) {
+		client, err := qdranttest.Connect(addr)
 		if err != nil {
 			b.Fatal(err)
 		}
-		b.StartTimer()
-		start := time.Now()
-		for chunk := range slices.Chunk(facts, batch) {
-			if err := p.Apply(ctx, chunk); err != nil {
+		b.Cleanup(func() { _ = client.Close() })
+		ctx := context.Background()
+
+		var elapsed time.Duration
+		b.ResetTimer()
+		for range b.N {
+			b.StopTimer()
+			alias := freshName("bench")
+			p, err := qdrant.New(ctx, client, qdrant.Options{Alias: alias, Dim: dim})
+			if err != nil {
 				b.Fatal(err)
 			}
+			b.StartTimer()
+			start := time.Now()
+			for chunk := range slices.Chunk(facts, batch) {
+				if err := p.Apply(ctx, chunk); err != nil {
+					b.Fatal(err)
+				}
+			}
+			elapsed += time.Since(start)
+			b.StopTimer()
+			info, err := client.GetCollectionInfo(ctx, alias)
+			if err != nil || info.GetPointsCount() != posts {
+				b.Fatalf("after the run: %d points, %v; want %d", info.GetPointsCount(), err, posts)
+			}
+			if err := p.Close(); err != nil {
+				b.Fatal(err)
+			}
+			dropAlias(b, client, alias)
+			b.StartTimer()
 		}
-		elapsed += time.Since(start)
-		b.StopTimer()
-		info, err := client.GetCollectionInfo(ctx, alias)
-		if err != nil || info.GetPointsCount() != posts {
-			b.Fatalf("after the run: %d points, %v; want %d", info.GetPointsCount(), err, posts)
-		}
-		_ = p.Close()
-		dropAlias(b, client, alias)
-		b.StartTimer()
-	}
-	b.ReportMetric(float64(len(facts)*b.N)/elapsed.Seconds(), "facts/s")
-	b.ReportMetric(float64(posts*b.N)/elapsed.Seconds(), "points/s")
+		b.ReportMetric(float64(len(facts)*b.N)/elapsed.Seconds(), "facts/s")
+		b.ReportMetric(float64(posts*b.N)/elapsed.Seconds(), "points/s")
+	})
 }
 
 // benchFacts builds the log of n posts: at step i post i is parsed, post i-50 tagged and

@@ -567,7 +567,7 @@ func TestEditKeepsVectorUntilReembedded(t *testing.T) {
 		s := projectiontest.NewScript()
 		var editEmbedding uint64
 		for _, f := range s.Facts {
-			if e, ok := f.Event.Data.(*events.PostEmbedded); ok && e.Key() == projectiontest.PostEdited.Key() && e.Version > 0 {
+			if e, ok := f.Event.Data.(*events.PostEmbedded); ok && e.Key() == projectiontest.PostEdited.Key() && e.Rev.Version > 0 {
 				editEmbedding = f.Seq
 			}
 		}

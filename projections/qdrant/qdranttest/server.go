@@ -116,7 +116,7 @@ func Addr(t testing.TB) (addr string, real bool) {
 // ./scripts/test.sh starts the Qdrant binary when it finds one.
 func Real(t testing.TB) string {
 	t.Helper()
-	return testenv.Require(t, "Qdrant (the real server)", EnvAddr)
+	return testenv.Require(t, "Qdrant", EnvAddr)
 }
 
 // Target is one Qdrant a test runs against.
