@@ -41,6 +41,39 @@ type VisionItem struct {
 	Width       int      `json:"width,omitempty"`
 	Height      int      `json:"height,omitempty"`
 	Error       string   `json:"error,omitempty"`
+	// Reason is a machine-readable code when the image was not analysed (missing,
+	// too_large, decode, limit); Error says it in words.
+	Reason string `json:"reason,omitempty"`
+	// Format is the decoded format: jpeg, png, gif, webp.
+	Format string `json:"format,omitempty"`
+	// DHash is the 64-bit difference hash as 16 hex digits (PHash is the perceptual hash).
+	DHash string `json:"dhash,omitempty"`
+	// Colors are the dominant colours as #rrggbb, the most frequent first.
+	Colors []string `json:"colors,omitempty"`
+	// OCRConfidence is the recogniser's mean word confidence in [0, 1].
+	OCRConfidence float64 `json:"ocr_confidence,omitempty" jsonschema:"minimum=0,maximum=1"`
+	// OCRError says why there is no OCR text (e.g. "OCR unavailable"), when that is why.
+	OCRError string `json:"ocr_error,omitempty"`
+	// Provider fields, set when a vision provider described the image.
+	Objects []string `json:"objects,omitempty"`
+	Scene   string   `json:"scene,omitempty"`
+	IsMeme  bool     `json:"is_meme,omitempty"`
+	// NSFW is the provider's score in [0, 1]; absent when no provider answered.
+	NSFW *float64 `json:"nsfw,omitempty" jsonschema:"minimum=0,maximum=1"`
+	// ProviderError says why the provider's description is missing (an invalid or rejected
+	// answer); the local analysis is kept.
+	ProviderError string `json:"provider_error,omitempty"`
+	// NearDuplicateOf is the earlier image (in any channel) this one is a near-duplicate of.
+	NearDuplicateOf *NearDuplicate `json:"near_duplicate_of,omitempty"`
+}
+
+// NearDuplicate links an image to an earlier one whose perceptual hash is within the
+// Hamming distance threshold.
+type NearDuplicate struct {
+	PostRef
+	MediaSHA256 string `json:"media_sha256"`
+	// Distance is the Hamming distance of the two 64-bit pHashes (0 for the same picture).
+	Distance int `json:"distance" jsonschema:"minimum=0,maximum=64"`
 }
 
 func (*PostVisionAnalyzed) EventType() Type { return TypePostVisionAnalyzed }
@@ -52,6 +85,17 @@ func (p *PostVisionAnalyzed) Validate() error {
 	for i, it := range p.Items {
 		if it.MediaSHA256 == "" {
 			errs = append(errs, fmt.Errorf("items[%d]: media_sha256 is empty", i))
+		}
+		if it.NSFW != nil && (*it.NSFW < 0 || *it.NSFW > 1) {
+			errs = append(errs, fmt.Errorf("items[%d]: nsfw %v outside [0, 1]", i, *it.NSFW))
+		}
+		if nd := it.NearDuplicateOf; nd != nil {
+			for _, err := range nd.PostRef.validate() {
+				errs = append(errs, fmt.Errorf("items[%d]: near_duplicate_of: %w", i, err))
+			}
+			if nd.MediaSHA256 == "" || nd.Distance < 0 || nd.Distance > 64 {
+				errs = append(errs, fmt.Errorf("items[%d]: near_duplicate_of needs media_sha256 and a distance in [0, 64]", i))
+			}
 		}
 	}
 	return invalid(TypePostVisionAnalyzed, errs)
