@@ -3,6 +3,8 @@ package projsvc_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -18,6 +20,7 @@ import (
 	"github.com/tgflow/tgflow/nats/worker"
 	"github.com/tgflow/tgflow/projections"
 	"github.com/tgflow/tgflow/projections/projectiontest"
+	"github.com/tgflow/tgflow/services"
 	"github.com/tgflow/tgflow/services/projsvc"
 	"github.com/tgflow/tgflow/services/projsvc/projsvctest"
 )
@@ -178,4 +181,106 @@ func TestVerifyReportsDrift(t *testing.T) {
 			})
 		}
 	}
+}
+
+// downBackend is a projection whose backend is down: every Apply fails.
+type downBackend struct{ projections.Projection }
+
+func (downBackend) Apply(context.Context, []projections.Fact) error {
+	return fmt.Errorf("%w: connection refused", projections.ErrBackend)
+}
+
+// TestProjectorRestartKeepsLogOrder stops a projector while its backend is down: the facts
+// it pulled stay delivered and unacked until their ack wait ends (a minute), while the
+// server hands a new subscriber the facts published since at once. The projection service,
+// started again, must still apply every fact in log order: before, it applied the new facts,
+// moved the checkpoint past the old ones and skipped them when they were redelivered.
+func TestProjectorRestartKeepsLogOrder(t *testing.T) {
+	script := projectiontest.NewScript()
+	const first = 12
+	for _, b := range projsvctest.Backends() {
+		t.Run(b.Name, func(t *testing.T) {
+			nenv := natstest.Start(t)
+			projsvctest.PublishScript(t, nenv.JS, script.Facts[:first])
+			env := b.Env(t)
+			live, closeFn := projsvctest.Open(t, b.Name, env)
+			defer closeFn()
+
+			c, _ := topology.LookupConsumer(b.Consumer)
+			down, err := worker.NewProjector(nenv.JS, worker.Config{Consumer: c.Config(), ShutdownTimeout: 50 * time.Millisecond,
+				Backoff: worker.Backoff{Base: 10 * time.Millisecond, Max: 50 * time.Millisecond},
+				Metrics: worker.NewMetrics(prometheus.NewRegistry()), Logger: logx.Discard()}, downBackend{live})
+			if err != nil {
+				t.Fatal(err)
+			}
+			stop := runInBackground(t, down.Run)
+			natstest.Eventually(t, 10*time.Second, "the first facts delivered", func() bool {
+				info, err := consumerInfo(nenv.JS, b.Consumer)
+				return err == nil && info.NumPending == 0 && info.NumAckPending > 0
+			})
+			stop()
+
+			projsvctest.PublishScript(t, nenv.JS, script.Facts[first:])
+			var spec services.Spec
+			for _, s := range projsvc.Specs() {
+				if slices.Contains(s.Consumers, b.Consumer) {
+					spec = s
+				}
+			}
+			svc, err := spec.New(context.Background(), services.Deps{JS: nenv.JS, Logger: logx.Discard(),
+				Metrics: worker.NewMetrics(prometheus.NewRegistry()), Env: env})
+			if err != nil {
+				t.Fatal(err)
+			}
+			stop = runInBackground(t, svc.Run)
+			lastSeq := lastConsumed(c, script.Facts)
+			natstest.Eventually(t, 30*time.Second, "the checkpoint at the last fact", func() bool {
+				cp, err := live.Checkpoint(context.Background())
+				return err == nil && cp == lastSeq
+			})
+			stop()
+			got := snap(t, live)
+
+			clean, closeClean := projsvctest.Open(t, b.Name, b.Env(t))
+			defer closeClean()
+			projsvctest.ApplyConsumed(t, clean, b.Consumer, script.Facts)
+			if diff := snap(t, clean).Digest().Diff(got.Digest()); len(diff) > 0 {
+				t.Fatalf("restarted projector differs from a clean apply: %v", diff)
+			}
+		})
+	}
+}
+
+// runInBackground runs fn until the returned stop is called; stop fails the test on fn's error.
+func runInBackground(t *testing.T, fn func(context.Context) error) (stop func()) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- fn(ctx) }()
+	return func() {
+		t.Helper()
+		cancel()
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func consumerInfo(js jetstream.JetStream, name string) (*jetstream.ConsumerInfo, error) {
+	c, err := js.Consumer(context.Background(), topology.LogStream, name)
+	if err != nil {
+		return nil, err
+	}
+	return c.Info(context.Background())
+}
+
+// lastConsumed is the sequence of the last fact c's filters let through.
+func lastConsumed(c topology.Consumer, facts []projections.Fact) uint64 {
+	var last uint64
+	for _, f := range facts {
+		if slices.Contains(c.Inputs, f.Event.Type) {
+			last = f.Seq
+		}
+	}
+	return last
 }

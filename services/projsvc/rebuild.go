@@ -35,6 +35,9 @@ type Replayer struct {
 	Batch    int
 	Logger   *slog.Logger
 	Registry *events.Registry
+	// Live makes CatchUp read all the live consumer reads, the facts replayed from its dead
+	// letters included. A rebuild leaves those out: it applies their originals.
+	Live bool
 }
 
 // CatchUp applies to p every fact of the consumer's filters above p's checkpoint, up to
@@ -66,7 +69,7 @@ func (r Replayer) CatchUp(ctx context.Context, p projections.Projection, until u
 	}
 	var filters []string
 	for _, f := range r.Consumer.Filters() {
-		if f != topology.ReplaySubject(r.Consumer.Name, ">") {
+		if r.Live || f != topology.ReplaySubject(r.Consumer.Name, ">") {
 			filters = append(filters, f)
 		}
 	}

@@ -2,11 +2,13 @@ package projsvc
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/nats-io/nats.go/jetstream"
 	nd "github.com/neo4j/neo4j-go-driver/v5/neo4j"
 
 	"github.com/tgflow/tgflow/internal/config"
@@ -169,28 +171,64 @@ type projector struct {
 	d services.Deps
 }
 
-// Run opens the backend, retrying with backoff while it is unreachable, then applies facts
-// until ctx is cancelled.
+// Run opens the backend and applies the facts delivered before the start but never acked
+// (catchUpDelivered), retrying both with backoff while the backend is unreachable, then
+// applies facts until ctx is cancelled.
 func (p *projector) Run(ctx context.Context) error {
 	log := p.d.Logger.With("projection", p.b.Name)
 	backoff := worker.Backoff{Base: time.Second, Max: time.Minute, Jitter: 0.2}
 	for attempt := 1; ; attempt++ {
+		c, _ := topology.LookupConsumer(p.b.Consumer)
 		proj, batch, closeFn, err := p.b.Open(ctx, p.d.Env, log)
 		if err == nil {
-			defer closeFn()
-			c, _ := topology.LookupConsumer(p.b.Consumer)
-			run, err := worker.NewProjector(p.d.JS, worker.Config{Consumer: c.Config(), Batch: batch, Metrics: p.d.Metrics, Logger: log}, proj)
-			if err != nil {
-				return err
+			if err = catchUpDelivered(ctx, p.d.JS, c, proj, batch, log); err == nil {
+				defer closeFn()
+				run, err := worker.NewProjector(p.d.JS, worker.Config{Consumer: c.Config(), Batch: batch, Metrics: p.d.Metrics, Logger: log}, proj)
+				if err != nil {
+					return err
+				}
+				return run.Run(ctx)
 			}
-			return run.Run(ctx)
+			closeFn()
+		}
+		if ctx.Err() != nil {
+			return nil
 		}
 		delay := backoff.Delay(attempt)
-		log.Warn("backend unavailable; retrying", "attempt", attempt, "delay", delay, "err", err)
+		log.Warn("projector cannot start (backend unavailable?); retrying", "attempt", attempt, "delay", delay, "err", err)
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-time.After(delay):
 		}
 	}
+}
+
+// catchUpDelivered applies, straight from the log, the facts the projection's consumer
+// delivered before this projector started and nobody acked. A predecessor that stopped or
+// crashed before applying them leaves them pending until their ack wait ends (a minute),
+// while the server hands a new subscriber the facts after them at once: applied first, those
+// would move the checkpoint past the pending ones, which would then be skipped as applied.
+func catchUpDelivered(ctx context.Context, js jetstream.JetStream, c topology.Consumer, p projections.Projection, batch int, log *slog.Logger) error {
+	cons, err := js.Consumer(ctx, topology.LogStream, c.Name)
+	if errors.Is(err, jetstream.ErrConsumerNotFound) {
+		return nil // a new consumer delivers the log in order
+	}
+	if err != nil {
+		return fmt.Errorf("consumer %s: %w", c.Name, err)
+	}
+	info, err := cons.Info(ctx)
+	if err != nil {
+		return fmt.Errorf("consumer %s: %w", c.Name, err)
+	}
+	if info.NumAckPending == 0 {
+		return nil // everything delivered was applied and acked
+	}
+	r := Replayer{JS: js, Consumer: c, Batch: batch, Logger: log, Live: true}
+	cp, err := r.CatchUp(ctx, p, info.Delivered.Stream, nil)
+	if err != nil {
+		return fmt.Errorf("catch up with the %d facts delivered before the start: %w", info.NumAckPending, err)
+	}
+	log.Info("caught up with facts delivered before the start", "unacked", info.NumAckPending, "delivered_seq", info.Delivered.Stream, "checkpoint", cp)
+	return nil
 }
