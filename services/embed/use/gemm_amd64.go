@@ -15,7 +15,8 @@ var (
 //go:noescape
 func kernel4x16(k int, a *float32, lda int, b *float32, ldb int, c *float32, ldc int)
 
-// kernel4x32 is kernel4x16 over 32 columns with AVX-512.
+// kernel8x32p computes C[0:8][0:32] += A[0:8][0:k] @ P for a packed panel P (k rows of
+// 32 contiguous floats) with AVX-512.
 //
 //go:noescape
-func kernel4x32(k int, a *float32, lda int, b *float32, ldb int, c *float32, ldc int)
+func kernel8x32p(k int, a *float32, lda int, b *float32, c *float32, ldc int)

@@ -12,6 +12,6 @@ func kernel4x16(k int, a *float32, lda int, b *float32, ldb int, c *float32, ldc
 	panic("use: no assembly kernel on this architecture")
 }
 
-func kernel4x32(k int, a *float32, lda int, b *float32, ldb int, c *float32, ldc int) {
+func kernel8x32p(k int, a *float32, lda int, b *float32, c *float32, ldc int) {
 	panic("use: no assembly kernel on this architecture")
 }

@@ -29,18 +29,18 @@ type weights struct {
 	table     []uint8 // TableRows x embDim, row = piece id
 	scale, lo [numChunks]float32
 
-	projW      []float32 // embDim x projDim: the three branches' input projections side by side
+	projW      pmat      // embDim x projDim: the three branches' input projections side by side
 	projB      []float32 // projDim
 	lnGP, lnBP []float32 // projDim: layer norm after the projection
-	w1, w2     [3][]float32
+	w1, w2     [3]pmat
 	b1, b2     [3][]float32
 	lnG, lnB   []float32 // featDim
-	cnnW       []float32 // featDim x Dim
+	cnnW       pmat      // featDim x Dim
 	cnnB       []float32 // Dim
-	d0, p1     []float32 // Dim x dnnDim
-	d1         []float32 // dnnDim x dnnDim
-	d2, p3     []float32 // dnnDim x Dim
-	d3         []float32 // Dim x Dim
+	d0, p1     pmat      // Dim x dnnDim
+	d1         pmat      // dnnDim x dnnDim
+	d2, p3     pmat      // dnnDim x Dim
+	d3         pmat      // Dim x Dim
 	eps        float32
 }
 
@@ -97,26 +97,27 @@ func loadWeights(z map[string]array) (*weights, error) {
 		w.projB = append(w.projB, get("proj_b"+s, cnnDim)...)
 		w.lnGP = append(w.lnGP, get("ln_g"+s, cnnDim)...)
 		w.lnBP = append(w.lnBP, get("ln_b"+s, cnnDim)...)
-		w.w1[i] = get("w1_"+s, o.n*cnnDim, cnnDim)
+		w.w1[i] = pack(get("w1_"+s, o.n*cnnDim, cnnDim), o.n*cnnDim, cnnDim)
 		w.b1[i] = get("b1_"+s, cnnDim)
-		w.w2[i] = get("w2_"+s, o.n*cnnDim, cnnDim)
+		w.w2[i] = pack(get("w2_"+s, o.n*cnnDim, cnnDim), o.n*cnnDim, cnnDim)
 		w.b2[i] = get("b2_"+s, cnnDim)
 		if bad != "" {
 			return fail()
 		}
 	}
-	w.projW = make([]float32, embDim*projDim)
+	projW := make([]float32, embDim*projDim)
 	for r := range embDim {
 		for i := range orders {
-			copy(w.projW[r*projDim+i*cnnDim:], proj[i][r*cnnDim:(r+1)*cnnDim])
+			copy(projW[r*projDim+i*cnnDim:], proj[i][r*cnnDim:(r+1)*cnnDim])
 		}
 	}
+	w.projW = pack(projW, embDim, projDim)
 	w.lnG, w.lnB = get("ln_g", featDim), get("ln_b", featDim)
-	w.cnnW, w.cnnB = get("cnn_W", featDim, Dim), get("cnn_b", Dim)
-	w.d0, w.p1 = get("d0", Dim, dnnDim), get("p1", Dim, dnnDim)
-	w.d1 = get("d1", dnnDim, dnnDim)
-	w.d2, w.p3 = get("d2", dnnDim, Dim), get("p3", dnnDim, Dim)
-	w.d3 = get("d3", Dim, Dim)
+	w.cnnW, w.cnnB = pack(get("cnn_W", featDim, Dim), featDim, Dim), get("cnn_b", Dim)
+	w.d0, w.p1 = pack(get("d0", Dim, dnnDim), Dim, dnnDim), pack(get("p1", Dim, dnnDim), Dim, dnnDim)
+	w.d1 = pack(get("d1", dnnDim, dnnDim), dnnDim, dnnDim)
+	w.d2, w.p3 = pack(get("d2", dnnDim, Dim), dnnDim, Dim), pack(get("p3", dnnDim, Dim), dnnDim, Dim)
+	w.d3 = pack(get("d3", Dim, Dim), Dim, Dim)
 	if bad != "" {
 		return fail()
 	}
@@ -180,7 +181,7 @@ func (w *weights) forward(s *encScratch, out []float32) {
 	}
 	// x = layernorm(emb @ projW + projB) over the three branches together.
 	fillRows(x, T, projDim, w.projB)
-	sgemm(T, projDim, embDim, feats, featDim, w.projW, projDim, x, projDim)
+	gemm(T, feats, featDim, &w.projW, x, projDim)
 	for t := range T {
 		layerNorm(x[t*projDim:(t+1)*projDim], w.lnGP, w.lnBP, w.eps)
 	}
@@ -194,7 +195,7 @@ func (w *weights) forward(s *encScratch, out []float32) {
 		// first conv: h = relu(window(xs) @ w1 + b1) + xs
 		s.window(g, x[i*cnnDim:], projDim, o.n, o.left)
 		fillRows(h, T, cnnDim, w.b1[i])
-		sgemm(T, cnnDim, width, g, width, w.w1[i], cnnDim, h, cnnDim)
+		gemm(T, g, width, &w.w1[i], h, cnnDim)
 		for t := range T {
 			hr := h[t*cnnDim : (t+1)*cnnDim]
 			xr := x[t*projDim+i*cnnDim : t*projDim+(i+1)*cnnDim]
@@ -206,7 +207,7 @@ func (w *weights) forward(s *encScratch, out []float32) {
 		s.window(g, h, cnnDim, o.n, o.left)
 		off := embDim + i*cnnDim
 		fillRows(feats[off:], T, featDim, w.b2[i])
-		sgemm(T, cnnDim, width, g, width, w.w2[i], cnnDim, feats[off:], featDim)
+		gemm(T, g, width, &w.w2[i], feats[off:], featDim)
 		for t := range T {
 			fr := feats[t*featDim+off : t*featDim+off+cnnDim]
 			hr := h[t*cnnDim : (t+1)*cnnDim]
@@ -239,7 +240,7 @@ func (w *weights) forward(s *encScratch, out []float32) {
 			m[j] = n * w.cnnB[j]
 		}
 	}
-	sgemm(S, Dim, featDim, sums, featDim, w.cnnW, Dim, mean, Dim)
+	gemm(S, sums, featDim, &w.cnnW, mean, Dim)
 	for k := range S {
 		inv := float32(1 / math.Sqrt(float64(s.starts[k+1]-s.starts[k])))
 		scaleVec(mean[k*Dim:(k+1)*Dim], inv)
@@ -251,19 +252,19 @@ func (w *weights) forward(s *encScratch, out []float32) {
 	s.y2 = grow(s.y2, S*Dim)
 	y0, y1, y2 := s.y0, s.y1, s.y2
 	clear(y0)
-	sgemm(S, dnnDim, Dim, mean, Dim, w.d0, dnnDim, y0, dnnDim)
+	gemm(S, mean, Dim, &w.d0, y0, dnnDim)
 	relu(y0)
 	clear(y1)
-	sgemm(S, dnnDim, Dim, mean, Dim, w.p1, dnnDim, y1, dnnDim)
-	sgemm(S, dnnDim, dnnDim, y0, dnnDim, w.d1, dnnDim, y1, dnnDim)
+	gemm(S, mean, Dim, &w.p1, y1, dnnDim)
+	gemm(S, y0, dnnDim, &w.d1, y1, dnnDim)
 	relu(y1)
 	clear(y2)
-	sgemm(S, Dim, dnnDim, y1, dnnDim, w.d2, Dim, y2, Dim)
+	gemm(S, y1, dnnDim, &w.d2, y2, Dim)
 	relu(y2)
 	z := out[:S*Dim]
 	clear(z)
-	sgemm(S, Dim, dnnDim, y1, dnnDim, w.p3, Dim, z, Dim)
-	sgemm(S, Dim, Dim, y2, Dim, w.d3, Dim, z, Dim)
+	gemm(S, y1, dnnDim, &w.p3, z, Dim)
+	gemm(S, y2, Dim, &w.d3, z, Dim)
 	for k := range S {
 		v := z[k*Dim : (k+1)*Dim]
 		var ss float64
