@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"maps"
-	"net"
 	"reflect"
 	"slices"
 	"strconv"
@@ -455,14 +454,17 @@ func targetOf(t *testing.T, client *qd.Client, alias string) string {
 	return ""
 }
 
+// dialWith connects a client like qdranttest.Dial (the production configuration) with extra
+// dial options, such as interceptors.
 func dialWith(t *testing.T, addr string, opts ...grpc.DialOption) *qd.Client {
 	t.Helper()
-	host, port, err := net.SplitHostPort(addr)
+	cfg, err := qdrant.ClientConfig(addr)
 	if err != nil {
 		t.Fatal(err)
 	}
-	n, _ := strconv.Atoi(port)
-	c, err := qd.NewClient(&qd.Config{Host: host, Port: n, PoolSize: 1, SkipCompatibilityCheck: true, GrpcOptions: opts})
+	cfg.PoolSize, cfg.SkipCompatibilityCheck = 1, true
+	cfg.GrpcOptions = append(cfg.GrpcOptions, opts...)
+	c, err := qd.NewClient(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
