@@ -207,12 +207,13 @@ type PostEmbedded struct {
 	Vector   []float32 `json:"vector"`
 	Provider string    `json:"provider"`
 	Model    string    `json:"model,omitempty"`
-	// Version and Dim complete the vector space's name (embed.Info): vectors are comparable
-	// only within one (provider, model, version, dim).
-	Version     string `json:"version,omitempty"`
-	Dim         int    `json:"dim,omitempty"`
-	Lexical     bool   `json:"lexical,omitempty"`
-	InputSHA256 string `json:"input_sha256,omitempty"`
+	// EmbedderVersion and Dim complete the vector space's name (embed.Info): vectors are
+	// comparable only within one (provider, model, embedder version, dim). Not "version":
+	// that key is the revision's content version (Rev), which orders the facts of a post.
+	EmbedderVersion string `json:"embedder_version,omitempty"`
+	Dim             int    `json:"dim,omitempty"`
+	Lexical         bool   `json:"lexical,omitempty"`
+	InputSHA256     string `json:"input_sha256,omitempty"`
 }
 
 func (*PostEmbedded) EventType() Type { return TypePostEmbedded }

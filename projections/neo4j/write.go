@@ -246,7 +246,7 @@ func (p *Projection) postProps(pf *postFold) map[string]any {
 		m["links_version"], m["links_revision"] = e.Version, int64(e.Revision)
 	}
 	if e := pf.embedded; e != nil {
-		m["embedding_version"], m["embedding_revision"] = e.Version, int64(e.Revision)
+		m["embedding_version"], m["embedding_revision"] = e.Rev.Version, int64(e.Revision)
 		m["embedding_provider"], m["embedding_model"], m["embedding_dim"] = e.Provider, opt(e.Model), int64(len(e.Vector))
 	}
 	if v := pf.vision; v != nil {

@@ -708,7 +708,7 @@ func queueEmbeddings(b *writes, r *reduced, prog map[key]*progressMerge) {
 		if isReplace[k] {
 			e = &up
 		}
-		e.ch, e.msg, e.ver, e.rev = append(e.ch, k.ch), append(e.msg, k.msg), append(e.ver, p.Version), append(e.rev, int32(p.Revision))
+		e.ch, e.msg, e.ver, e.rev = append(e.ch, k.ch), append(e.msg, k.msg), append(e.ver, p.Rev.Version), append(e.rev, int32(p.Revision))
 		e.provider, e.model, e.input = append(e.provider, text(p.Provider)), append(e.model, optText(p.Model)), append(e.input, optText(p.InputSHA256))
 		e.dim = append(e.dim, int32(len(p.Vector)))
 	}
