@@ -473,8 +473,7 @@ start_postgres() {
 find_qdrant() {
 	local b
 	if [[ -n ${TGFLOW_TEST_QDRANT_BIN:-} ]]; then
-		[[ -x $TGFLOW_TEST_QDRANT_BIN ]] || die "TGFLOW_TEST_QDRANT_BIN=$TGFLOW_TEST_QDRANT_BIN is not an executable file"
-		echo "$TGFLOW_TEST_QDRANT_BIN"
+		echo "$TGFLOW_TEST_QDRANT_BIN" # checked by the caller
 		return 0
 	fi
 	for b in "$ROOT/../shared/bin/qdrant" "$(command -v qdrant 2>/dev/null)"; do
@@ -559,6 +558,7 @@ if ((SERVICES)); then
 	if [[ -n ${TGFLOW_TEST_QDRANT_ADDR:-} ]]; then
 		log "using existing Qdrant at $TGFLOW_TEST_QDRANT_ADDR (TGFLOW_TEST_QDRANT_ADDR is set)"
 	elif QDRANT_FOUND=$(find_qdrant); then
+		[[ -f $QDRANT_FOUND && -x $QDRANT_FOUND ]] || die "Qdrant binary $QDRANT_FOUND (TGFLOW_TEST_QDRANT_BIN) is not an executable file"
 		start_qdrant "$QDRANT_FOUND" # boots in the background too
 		QDRANT_NEW=1
 	elif in_ci; then
