@@ -21,9 +21,9 @@ type pointsService struct {
 // Writes follow Qdrant's wait flag: with wait=true the write is applied before the answer
 // (status Completed); without it the answer (status Acknowledged) comes first and the write
 // is applied a moment later (asyncDelay), in arrival order, so a read right after an
-// un-waited write may not see it, as with Qdrant. Requests are validated before they are
-// queued; an asynchronous write that fails when applied is lost, its error unseen, as in
-// Qdrant.
+// un-waited write may not see it, as with Qdrant. As in Qdrant, a missing collection and a
+// payload with no JSON form are rejected at once; what fails only when applied (a vector of
+// the wrong dimension, a missing point) fails unseen in an asynchronous write: it is lost.
 
 func (ps *pointsService) Upsert(_ context.Context, req *qd.UpsertPoints) (*qd.PointsOperationResponse, error) {
 	if err := checkUpsertMode(req.UpdateFilter, req.UpdateMode); err != nil {

@@ -574,6 +574,17 @@ func TestWriteWithoutWait(t *testing.T) {
 		if ids := scrollIDs(t, c, name, &qd.Filter{Must: []*qd.Condition{qd.NewHasID(qd.NewIDNum(1), qd.NewIDNum(2))}}, 10); !slices.Equal(ids, []string{"2"}) {
 			t.Errorf("after an un-waited delete of 1, 2 and a waited upsert of 2: %v, want [2]", ids)
 		}
+
+		// Without wait, a write that fails when applied is answered as accepted and lost.
+		res, err = c.Upsert(ctx, &qd.UpsertPoints{CollectionName: name, Points: []*qd.PointStruct{pt(1, []float32{1, 2, 3}, nil)}})
+		if err != nil || res.GetStatus() != qd.UpdateStatus_Acknowledged {
+			t.Errorf("un-waited upsert of a 3-dimensional vector: %v, %v; want Acknowledged", res, err)
+		}
+		// A waited write is applied after every earlier one.
+		upsert(t, c, name, pt(3, []float32{1, 1}, nil))
+		if ids := scrollIDs(t, c, name, &qd.Filter{Must: []*qd.Condition{qd.NewHasID(qd.NewIDNum(1), qd.NewIDNum(3))}}, 10); !slices.Equal(ids, []string{"3"}) {
+			t.Errorf("after the lost upsert of 1 and a waited upsert of 3: %v, want [3]", ids)
+		}
 	})
 }
 
