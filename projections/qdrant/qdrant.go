@@ -56,6 +56,7 @@ import (
 	"fmt"
 	"net"
 	"strconv"
+	"strings"
 	"sync"
 
 	"github.com/google/uuid"
@@ -229,14 +230,28 @@ func checkpointOf(recs []*qd.RetrievedPoint) uint64 {
 }
 
 // wrap names the failed operation and marks transient failures (backend down, timeout,
-// overload) with projections.ErrBackend so the runtime retries them with backoff.
+// overload) with projections.ErrBackend so the runtime retries them with backoff. A message
+// over the gRPC size limit (MaxMessageSize) is ResourceExhausted too, but retrying cannot
+// help it: it is left unmarked, so it shows as a bug rather than as an outage.
 func wrap(op string, err error) error {
 	switch status.Code(err) {
-	case codes.Unavailable, codes.DeadlineExceeded, codes.ResourceExhausted, codes.Aborted:
+	case codes.ResourceExhausted:
+		if tooLarge(err) {
+			return fmt.Errorf("qdrant %s: message over the %d MiB limit: %w", op, MaxMessageSize>>20, err)
+		}
+		return fmt.Errorf("qdrant %s: %w: %w", op, projections.ErrBackend, err)
+	case codes.Unavailable, codes.DeadlineExceeded, codes.Aborted:
 		return fmt.Errorf("qdrant %s: %w: %w", op, projections.ErrBackend, err)
 	}
 	if errors.Is(err, context.DeadlineExceeded) {
 		return fmt.Errorf("qdrant %s: %w: %w", op, projections.ErrBackend, err)
 	}
 	return fmt.Errorf("qdrant %s: %w", op, err)
+}
+
+// tooLarge reports whether err is gRPC's own refusal of a message over the size limit, sent
+// or received (grpc-go's fixed wording).
+func tooLarge(err error) bool {
+	msg := status.Convert(err).Message()
+	return strings.Contains(msg, "message larger than max")
 }

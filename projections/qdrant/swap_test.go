@@ -2,6 +2,7 @@ package qdrant_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"sync/atomic"
@@ -195,6 +196,18 @@ func TestLargeScroll(t *testing.T) {
 		t.Logf("snapshot of %d points in %v", len(snap[qdrant.SectionPoints]), time.Since(start))
 		if n := len(snap[qdrant.SectionPoints]); n != posts {
 			t.Fatalf("snapshot has %d points, want %d", n, posts)
+		}
+
+		// Over the limit (here gRPC's default 4 MiB) the error is not a backend outage:
+		// retrying cannot make the message smaller.
+		small := dialWith(t, addr, grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(4<<20)))
+		ps, err := qdrant.New(ctx, small, qdrant.Options{Alias: alias, Dim: dim})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = ps.Snapshot(ctx)
+		if err == nil || errors.Is(err, projections.ErrBackend) {
+			t.Fatalf("snapshot through a 4 MiB client: %v; want an error not marked ErrBackend", err)
 		}
 	})
 }
