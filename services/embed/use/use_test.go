@@ -3,7 +3,9 @@ package use_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -156,4 +158,77 @@ func TestPullKeepsIntactModel(t *testing.T) {
 	if err != nil || !st.OK() {
 		t.Fatalf("Pull on an intact model dir: OK=%v err=%v", st.OK(), err)
 	}
+}
+
+// TestTokenCacheIsExact: an embedder whose cache holds 2 ids (nearly every token misses,
+// slots are overwritten all the time) gives bit-identical vectors to the default one, warm.
+func TestTokenCacheIsExact(t *testing.T) {
+	e := embedder(t)
+	tiny, err := use.LoadWith(modelsDir(t), use.Options{TokenCache: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	texts := refTexts(t)
+	ctx := context.Background()
+	if _, err := e.Embed(ctx, texts); err != nil { // warm the default cache
+		t.Fatal(err)
+	}
+	warm, err := e.Embed(ctx, texts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cold, err := tiny.Embed(ctx, texts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range texts {
+		if !slices.Equal(warm[i], cold[i]) {
+			t.Fatalf("text %d: cached and computed vectors differ (cosine %.7f)", i, cosine(warm[i], cold[i]))
+		}
+	}
+}
+
+// TestConcurrentEmbed: Embed calls racing on one embedder (shared cache and scratch pool)
+// give the same vectors as a sequential call. Meant for -race.
+func TestConcurrentEmbed(t *testing.T) {
+	e := embedder(t)
+	texts := refTexts(t)
+	ctx := context.Background()
+	want, err := e.Embed(ctx, texts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, 4)
+	for g := range 4 {
+		wg.Go(func() {
+			// each goroutine embeds a rotated copy so batches mix differently
+			rot := append(slices.Clone(texts[g:]), texts[:g]...)
+			got, err := e.Embed(ctx, rot)
+			if err != nil {
+				errs <- err
+				return
+			}
+			for i := range rot {
+				if cosine(got[i], want[(i+g)%len(texts)]) < 0.99999 {
+					errs <- fmt.Errorf("goroutine %d text %d differs", g, i)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+}
+
+func refTexts(t testing.TB) []string {
+	t.Helper()
+	var texts []string
+	for _, c := range loadReference(t).Cases {
+		texts = append(texts, c.Text)
+	}
+	return texts
 }
