@@ -65,6 +65,21 @@ type InPlace interface {
 // ErrBackend marks a failure of the backend (down, timeout): transient, retried with backoff.
 var ErrBackend = errors.New("backend unavailable")
 
+// ErrOrder is returned by Apply for facts not in strictly ascending Seq order: the checkpoint
+// rule would skip or re-apply some of them. It is the caller's bug, not an outage.
+var ErrOrder = errors.New("facts not in ascending sequence order")
+
+// CheckOrder returns an error wrapping ErrOrder unless facts are in strictly ascending Seq
+// order. Every Apply calls it first.
+func CheckOrder(facts []Fact) error {
+	for i := 1; i < len(facts); i++ {
+		if facts[i].Seq <= facts[i-1].Seq {
+			return fmt.Errorf("%w: seq %d after %d", ErrOrder, facts[i].Seq, facts[i-1].Seq)
+		}
+	}
+	return nil
+}
+
 // Snapshot is a canonical, backend-neutral rendering of a read model: named sections (a
 // table, a collection, a node label or relationship type) each holding one line per row,
 // built only from the row's content (no wall-clock columns), sorted. Two models hold the

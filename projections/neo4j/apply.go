@@ -2,7 +2,6 @@ package neo4j
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -75,20 +74,14 @@ func (p *Projection) checkWriter(st checkpointState) error {
 	return nil
 }
 
-// ErrOrder is returned by Apply for facts not in ascending sequence order (the contract of
-// projections.Projection): the checkpoint rule would skip or re-apply some of them.
-var ErrOrder = errors.New("facts not in ascending sequence order")
-
 // Apply applies the facts above the checkpoint in one transaction and stores the last
 // sequence as the new checkpoint in it.
 func (p *Projection) Apply(ctx context.Context, facts []projections.Fact) error {
 	if len(facts) == 0 {
 		return nil
 	}
-	for i := 1; i < len(facts); i++ {
-		if facts[i].Seq <= facts[i-1].Seq {
-			return fmt.Errorf("neo4j apply: %w: seq %d after %d", ErrOrder, facts[i].Seq, facts[i-1].Seq)
-		}
+	if err := projections.CheckOrder(facts); err != nil {
+		return fmt.Errorf("neo4j apply: %w", err)
 	}
 	return p.write(ctx, "apply", func(tx nd.ExplicitTransaction) error {
 		st, err := lockCheckpoint(ctx, tx)

@@ -17,10 +17,8 @@ func (p *Projection) Apply(ctx context.Context, facts []projections.Fact) error 
 	if len(facts) == 0 {
 		return nil
 	}
-	for i := 1; i < len(facts); i++ {
-		if facts[i].Seq <= facts[i-1].Seq {
-			return fmt.Errorf("postgres apply: facts not in ascending order: seq %d after %d", facts[i].Seq, facts[i-1].Seq)
-		}
+	if err := projections.CheckOrder(facts); err != nil {
+		return fmt.Errorf("postgres apply: %w", err)
 	}
 	if p.swapped.Load() {
 		return fmt.Errorf("postgres apply: %w", ErrSwapped)

@@ -2,6 +2,7 @@ package projectiontest
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"testing"
 
@@ -18,7 +19,8 @@ type Harness struct {
 
 // Run runs the contract suite: a scripted sequence of facts gives the expected state;
 // applying a batch twice (redelivery) changes nothing; stale revisions are ignored; a
-// deletion is applied; a rebuild from the log gives a state identical to the live one.
+// deletion is applied; a rebuild from the log gives a state identical to the live one; a
+// batch out of log order is refused and changes nothing.
 func Run(t *testing.T, h Harness) {
 	ctx := context.Background()
 	s := NewScript()
@@ -66,6 +68,25 @@ func Run(t *testing.T, h Harness) {
 	t.Run("one fact per batch gives the live state", func(t *testing.T) {
 		p := h.New(t)
 		ApplyBatches(t, p, s.Facts, 1)
+		AssertSame(t, want, Snap(t, p))
+	})
+
+	t.Run("facts out of log order are refused", func(t *testing.T) {
+		// A live batch once held new facts and then a redelivery, [15 … 20, 11]: taking its
+		// last fact for its end, the Neo4j projection applied nothing and reported success.
+		p := h.New(t)
+		ApplyBatches(t, p, s.Facts[:14], 7)
+		before := Snap(t, p)
+		batch := append(slices.Clone(s.Facts[14:20]), s.Facts[10])
+		err := p.Apply(ctx, batch)
+		if !errors.Is(err, projections.ErrOrder) || errors.Is(err, projections.ErrBackend) {
+			t.Fatalf("Apply(seq %d…%d, %d) = %v; want ErrOrder, not ErrBackend", batch[0].Seq, batch[5].Seq, batch[6].Seq, err)
+		}
+		AssertSame(t, before, Snap(t, p))
+		if cp, err := p.Checkpoint(ctx); err != nil || cp != s.Facts[13].Seq {
+			t.Fatalf("checkpoint after the refused batch = %d, %v; want %d", cp, err, s.Facts[13].Seq)
+		}
+		ApplyBatches(t, p, s.Facts[14:], 7)
 		AssertSame(t, want, Snap(t, p))
 	})
 }

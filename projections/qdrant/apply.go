@@ -17,6 +17,9 @@ func (p *Projection) Apply(ctx context.Context, facts []projections.Fact) error 
 	if len(facts) == 0 {
 		return nil
 	}
+	if err := projections.CheckOrder(facts); err != nil {
+		return fmt.Errorf("qdrant apply: %w", err)
+	}
 	t, err := p.target(ctx)
 	if err != nil {
 		return err
