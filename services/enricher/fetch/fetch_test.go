@@ -172,16 +172,22 @@ func TestOversizePages(t *testing.T) {
 	over := append(bytes.Clone(exact), 'y')
 	s.serve("/exact", "text/plain; charset=utf-8", exact)
 	s.serve("/over", "text/plain; charset=utf-8", over)
-	// Chunked, with no Content-Length: the limit must hold while reading.
+	// Chunked, with no Content-Length and far longer than the limit: the limit must hold
+	// while reading, so the client hangs up long before the server has written it all.
+	var streamed sync.WaitGroup
+	streamed.Add(1)
+	completed := false
 	s.handle("/stream", func(w http.ResponseWriter, _ *http.Request) {
+		defer streamed.Done()
 		w.Header().Set("Content-Type", "text/html")
 		chunk := bytes.Repeat([]byte("<p>lorem ipsum</p>"), 4096)
-		for sent := 0; sent <= 3*limit; sent += len(chunk) {
+		for sent := 0; sent <= 16*limit; sent += len(chunk) {
 			if _, err := w.Write(chunk); err != nil {
 				return // the client stopped reading: what the test expects
 			}
 			w.(http.Flusher).Flush()
 		}
+		completed = true
 	})
 	f, _ := newFetcher(t, loopbackConfig(s))
 	tests := []struct {
@@ -200,6 +206,10 @@ func TestOversizePages(t *testing.T) {
 				t.Fatalf("size %d, want %d", r.Size, limit)
 			}
 		})
+	}
+	streamed.Wait()
+	if completed {
+		t.Fatalf("the client read all %d MiB of the stream: the read is not limited", 16*limit>>20)
 	}
 }
 
@@ -424,10 +434,17 @@ func TestDNSAndConnectFailures(t *testing.T) {
 
 func TestTimeoutBoundsAFetch(t *testing.T) {
 	s := newSite(t)
-	s.handle("/hang", func(_ http.ResponseWriter, r *http.Request) { <-r.Context().Done() })
+	// Both give up after 15s, so that a fetcher without a timeout fails the test below
+	// instead of hanging it.
+	s.handle("/hang", func(_ http.ResponseWriter, r *http.Request) {
+		select {
+		case <-r.Context().Done():
+		case <-time.After(15 * time.Second):
+		}
+	})
 	s.handle("/trickle", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/html")
-		for {
+		for end := time.Now().Add(15 * time.Second); time.Now().Before(end); {
 			if _, err := w.Write([]byte("<p>x</p>")); err != nil {
 				return
 			}
@@ -455,7 +472,7 @@ func TestTimeoutBoundsAFetch(t *testing.T) {
 			select {
 			case r := <-done:
 				wantReason(t, r, fetch.ReasonTimeout)
-			case <-time.After(30 * time.Second): // liveness only: far beyond the 300ms timeout
+			case <-time.After(10 * time.Second): // liveness only: far beyond the 300ms timeout
 				t.Fatal("fetch outlived its timeout")
 			}
 		})
@@ -508,5 +525,36 @@ func TestConfigFromEnvironment(t *testing.T) {
 	err = config.Load(&bad, map[string]string{"TGFLOW_FETCH_ALLOW_CIDRS": "10.0.0.0/33,intranet"})
 	if err == nil || !strings.Contains(err.Error(), "TGFLOW_FETCH_ALLOW_CIDRS") || !strings.Contains(err.Error(), "intranet") {
 		t.Fatalf("bad CIDRs: %v", err)
+	}
+}
+
+// TestRedirectHopsMeetThePolicy: each redirect target is checked like a posted link.
+func TestRedirectHopsMeetThePolicy(t *testing.T) {
+	s := newSite(t)
+	targets := map[string]struct {
+		to   string
+		want fetch.Reason
+	}{
+		"/to-telegram": {"https://t.me/somechannel/5", fetch.ReasonTelegram},
+		"/to-denied":   {fmt.Sprintf("http://denied.test:%d/x", s.port()), fetch.ReasonDomainPolicy},
+		"/to-ftp":      {"ftp://files.example.com/a.txt", fetch.ReasonInvalidURL},
+	}
+	for from, tt := range targets {
+		s.handle(from, func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, tt.to, http.StatusMovedPermanently) })
+	}
+	cfg := loopbackConfig(s)
+	cfg.DenyDomains = []string{"denied.test"}
+	f, _ := newFetcher(t, cfg, fetch.WithResolver(hosts{"denied.test": addrs("127.0.0.1")}))
+	for from, tt := range targets {
+		t.Run(from, func(t *testing.T) {
+			r := mustFetch(t, f, s.URL+from)
+			wantReason(t, r, tt.want)
+			if r.FinalURL == "" || r.Status != http.StatusMovedPermanently {
+				t.Fatalf("final %q status %d", r.FinalURL, r.Status)
+			}
+		})
+	}
+	if n := s.hitsOf("/x"); n != 0 {
+		t.Fatalf("the denied target was requested %d times", n)
 	}
 }
