@@ -122,9 +122,11 @@ func BenchmarkTokenize(b *testing.B) {
 // BenchmarkLoad measures loading the model (hash checks, decompression, tables).
 func BenchmarkLoad(b *testing.B) {
 	dir := modelsDir(b)
+	cpu0 := cpuTime(b)
 	for b.Loop() {
 		if _, err := loadFresh(dir); err != nil {
 			b.Fatal(err)
 		}
 	}
+	b.ReportMetric((cpuTime(b)-cpu0).Seconds()/float64(b.N), "cpu-s/op")
 }

@@ -7,8 +7,13 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"runtime"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
+
+	kflate "github.com/klauspost/compress/flate"
 )
 
 // ErrFormat marks a model file that is not what this package expects (wrong layout,
@@ -57,7 +62,9 @@ func (a array) checkShape(shape []int) error {
 	return nil
 }
 
-// readNPZ reads every member of an .npz archive (numpy.savez[_compressed]).
+// readNPZ reads every member of an .npz archive (numpy.savez[_compressed]), members in
+// parallel (GOMAXPROCS) and inflated with github.com/klauspost/compress/flate (already a
+// dependency of NATS; about twice as fast as compress/flate on the 30 MB weights).
 //
 // The .npy format is small and fixed (a magic string, a version, a Python-dict header with
 // descr/fortran_order/shape, then raw data), so a 60-line reader is used rather than a
@@ -68,27 +75,52 @@ func readNPZ(r io.ReaderAt, size int64) (map[string]array, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: npz: %w", ErrFormat, err)
 	}
-	out := make(map[string]array, len(zr.File))
+	zr.RegisterDecompressor(zip.Deflate, func(r io.Reader) io.ReadCloser { return kflate.NewReader(r) })
+	var members []*zip.File
 	for _, f := range zr.File {
-		name, ok := strings.CutSuffix(f.Name, ".npy")
-		if !ok {
-			continue
+		if strings.HasSuffix(f.Name, ".npy") {
+			members = append(members, f)
 		}
-		rc, err := f.Open()
-		if err != nil {
-			return nil, fmt.Errorf("%w: npz member %s: %w", ErrFormat, f.Name, err)
+	}
+	arrays := make([]array, len(members))
+	errs := make([]error, len(members))
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range min(runtime.GOMAXPROCS(0), len(members)) {
+		wg.Go(func() {
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= len(members) {
+					return
+				}
+				arrays[i], errs[i] = readMember(members[i])
+			}
+		})
+	}
+	wg.Wait()
+	out := make(map[string]array, len(members))
+	for i, f := range members {
+		if errs[i] != nil {
+			return nil, errs[i]
 		}
-		a, err := readNPY(rc)
-		cerr := rc.Close()
-		if err == nil {
-			err = cerr
-		}
-		if err != nil {
-			return nil, fmt.Errorf("npz member %s: %w", f.Name, err)
-		}
-		out[name] = a
+		out[strings.TrimSuffix(f.Name, ".npy")] = arrays[i]
 	}
 	return out, nil
+}
+
+func readMember(f *zip.File) (array, error) {
+	rc, err := f.Open()
+	if err != nil {
+		return array{}, fmt.Errorf("%w: npz member %s: %w", ErrFormat, f.Name, err)
+	}
+	a, err := readNPY(rc)
+	if cerr := rc.Close(); err == nil && cerr != nil {
+		err = fmt.Errorf("%w: %w", ErrFormat, cerr)
+	}
+	if err != nil {
+		return array{}, fmt.Errorf("npz member %s: %w", f.Name, err)
+	}
+	return a, nil
 }
 
 // maxNPYBytes bounds one array (the largest in the weights file is 3.9 MB).
