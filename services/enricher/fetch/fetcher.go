@@ -201,6 +201,9 @@ func (f *Fetcher) check(r *Result, link string) *url.URL {
 	return u
 }
 
+// cachePutTimeout bounds storing a result: a caller waits at most Config.Timeout plus this.
+const cachePutTimeout = 2 * time.Second
+
 // Fetch fetches one link (normalised first) and extracts its page. A failure is a Result
 // with a Reason; the error is non-nil only when ctx ended before the result was ready.
 func (f *Fetcher) Fetch(ctx context.Context, link string) (Result, error) {
@@ -222,14 +225,16 @@ func (f *Fetcher) Fetch(ctx context.Context, link string) (Result, error) {
 	// One request per URL however many posts ask at once; it runs on its own deadline, not
 	// on the first caller's context, so a caller that gives up does not fail the others.
 	ch := f.flight.DoChan(norm, func() (any, error) {
+		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), f.cfg.Timeout)
+		defer cancel()
 		// A caller that missed the cache just before another's flight stored the page
 		// finds it here instead of fetching again.
-		if c, ok, err := f.cache.Get(ctx, norm); err == nil && ok {
+		if c, ok, err := f.cache.Get(fctx, norm); err != nil {
+			f.log.WarnContext(ctx, "page cache unavailable, fetching", "url", norm, "err", err)
+		} else if ok {
 			c.Cached = true
 			return c, nil
 		}
-		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), f.cfg.Timeout)
-		defer cancel()
 		res, body := f.fetch(fctx, r, u)
 		if res.Reason == ReasonRateLimited {
 			return res, nil // our own limit, not the page's state: ask again next time
@@ -238,7 +243,7 @@ func (f *Fetcher) Fetch(ctx context.Context, link string) (Result, error) {
 		if !res.OK() {
 			ttl = f.cfg.FailureTTL
 		}
-		pctx, pcancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		pctx, pcancel := context.WithTimeout(context.WithoutCancel(ctx), cachePutTimeout)
 		defer pcancel()
 		if err := f.cache.Put(pctx, norm, res, body, ttl); err != nil {
 			f.log.WarnContext(ctx, "page cache put failed", "url", norm, "err", err)
