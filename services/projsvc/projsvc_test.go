@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -221,18 +222,7 @@ func TestProjectorRestartKeepsLogOrder(t *testing.T) {
 			stop()
 
 			projsvctest.PublishScript(t, nenv.JS, script.Facts[first:])
-			var spec services.Spec
-			for _, s := range projsvc.Specs() {
-				if slices.Contains(s.Consumers, b.Consumer) {
-					spec = s
-				}
-			}
-			svc, err := spec.New(context.Background(), services.Deps{JS: nenv.JS, Logger: logx.Discard(),
-				Metrics: worker.NewMetrics(prometheus.NewRegistry()), Env: env})
-			if err != nil {
-				t.Fatal(err)
-			}
-			stop = runInBackground(t, svc.Run)
+			stop = runInBackground(t, newService(t, nenv.JS, b.Consumer, env).Run)
 			lastSeq := lastConsumed(c, script.Facts)
 			natstest.Eventually(t, 30*time.Second, "the checkpoint at the last fact", func() bool {
 				cp, err := live.Checkpoint(context.Background())
@@ -246,6 +236,82 @@ func TestProjectorRestartKeepsLogOrder(t *testing.T) {
 			projsvctest.ApplyConsumed(t, clean, b.Consumer, script.Facts)
 			if diff := snap(t, clean).Digest().Diff(got.Digest()); len(diff) > 0 {
 				t.Fatalf("restarted projector differs from a clean apply: %v", diff)
+			}
+		})
+	}
+}
+
+// newService returns the projection service that reads consumer, configured by env.
+func newService(t *testing.T, js jetstream.JetStream, consumer string, env map[string]string) services.Service {
+	t.Helper()
+	for _, s := range projsvc.Specs() {
+		if slices.Contains(s.Consumers, consumer) {
+			svc, err := s.New(context.Background(), services.Deps{JS: js, Logger: logx.Discard(),
+				Metrics: worker.NewMetrics(prometheus.NewRegistry()), Env: env})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return svc
+		}
+	}
+	t.Fatalf("no service reads %s", consumer)
+	return nil
+}
+
+// publishOnStart publishes facts when a replay starts: they reach the log while a rebuild
+// replays it, and the live projector sees them at the same time.
+type publishOnStart struct {
+	t     *testing.T
+	js    jetstream.JetStream
+	facts []projections.Fact
+	once  sync.Once
+}
+
+func (p *publishOnStart) Start(uint64) {
+	p.once.Do(func() { projsvctest.PublishScript(p.t, p.js, p.facts) })
+}
+func (p *publishOnStart) Add(int) {}
+func (p *publishOnStart) Finish() {}
+
+// TestRebuildWhileProjectorRuns rebuilds each model, through a handle of its own as the
+// command does, while the projection service runs and new facts arrive during the replay:
+// afterwards the live model must be the one a clean apply of the whole log gives.
+func TestRebuildWhileProjectorRuns(t *testing.T) {
+	script := projectiontest.NewScript()
+	const first = 20
+	for _, b := range projsvctest.Backends() {
+		t.Run(b.Name, func(t *testing.T) {
+			nenv := natstest.Start(t)
+			projsvctest.PublishScript(t, nenv.JS, script.Facts[:first])
+			env := b.Env(t)
+			c, _ := topology.LookupConsumer(b.Consumer)
+			stop := runInBackground(t, newService(t, nenv.JS, b.Consumer, env).Run)
+			cli, closeCLI := projsvctest.Open(t, b.Name, env)
+			defer closeCLI()
+			atCheckpoint := func(seq uint64) func() bool {
+				return func() bool {
+					cp, err := cli.Checkpoint(context.Background())
+					info, ierr := consumerInfo(nenv.JS, b.Consumer)
+					return err == nil && ierr == nil && cp == seq && info.NumPending == 0 && info.NumAckPending == 0
+				}
+			}
+			natstest.Eventually(t, 30*time.Second, "the live model at the first facts", atCheckpoint(lastConsumed(c, script.Facts[:first])))
+
+			r := projsvc.Replayer{JS: nenv.JS, Consumer: c, Batch: 5, Logger: logx.Discard()}
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			if err := projsvc.Rebuild(ctx, r, cli, &publishOnStart{t: t, js: nenv.JS, facts: script.Facts[first:]}); err != nil {
+				t.Fatal(err)
+			}
+			natstest.Eventually(t, 30*time.Second, "the live model at the last fact", atCheckpoint(lastConsumed(c, script.Facts)))
+			stop()
+			got := snap(t, cli)
+
+			clean, closeClean := projsvctest.Open(t, b.Name, b.Env(t))
+			defer closeClean()
+			projsvctest.ApplyConsumed(t, clean, b.Consumer, script.Facts)
+			if diff := snap(t, clean).Digest().Diff(got.Digest()); len(diff) > 0 {
+				t.Fatalf("model rebuilt under a running projector differs from a clean apply: %v", diff)
 			}
 		})
 	}

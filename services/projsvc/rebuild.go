@@ -158,7 +158,11 @@ func Rebuild(ctx context.Context, r Replayer, live projections.Rebuilder, prog P
 	if prog != nil {
 		prog.Finish()
 	}
-	resume, err := pauseLive(ctx, r.JS, r.Consumer.Name, r.Logger)
+	// An in-place shadow fences the live projector from the start (its Apply fails until
+	// Swap), so a batch it holds cannot finish before the swap: waiting for it would wait
+	// for ever. The fence keeps it from writing, which is what the wait is for.
+	ip, inPlace := live.(projections.InPlace)
+	resume, err := pauseLive(ctx, r.JS, r.Consumer.Name, r.Logger, !inPlace || !ip.InPlace())
 	if err != nil {
 		return err
 	}
@@ -189,7 +193,7 @@ func Verify(ctx context.Context, r Replayer, live projections.Rebuilder, prog Pr
 			r.Logger.Warn("drop shadow", "err", err)
 		}
 	}()
-	resume, err := pauseLive(ctx, r.JS, r.Consumer.Name, r.Logger)
+	resume, err := pauseLive(ctx, r.JS, r.Consumer.Name, r.Logger, true)
 	if err != nil {
 		return nil, err
 	}
@@ -219,9 +223,9 @@ func Verify(ctx context.Context, r Replayer, live projections.Rebuilder, prog Pr
 	return a.Digest().Diff(b.Digest()), nil
 }
 
-// pauseLive pauses a projection's durable consumer and waits until it has no batch in
-// flight. The returned func resumes it.
-func pauseLive(ctx context.Context, js jetstream.JetStream, consumer string, log *slog.Logger) (func(), error) {
+// pauseLive pauses a projection's durable consumer and, with wait, waits until it has no
+// batch in flight. The returned func resumes it.
+func pauseLive(ctx context.Context, js jetstream.JetStream, consumer string, log *slog.Logger, wait bool) (func(), error) {
 	cons, err := js.Consumer(ctx, topology.LogStream, consumer)
 	if errors.Is(err, jetstream.ErrConsumerNotFound) {
 		return func() {}, nil // no live projector has ever run
@@ -238,7 +242,7 @@ func pauseLive(ctx context.Context, js jetstream.JetStream, consumer string, log
 		}
 	}
 	deadline := time.Now().Add(5 * time.Minute)
-	for {
+	for wait {
 		info, err := cons.Info(ctx)
 		if err != nil {
 			resume()
@@ -253,6 +257,7 @@ func pauseLive(ctx context.Context, js jetstream.JetStream, consumer string, log
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+	return resume, nil
 }
 
 // Status is one projection's position.
@@ -321,7 +326,7 @@ func StatusOf(ctx context.Context, js jetstream.JetStream, name, consumer string
 // live model (projector paused), rebuild in place up to the same checkpoint, compare, and
 // keep the rebuilt model live.
 func verifyInPlace(ctx context.Context, r Replayer, live projections.Rebuilder, prog Progress) ([]string, error) {
-	resume, err := pauseLive(ctx, r.JS, r.Consumer.Name, r.Logger)
+	resume, err := pauseLive(ctx, r.JS, r.Consumer.Name, r.Logger, true)
 	if err != nil {
 		return nil, err
 	}
