@@ -17,6 +17,22 @@ import (
 // configured (e.g. no TGFLOW_POSTGRES_URL): `tgflow dev` skips such a service and says why.
 var ErrNotConfigured = errors.New("not configured")
 
+// ErrNeedsOperator marks an error after which a service cannot work until someone acts (logs
+// in again, replaces a revoked credential), while nothing is wrong with the other services:
+// `tgflow dev` reports it and keeps the others running; a process running only that
+// service exits with it. Any other error from a service's Run stops every service of the
+// process. Declare such a sentinel with NeedsOperator, or wrap this one with %w.
+var ErrNeedsOperator = errors.New("the service needs an operator")
+
+// NeedsOperator returns a sentinel error with text msg that matches ErrNeedsOperator under
+// errors.Is (its text stays msg alone).
+func NeedsOperator(msg string) error { return &operatorError{msg: msg} }
+
+type operatorError struct{ msg string }
+
+func (e *operatorError) Error() string { return e.msg }
+func (e *operatorError) Unwrap() error { return ErrNeedsOperator }
+
 // Deps are what every service gets from its wiring.
 type Deps struct {
 	JS       jetstream.JetStream
@@ -40,7 +56,9 @@ type Spec struct {
 	Doc  string
 	// Consumers are the durable consumers the service reads (topology names).
 	Consumers []string
-	// Config returns a pointer to a zero config struct, for documentation (`tgflow config`).
+	// Config returns a pointer to a zero value of the config struct New loads: `tgflow
+	// config` documents its variables, and the wiring loads and validates it before it
+	// connects or serves anything, so a bad value is reported first.
 	Config func() any
 	New    func(ctx context.Context, d Deps) (Service, error)
 }

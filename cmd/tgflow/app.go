@@ -14,6 +14,7 @@ import (
 	"github.com/tgflow/tgflow/internal/config"
 	"github.com/tgflow/tgflow/internal/logx"
 	"github.com/tgflow/tgflow/services"
+	"github.com/tgflow/tgflow/services/embed/use"
 	"github.com/tgflow/tgflow/services/ingest"
 	"github.com/tgflow/tgflow/services/projsvc"
 )
@@ -139,11 +140,8 @@ func runConfig(_ context.Context, a *app, _ []string) error {
 		seen[v.Name] = true
 		vars = append(vars, v)
 	}
-	for _, s := range registry() {
-		if s.Config == nil {
-			continue
-		}
-		for _, v := range config.Vars(s.Config()) {
+	for _, cfg := range configs()[1:] {
+		for _, v := range config.Vars(cfg) {
 			if !seen[v.Name] {
 				seen[v.Name] = true
 				vars = append(vars, v)
@@ -166,6 +164,19 @@ func runConfig(_ context.Context, a *app, _ []string) error {
 	}
 	tw.Flush()
 	return err
+}
+
+// configs lists every config struct this binary reads: the shared Base first, then each
+// service's, then those of commands that are not services (`tgflow config` and the README
+// document them all).
+func configs() []any {
+	out := []any{&config.Base{}}
+	for _, s := range registry() {
+		if s.Config != nil {
+			out = append(out, s.Config())
+		}
+	}
+	return append(out, &use.Config{})
 }
 
 // registry lists the services this binary implements, in start order.

@@ -22,11 +22,16 @@ type conn struct {
 	JS     jetstream.JetStream
 	Server *embedded.Server
 	URL    string
+	log    *slog.Logger
 }
 
+// Close drains the connection (pending publishes and acks are flushed), then stops the
+// embedded server if this process runs one.
 func (c *conn) Close() {
 	if c.NC != nil {
-		_ = c.NC.Drain()
+		if err := c.NC.Drain(); err != nil && c.log != nil {
+			c.log.Warn("NATS drain failed: messages not yet flushed may be lost", "url", config.URLs(c.URL), "err", err)
+		}
 		deadline := time.Now().Add(5 * time.Second)
 		for !c.NC.IsClosed() && time.Now().Before(deadline) {
 			time.Sleep(10 * time.Millisecond)
@@ -46,7 +51,7 @@ func connect(ctx context.Context, b *config.Base, name string, log *slog.Logger)
 	if b.NATSCreds != "" {
 		opts = append(opts, nats.UserCredentials(b.NATSCreds))
 	}
-	c := &conn{URL: string(b.NATSURL)}
+	c := &conn{URL: string(b.NATSURL), log: log}
 	if c.URL == "" && b.EmbeddedPort != 0 {
 		probe := fmt.Sprintf("nats://127.0.0.1:%d", b.EmbeddedPort)
 		if nc, err := nats.Connect(probe, append(opts, nats.Timeout(500*time.Millisecond), nats.MaxReconnects(0))...); err == nil {
@@ -61,9 +66,13 @@ func connect(ctx context.Context, b *config.Base, name string, log *slog.Logger)
 			return nil, err
 		}
 		c.Server, c.URL = s, s.ClientURL()
-		abs, _ := filepath.Abs(b.DataDir)
-		log.Info("embedded NATS server started", "url", c.URL, "data_dir", abs)
-		_ = os.WriteFile(filepath.Join(b.DataDir, "nats.url"), []byte(c.URL+"\n"), 0o644)
+		log.Info("embedded NATS server started", "url", c.URL, "data_dir", absPath(b.DataDir))
+		// Other tools find the server here (its port may have been picked at random); a
+		// stale file would send them to a server that is gone.
+		if err := os.WriteFile(filepath.Join(b.DataDir, "nats.url"), []byte(c.URL+"\n"), 0o644); err != nil {
+			c.Close()
+			return nil, fmt.Errorf("record the embedded server's URL: %w", err)
+		}
 	}
 	nc, err := nats.Connect(c.URL, opts...)
 	if err != nil {
@@ -88,4 +97,12 @@ func connect(ctx context.Context, b *config.Base, name string, log *slog.Logger)
 		}
 	}
 	return c, nil
+}
+
+// absPath is p made absolute for a log line, or p itself when the working directory is gone.
+func absPath(p string) string {
+	if abs, err := filepath.Abs(p); err == nil {
+		return abs
+	}
+	return p
 }

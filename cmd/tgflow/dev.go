@@ -20,7 +20,6 @@ import (
 	"github.com/tgflow/tgflow/nats/topology"
 	"github.com/tgflow/tgflow/nats/worker"
 	"github.com/tgflow/tgflow/services"
-	"github.com/tgflow/tgflow/services/ingest"
 )
 
 func runDev(ctx context.Context, a *app, args []string) error {
@@ -46,6 +45,9 @@ func runDev(ctx context.Context, a *app, args []string) error {
 	log.Info("tgflow dev starting", config.LogAttrs(b)...)
 	reg, err := selectServices(registry(), *only)
 	if err != nil {
+		return err
+	}
+	if err := validateConfigs(reg, a.env); err != nil {
 		return err
 	}
 	c, err := connect(ctx, b, "dev", log)
@@ -83,6 +85,22 @@ func selectServices(reg services.Registry, only string) (services.Registry, erro
 	return out, nil
 }
 
+// validateConfigs parses the configuration of every service in reg, so that a bad value
+// stops the command before it connects, serves /metrics or starts anything, with every
+// problem listed. (Each service's New parses its own config again from the same variables.)
+func validateConfigs(reg services.Registry, env map[string]string) error {
+	var errs []error
+	for _, s := range reg {
+		if s.Config == nil {
+			continue
+		}
+		if err := config.Load(s.Config(), env); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", s.Name, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
 // runService runs one service: the microservices-mode entry point.
 func runService(ctx context.Context, a *app, spec services.Spec, args []string) error {
 	fs := newFlags(spec.Name, a)
@@ -91,6 +109,9 @@ func runService(ctx context.Context, a *app, spec services.Spec, args []string) 
 	}
 	b, log, err := a.base()
 	if err != nil {
+		return err
+	}
+	if err := validateConfigs(services.Registry{spec}, a.env); err != nil {
 		return err
 	}
 	log.Info("tgflow "+spec.Name+" starting", config.LogAttrs(b)...)
@@ -156,10 +177,10 @@ func runServices(ctx context.Context, a *app, b *config.Base, c *conn, log *slog
 			err := r.svc.Run(runCtx)
 			switch {
 			case err == nil:
-			case errors.Is(err, ingest.ErrTelegramAuth) && len(runs) > 1:
-				// Credentials set but no usable session: the rest of the system still runs.
-				log.Error("ingest stopped: log in with `tgflow login`", "err", err)
-				fmt.Fprintf(a.stderr, "ingest stopped: %v (run `tgflow login`)\n", err)
+			case errors.Is(err, services.ErrNeedsOperator) && len(runs) > 1:
+				// e.g. ingest without a usable Telegram session: the rest of the system runs on.
+				log.Error("service stopped until an operator acts; the others keep running", "service", r.spec.Name, "err", err)
+				fmt.Fprintf(a.stderr, "%s stopped: %v (the other services keep running)\n", r.spec.Name, err)
 			default:
 				errs <- fmt.Errorf("%s: %w", r.spec.Name, err)
 				cancel()

@@ -10,8 +10,8 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/tgflow/tgflow/services/ingest/importer"
 	"github.com/tgflow/tgflow/services/ingest/export"
+	"github.com/tgflow/tgflow/services/ingest/importer"
 	"github.com/tgflow/tgflow/testdata/sample"
 )
 

@@ -142,22 +142,67 @@ func TestREADMEDocumentsEveryVariable(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfgs := []any{&config.Base{}}
-	for _, s := range registry() {
-		if s.Config != nil {
-			cfgs = append(cfgs, s.Config())
-		}
-	}
 	n := 0
-	for _, c := range cfgs {
+	for _, c := range configs() {
 		for _, v := range config.Vars(c) {
 			n++
-			if !strings.Contains(string(readme), "`"+v.Name+"`") {
-				t.Errorf("README does not document %s", v.Name)
+			// Its row in the Configuration table, with its default ("–" for none).
+			def := "–"
+			if v.Default != "" {
+				def = "`" + v.Default + "`"
+			}
+			if row := "| `" + v.Name + "` | " + def + " |"; !strings.Contains(string(readme), row) {
+				t.Errorf("README has no row %q", row)
 			}
 		}
 	}
 	if n < 20 {
 		t.Fatalf("only %d variables found", n)
+	}
+}
+
+// A service's configuration is validated before anything starts: a rejected value neither
+// serves /metrics nor starts the embedded NATS server first.
+func TestBadServiceConfigStopsBeforeServing(t *testing.T) {
+	tests := []struct {
+		name string
+		env  []string
+		args []string
+		want string
+	}{
+		{name: "one service", env: []string{"TGFLOW_PROJ_BATCH=0", "TGFLOW_POSTGRES_URL=postgres://u@127.0.0.1:1/db"},
+			args: []string{"proj-postgres"}, want: "TGFLOW_PROJ_BATCH"},
+		{name: "dev", env: []string{"TGFLOW_TG_APP_ID=12345"}, args: []string{"dev", "--until-idle"}, want: "TGFLOW_TG_APP_HASH"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			env := append([]string{"TGFLOW_DATA_DIR=" + dir, "TGFLOW_HTTP_ADDR=127.0.0.1:0", "TGFLOW_LOG_LEVEL=info"}, tc.env...)
+			_, errOut, err := tgflow(t, env, tc.args...)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("err = %v, want one naming %s", err, tc.want)
+			}
+			if strings.Contains(errOut, "serving /metrics") || strings.Contains(errOut, "NATS server started") {
+				t.Fatalf("started before its configuration was rejected:\n%s", errOut)
+			}
+		})
+	}
+}
+
+// TGFLOW_HTTP_ADDR= (empty) disables the HTTP server; unset, it listens on the default.
+func TestEmptyHTTPAddrDisablesTheServer(t *testing.T) {
+	out, _, err := tgflow(t, []string{"TGFLOW_HTTP_ADDR="}, "config")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out, "TGFLOW_HTTP_ADDR=\n") {
+		t.Fatalf("an empty TGFLOW_HTTP_ADDR is not empty:\n%s", out)
+	}
+	_, errOut, err := tgflow(t, []string{"TGFLOW_DATA_DIR=" + t.TempDir(), "TGFLOW_LOG_LEVEL=info"}, "dev", "--until-idle")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(errOut, "serving /metrics") {
+		t.Fatalf("dev serves HTTP with TGFLOW_HTTP_ADDR empty:\n%s", errOut)
 	}
 }

@@ -43,7 +43,10 @@ func runNATS(ctx context.Context, a *app, args []string) error {
 		if err := topology.WriteFiles(*dir); err != nil {
 			return err
 		}
-		files, _ := topology.Files()
+		files, err := topology.Files()
+		if err != nil {
+			return err
+		}
 		fmt.Fprintf(a.stdout, "wrote %d files under %s\n", len(files), *dir)
 		return nil
 	}

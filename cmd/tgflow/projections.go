@@ -3,7 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
-	"os"
+	"io"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -73,22 +73,23 @@ func runProjections(ctx context.Context, a *app, args []string) error {
 		return err
 	}
 	defer closeFn()
-	cons, _ := topology.LookupConsumer(be.Consumer)
+	cons, ok := topology.LookupConsumer(be.Consumer)
+	if !ok {
+		return fmt.Errorf("projection %s: consumer %s is not declared in the topology", be.Name, be.Consumer)
+	}
 	batch := be.RebuildBatch
 	if *batchFlag > 0 {
 		batch = *batchFlag
 	}
 	r := projsvc.Replayer{JS: c.JS, Consumer: cons, Batch: batch, Logger: log}
-	prog := projsvc.NewProgress(os.Stderr, be.Name+" "+sub, log)
+	prog := projsvc.NewProgress(a.stderr, be.Name+" "+sub, log)
 	start := time.Now()
 	switch sub {
 	case "rebuild":
 		if err := projsvc.Rebuild(ctx, r, p, prog); err != nil {
 			return fmt.Errorf("rebuild %s (the live model is untouched; run again to resume): %w", be.Name, err)
 		}
-		cp, _ := p.Checkpoint(ctx)
-		fmt.Fprintf(a.stdout, "rebuilt %s up to log seq %d in %s and swapped it in\n", be.Name, cp, time.Since(start).Round(time.Millisecond))
-		return nil
+		return reportRebuild(ctx, a.stdout, be.Name, p, time.Since(start))
 	default: // verify
 		diff, err := projsvc.Verify(ctx, r, p, prog)
 		if err != nil {
@@ -136,4 +137,17 @@ func runMigrate(ctx context.Context, a *app, args []string) error {
 		return nil
 	}
 	return migrations.Status(ctx, pool, cfg.Schema, a.stdout)
+}
+
+// reportRebuild prints how far a finished rebuild reached. The swap is done; a checkpoint
+// that cannot be read is reported as such, never as "up to log seq 0".
+func reportRebuild(ctx context.Context, w io.Writer, name string, p interface {
+	Checkpoint(context.Context) (uint64, error)
+}, took time.Duration) error {
+	cp, err := p.Checkpoint(ctx)
+	if err != nil {
+		return fmt.Errorf("rebuilt %s and swapped it in, but its checkpoint cannot be read: %w", name, err)
+	}
+	fmt.Fprintf(w, "rebuilt %s up to log seq %d in %s and swapped it in\n", name, cp, took.Round(time.Millisecond))
+	return nil
 }

@@ -55,6 +55,8 @@ func serveHTTP(ctx context.Context, addr string, reg *prometheus.Registry, nc *n
 	return func() {
 		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		defer cancel()
-		_ = srv.Shutdown(sctx)
+		if err := srv.Shutdown(sctx); err != nil {
+			log.Warn("http server: shutdown", "err", err)
+		}
 	}, nil
 }

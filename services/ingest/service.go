@@ -36,7 +36,7 @@ var _ Telegram = (*telegram.Client)(nil)
 
 // ErrTelegramAuth stops ingest: the Telegram session is unusable (revoked, deactivated,
 // not logged in, wrong session key). Retrying cannot help until someone logs in again.
-var ErrTelegramAuth = errors.New("ingest: the Telegram session is unusable; run `tgflow login`")
+var ErrTelegramAuth = services.NeedsOperator("ingest: the Telegram session is unusable; run `tgflow login`")
 
 // RunReport is what one scheduler run did: a typed result per channel read.
 type RunReport struct {
