@@ -2,6 +2,7 @@ package events
 
 import (
 	"encoding/hex"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -63,6 +64,14 @@ func Derive(in Event, producer string, p Payload, at time.Time) Event {
 		PartitionKey: p.SubjectToken(),
 		Data:         p,
 	}
+}
+
+// PostEvent is the fact of one post version, with the id recipe every ingest path uses
+// (the live Telegram reader and the export importer): producer ingest, the post key and the
+// version (its edit date, 0 if never edited). Whichever path sees a version first, the log
+// keeps one fact for it.
+func PostEvent(p *PostParsed) Event {
+	return New(ProducerIngest, p, p.Date, strconv.FormatInt(p.EditDate, 10))
 }
 
 // NATSSubject is the log subject of the event, from the registry.

@@ -3,68 +3,72 @@ package importer
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/tgflow/tgflow/events"
+	"github.com/tgflow/tgflow/nats/publish"
 )
 
-// publisher publishes asynchronously with Nats-Msg-Id = event id and collects the futures,
-// so that every publish is known to be acknowledged (or failed) before wait returns.
+// publisher streams the importer's writes through the one log publisher (nats/publish):
+// facts into the log, ledger entries into the ledger bucket's stream, each acknowledged
+// before wait returns.
 type publisher struct {
-	js      jetstream.JetStream
-	futures []jetstream.PubAckFuture
+	js     jetstream.JetStream
+	stream string // "" for the log
+	batch  *publish.Batch
 }
 
 func newPublisher(js jetstream.JetStream) *publisher { return &publisher{js: js} }
 
-// Publish encodes and publishes one event.
+// start binds the publisher to a stream on its first write.
+func (p *publisher) start(stream string) error {
+	if p.batch != nil {
+		if stream != p.stream {
+			return fmt.Errorf("import: a publisher of stream %q cannot write to %q", p.stream, stream)
+		}
+		return nil
+	}
+	p.stream = stream
+	pub, err := publish.New(p.js, publish.Options{Stream: stream})
+	if err != nil {
+		return fmt.Errorf("import: %w", err)
+	}
+	p.batch = pub.Batch()
+	return nil
+}
+
+// publish publishes one event to the log.
 func (p *publisher) publish(ctx context.Context, ev events.Event) error {
-	h, body, err := events.Encode(ev)
-	if err != nil {
+	if err := p.start(""); err != nil {
 		return err
 	}
-	subj, err := ev.NATSSubject(events.Default)
-	if err != nil {
-		return err
-	}
-	m := &nats.Msg{Subject: subj, Header: nats.Header(h), Data: body}
-	m.Header.Set(nats.MsgIdHdr, ev.ID)
-	return p.publishRaw(ctx, m)
+	return p.batch.Add(ctx, ev)
 }
 
+// publishRaw publishes a KV entry ($KV.<bucket>.<key>) into its bucket's stream.
 func (p *publisher) publishRaw(ctx context.Context, m *nats.Msg) error {
-	f, err := p.js.PublishMsgAsync(m)
-	if err != nil {
-		return fmt.Errorf("publish %s: %w", m.Subject, err)
+	rest, ok := strings.CutPrefix(m.Subject, "$KV.")
+	bucket, _, found := strings.Cut(rest, ".")
+	if !ok || !found {
+		return fmt.Errorf("import: %s is not a KV subject", m.Subject)
 	}
-	p.futures = append(p.futures, f)
-	// Bound the memory of pending futures: settle the oldest half when many are waiting.
-	if len(p.futures) >= 8192 {
-		if err := p.settle(ctx, len(p.futures)/2); err != nil {
-			return err
-		}
+	if err := p.start("KV_" + bucket); err != nil {
+		return err
 	}
-	return nil
+	return p.batch.AddMsg(ctx, m)
 }
 
-func (p *publisher) settle(ctx context.Context, n int) error {
-	for _, f := range p.futures[:n] {
-		select {
-		case <-f.Ok():
-		case err := <-f.Err():
-			return fmt.Errorf("publish %s: %w", f.Msg().Subject, err)
-		case <-ctx.Done():
-			return ctx.Err()
-		}
+// wait returns once every publish so far is acknowledged.
+func (p *publisher) wait(ctx context.Context) error {
+	if p.batch == nil {
+		return nil
 	}
-	p.futures = append(p.futures[:0], p.futures[n:]...)
-	return nil
+	_, err := p.batch.Wait(ctx)
+	return err
 }
-
-// wait returns once every publish so far is acknowledged by the log.
-func (p *publisher) wait(ctx context.Context) error { return p.settle(ctx, len(p.futures)) }
 
 // PublishAll publishes events and waits until the log acknowledged all of them.
 func PublishAll(ctx context.Context, js jetstream.JetStream, evs []events.Event) error {
