@@ -10,6 +10,10 @@ type Backoff struct {
 	Base   time.Duration
 	Max    time.Duration
 	Jitter float64 // fraction, e.g. 0.2 for ±20%
+	// Rand, when set, draws the jitter (a test seeds it and logs the seed); it is then used
+	// by every caller of Delay, so it must not be shared by concurrent runners. Nil: the
+	// global source.
+	Rand *rand.Rand
 }
 
 // DefaultBackoff is used when a Config leaves Backoff zero.
@@ -28,7 +32,11 @@ func (b Backoff) Delay(attempt int) time.Duration {
 		d = b.Max
 	}
 	if b.Jitter > 0 {
-		f := 1 + b.Jitter*(2*rand.Float64()-1)
+		r := rand.Float64
+		if b.Rand != nil {
+			r = b.Rand.Float64
+		}
+		f := 1 + b.Jitter*(2*r()-1)
 		d = time.Duration(float64(d) * f)
 	}
 	return d

@@ -11,6 +11,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/tgflow/tgflow/nats/publish"
 	"github.com/tgflow/tgflow/nats/topology"
 )
 
@@ -43,17 +44,28 @@ type DeadLetter struct {
 const maxReason = 1000
 
 func deadLetterMsg(consumer string, class Class, reason string, msg jetstream.Msg) *nats.Msg {
-	meta, _ := msg.Metadata()
 	h := nats.Header{}
 	for k, v := range msg.Headers() {
 		h[k] = append([]string(nil), v...)
 	}
-	if id := h.Get(nats.MsgIdHdr); id != "" {
-		h.Set(HeaderDLQMsgID, id)
+	origID := h.Get(publish.MsgIDHeader)
+	if origID != "" {
+		h.Set(HeaderDLQMsgID, origID)
 	}
-	var seq, deliveries uint64
-	if meta != nil {
-		seq, deliveries = meta.Sequence.Stream, meta.NumDelivered
+	deliveries, seq := "unknown", "0"
+	// The DLQ entry's own Msg-Id makes a repeated dead-lettering of one message (a failed
+	// Term, a redelivery) store one entry.
+	dlqID := ""
+	if meta, err := msg.Metadata(); err == nil {
+		deliveries, seq = strconv.FormatUint(meta.NumDelivered, 10), strconv.FormatUint(meta.Sequence.Stream, 10)
+		dlqID = fmt.Sprintf("dlq:%s:%s", consumer, seq)
+	} else {
+		// Without a stream sequence, only the original id can identify the message; with
+		// neither, the entry gets no id (two entries beat a lost one).
+		reason += fmt.Sprintf(" (metadata: %v)", err)
+		if origID != "" {
+			dlqID = fmt.Sprintf("dlq:%s:id:%s", consumer, origID)
+		}
 	}
 	reason = strings.Join(strings.Fields(reason), " ")
 	if len(reason) > maxReason {
@@ -62,11 +74,14 @@ func deadLetterMsg(consumer string, class Class, reason string, msg jetstream.Ms
 	h.Set(HeaderDLQConsumer, consumer)
 	h.Set(HeaderDLQClass, string(class))
 	h.Set(HeaderDLQReason, reason)
-	h.Set(HeaderDLQDeliveries, strconv.FormatUint(deliveries, 10))
+	h.Set(HeaderDLQDeliveries, deliveries)
 	h.Set(HeaderDLQSubject, msg.Subject())
-	h.Set(HeaderDLQStreamSeq, strconv.FormatUint(seq, 10))
+	h.Set(HeaderDLQStreamSeq, seq)
 	h.Set(HeaderDLQTime, time.Now().UTC().Format(time.RFC3339Nano))
-	h.Set(nats.MsgIdHdr, fmt.Sprintf("dlq:%s:%d", consumer, seq))
+	h.Del(publish.MsgIDHeader)
+	if dlqID != "" {
+		h.Set(publish.MsgIDHeader, dlqID)
+	}
 	return &nats.Msg{Subject: topology.DLQSubject(consumer), Header: h, Data: msg.Data()}
 }
 
@@ -144,14 +159,22 @@ func Replay(ctx context.Context, js jetstream.JetStream, dlqSeq uint64) (DeadLet
 		}
 		h[k] = v
 	}
-	h.Set(nats.MsgIdHdr, fmt.Sprintf("replay:%s:%d", dl.Consumer, dl.StreamSeq))
+	h.Set(publish.MsgIDHeader, fmt.Sprintf("replay:%s:%d", dl.Consumer, dl.StreamSeq))
 	original := dl.Subject
 	// A message that was itself a replay goes back under its original subject.
 	if rest, ok := strings.CutPrefix(original, topology.ReplaySubject(dl.Consumer, "")); ok {
 		original = rest
 	}
 	msg := &nats.Msg{Subject: topology.ReplaySubject(dl.Consumer, original), Header: h, Data: raw.Data}
-	if _, err := js.PublishMsg(ctx, msg); err != nil {
+	pub, err := publish.New(js, publish.Options{})
+	if err != nil {
+		return dl, err
+	}
+	f, err := pub.Send(msg)
+	if err == nil {
+		_, err = pub.Await(ctx, []jetstream.PubAckFuture{f})
+	}
+	if err != nil {
 		return dl, fmt.Errorf("replay dlq entry %d: %w", dlqSeq, err)
 	}
 	if err := s.DeleteMsg(ctx, dlqSeq); err != nil {

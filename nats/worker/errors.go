@@ -29,9 +29,14 @@ const (
 	ClassPermanent Class = "permanent"
 	ClassDecode    Class = "decode"
 	ClassExhausted Class = "exhausted"
+	// ClassBackend is a projection whose backend failed (projections.ErrBackend): an outage.
+	ClassBackend Class = "backend"
+	// ClassBug is a projection that failed on anything else: a deterministic bug to alert on.
+	ClassBug Class = "bug"
 )
 
-// Classify says how err is handled.
+// Classify says how a stage handles err. Everything not marked permanent or undecodable is
+// transient, including ErrTimeout, ErrRateLimited, ErrCircuitOpen and ErrPanic.
 func Classify(err error) Class {
 	var de *events.DecodeError
 	switch {

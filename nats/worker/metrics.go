@@ -13,6 +13,7 @@ type Metrics struct {
 	Retried      *prometheus.CounterVec
 	DeadLettered *prometheus.CounterVec
 	Published    *prometheus.CounterVec
+	Duplicates   *prometheus.CounterVec
 	Latency      *prometheus.HistogramVec
 	BatchSize    *prometheus.HistogramVec
 }
@@ -28,19 +29,21 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		Processed: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "tgflow", Subsystem: "stage", Name: "processed_total",
 			Help: "Input messages handled successfully and acknowledged."}, []string{"stage"}),
 		Failed: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "tgflow", Subsystem: "stage", Name: "failed_total",
-			Help: "Handler failures by class (transient, permanent, decode, exhausted)."}, []string{"stage", "class"}),
+			Help: "Failures by class: transient, permanent, decode, exhausted (stages); backend, bug (projections)."}, []string{"stage", "class"}),
 		Retried: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "tgflow", Subsystem: "stage", Name: "retried_total",
 			Help: "Messages negatively acknowledged for a delayed redelivery."}, []string{"stage"}),
 		DeadLettered: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "tgflow", Subsystem: "stage", Name: "dead_lettered_total",
 			Help: "Messages sent to the DLQ stream, by class."}, []string{"stage", "class"}),
 		Published: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "tgflow", Subsystem: "stage", Name: "published_total",
 			Help: "Facts published to the log, by event type."}, []string{"stage", "type"}),
+		Duplicates: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "tgflow", Subsystem: "stage", Name: "duplicates_total",
+			Help: "Outputs the log already had (a redelivered input published them again)."}, []string{"stage"}),
 		Latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: "tgflow", Subsystem: "stage", Name: "handler_seconds",
 			Help: "Handler (or projection apply) latency.", Buckets: prometheus.ExponentialBuckets(0.0005, 4, 10)}, []string{"stage"}),
 		BatchSize: prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: "tgflow", Subsystem: "stage", Name: "batch_size",
 			Help: "Messages per processed batch.", Buckets: prometheus.ExponentialBuckets(1, 2, 11)}, []string{"stage"}),
 	}
-	reg.MustRegister(m.Processed, m.Failed, m.Retried, m.DeadLettered, m.Published, m.Latency, m.BatchSize)
+	reg.MustRegister(m.Processed, m.Failed, m.Retried, m.DeadLettered, m.Published, m.Duplicates, m.Latency, m.BatchSize)
 	return m
 }
 

@@ -5,19 +5,25 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/tgflow/tgflow/events"
 	"github.com/tgflow/tgflow/projections"
 )
 
 // Projector applies facts to a projection in log order. A failed Apply is retried in
 // process, with backoff, while the batch is held (InProgress): the consumer's unacked
 // window is one batch, so no later fact can overtake it and no fact is acked unapplied.
+// A failure wrapping projections.ErrBackend is an outage (class "backend"); any other is a
+// bug (class "bug"): retried and held the same way, so nothing is lost, but alerted on.
 type Projector struct {
 	*core
 	proj projections.Projection
+	// slots holds the batch in work, for the keep-alive.
+	slots [1]slot
 }
 
 // NewProjector builds a projector runner.
@@ -25,16 +31,71 @@ func NewProjector(js jetstream.JetStream, cfg Config, p projections.Projection) 
 	if p == nil {
 		return nil, errors.New("worker: nil projection")
 	}
-	c, err := newCore(js, cfg)
+	c, err := newCore(js, cfg, ClassBackend, ClassBug, ClassPermanent, ClassDecode)
 	if err != nil {
 		return nil, err
 	}
 	return &Projector{core: c, proj: p}, nil
 }
 
+// delivery is a pulled message, decoded on the consume goroutine so that decoding overlaps
+// applying.
+type delivery struct {
+	msg jetstream.Msg
+	ev  events.Event
+	err error
+}
+
 // Run consumes until ctx is cancelled, then finishes the batch in flight and returns.
 func (p *Projector) Run(ctx context.Context) error {
-	return p.run(ctx, p.process, func() {})
+	return p.run(ctx, p.slots[:], func(work context.Context) consumer {
+		in := make(chan delivery, p.cfg.Batch)
+		quit := make(chan struct{})
+		var done sync.WaitGroup
+		done.Go(func() { p.batches(work, in, quit) })
+		return consumer{
+			handle: func(m jetstream.Msg) {
+				ev, err := p.cfg.Registry.Decode(events.Header(m.Headers()), m.Data())
+				select {
+				case in <- delivery{msg: m, ev: ev, err: err}:
+				case <-work.Done(): // grace over: left unacked, redelivered in order
+				}
+			},
+			finish: func() {
+				close(quit)
+				done.Wait()
+			},
+		}
+	})
+}
+
+// batches groups what is waiting into batches of at most Batch and processes them; after
+// quit it processes what is already queued and returns.
+func (p *Projector) batches(ctx context.Context, in <-chan delivery, quit <-chan struct{}) {
+	for {
+		var first delivery
+		select {
+		case first = <-in:
+		case <-quit:
+			select {
+			case first = <-in:
+			default:
+				return
+			}
+		}
+		batch := append(make([]delivery, 0, p.cfg.Batch), first)
+	fill:
+		for len(batch) < p.cfg.Batch {
+			select {
+			case d := <-in:
+				batch = append(batch, d)
+			default:
+				break fill
+			}
+		}
+		p.batchSize.Observe(float64(len(batch)))
+		p.process(ctx, batch)
+	}
 }
 
 // inLogOrder sorts a batch's facts by sequence and keeps one fact per sequence. A batch
@@ -52,13 +113,12 @@ func (p *Projector) process(ctx context.Context, batch []delivery) {
 	for _, d := range batch {
 		m, ev := d.msg, d.ev
 		if d.err != nil {
-			p.cfg.Metrics.Failed.WithLabelValues(p.name, string(ClassDecode)).Inc()
-			p.deadLetter(ctx, m, ClassDecode, d.err)
+			p.fail(ctx, m, d.err)
 			continue
 		}
 		meta, err := m.Metadata()
 		if err != nil {
-			p.deadLetter(ctx, m, ClassPermanent, err)
+			p.fail(ctx, m, Permanent(errors.Join(ErrNoMetadata, err)))
 			continue
 		}
 		facts = append(facts, projections.Fact{Seq: meta.Sequence.Stream, Event: ev})
@@ -68,8 +128,9 @@ func (p *Projector) process(ctx context.Context, batch []delivery) {
 		return
 	}
 	facts = inLogOrder(facts)
-	stop := p.keepAlive(held)
-	defer stop()
+	sl := &p.slots[0]
+	sl.holdBatch(held)
+	defer sl.release()
 	for attempt := 1; ; attempt++ {
 		start := time.Now()
 		err := p.proj.Apply(ctx, facts)
@@ -77,9 +138,17 @@ func (p *Projector) process(ctx context.Context, batch []delivery) {
 		if err == nil {
 			break
 		}
-		p.cfg.Metrics.Failed.WithLabelValues(p.name, string(ClassTransient)).Inc()
 		delay := p.cfg.Backoff.Delay(attempt)
-		p.log.ErrorContext(ctx, "apply failed; retrying the batch", "first_seq", facts[0].Seq, "facts", len(facts), "attempt", attempt, "delay", delay, "err", err)
+		attrs := []any{"first_seq", facts[0].Seq, "facts", len(facts), "attempt", attempt, "delay", delay, "err", err}
+		if errors.Is(err, projections.ErrBackend) {
+			p.cfg.Metrics.Failed.WithLabelValues(p.name, string(ClassBackend)).Inc()
+			p.log.WarnContext(ctx, "projection backend failed; retrying the batch", attrs...)
+		} else {
+			// Not an outage: the same facts will likely fail the same way. Hold them (a skipped
+			// fact would make the model diverge from the log) and alert.
+			p.cfg.Metrics.Failed.WithLabelValues(p.name, string(ClassBug)).Inc()
+			p.log.ErrorContext(ctx, "projection apply failed with a non-backend error (a bug, not an outage); holding and retrying the batch", attrs...)
+		}
 		select {
 		case <-ctx.Done():
 			// Shutdown grace is over: leave the batch unacked; it is redelivered in order.
@@ -96,7 +165,8 @@ func (p *Projector) process(ctx context.Context, batch []delivery) {
 			}
 		}
 		if err := m.Ack(); err != nil {
-			p.log.WarnContext(ctx, "ack failed", "err", err)
+			// Applied: the redelivered fact is at or below the model's checkpoint.
+			p.log.WarnContext(ctx, "ack failed; the fact will be redelivered", "subject", m.Subject(), "err", err)
 			continue
 		}
 		p.processed.Inc()

@@ -5,23 +5,23 @@ import (
 	"errors"
 	"fmt"
 	"sync"
-	"sync/atomic"
-	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/tgflow/tgflow/events"
+	"github.com/tgflow/tgflow/nats/publish"
 )
 
 // Stage runs a router of typed handlers on one durable consumer. Messages stream through
-// nats.go's Consume callback: decode, handle, encode and publish asynchronously there (or
-// on Concurrency workers), while one acker goroutine acks each input once the log has
-// acknowledged all of its outputs.
+// the consume engine: decode, handle (Pipeline: middleware, output check), encode and
+// publish asynchronously on nats.go's callback goroutine (or on Concurrency workers), while
+// one acker goroutine acks each input once the log has acknowledged all of its outputs.
 type Stage struct {
 	*core
-	router  *Router
+	pipe    *Pipeline
+	pub     *publish.Publisher
 	pending chan pendingAck
 	// pubCounters caches the published series per output type (acker goroutine only).
 	pubCounters map[events.Type]prometheus.Counter
@@ -29,201 +29,134 @@ type Stage struct {
 
 type pendingAck struct {
 	msg     jetstream.Msg
-	ctx     context.Context
+	in      events.Event
 	futures []jetstream.PubAckFuture
 	types   []events.Type
 }
 
-// NewStage builds a stage runner. The router must handle every type the consumer reads.
+// NewStage builds a stage runner for the topology consumer cfg.Consumer names. Its
+// producer, and so the only output types it may publish, come from the topology. The
+// runtime middleware (tracing, latency, recover) wraps the router's.
 func NewStage(js jetstream.JetStream, cfg Config, router *Router) (*Stage, error) {
 	if router == nil {
 		return nil, errors.New("worker: nil router")
 	}
-	if cfg.Producer == "" {
-		return nil, errors.New("worker: a stage needs a producer name")
-	}
-	c, err := newCore(js, cfg)
+	c, err := newCore(js, cfg, ClassTransient, ClassPermanent, ClassDecode, ClassExhausted)
 	if err != nil {
 		return nil, err
 	}
-	return &Stage{core: c, router: router, pubCounters: map[events.Type]prometheus.Counter{}}, nil
+	pipe, err := NewPipeline(c.name, router, c.cfg.Registry, Tracing(), Latency(c.latency), Recover(c.log))
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Producer != "" && cfg.Producer != pipe.Producer() {
+		return nil, fmt.Errorf("worker: stage %s is configured as producer %q, the topology says %q", c.name, cfg.Producer, pipe.Producer())
+	}
+	pub, err := publish.New(js, publish.Options{Stream: c.cfg.Stream, Registry: c.cfg.Registry, Duplicates: c.dups})
+	if err != nil {
+		return nil, fmt.Errorf("worker: %w", err)
+	}
+	return &Stage{core: c, pipe: pipe, pub: pub, pubCounters: map[events.Type]prometheus.Counter{}}, nil
 }
 
-// slot is one handler goroutine's message in flight, watched by the keep-alive ticker.
-type slot struct {
-	msg   atomic.Pointer[jetstream.Msg]
-	since atomic.Int64
-}
+// Pipeline is the stage's NATS-free part.
+func (s *Stage) Pipeline() *Pipeline { return s.pipe }
 
 // Run consumes until ctx is cancelled, then drains: the messages already pulled are
 // handled, their outputs published and their inputs acked before Run returns.
 func (s *Stage) Run(ctx context.Context) error {
-	cons, err := s.js.CreateOrUpdateConsumer(ctx, s.cfg.Stream, s.cfg.Consumer)
-	if err != nil && ctx.Err() != nil {
-		return nil // stopped while starting
-	}
-	if err != nil {
-		return fmt.Errorf("consumer %s: %w", s.name, err)
-	}
-	work, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
-	defer cancelWork()
-
-	s.pending = make(chan pendingAck, 4*s.cfg.Batch)
-	var ackerDone sync.WaitGroup
-	ackerDone.Add(1)
-	go func() {
-		defer ackerDone.Done()
-		s.acker()
-	}()
-
 	slots := make([]slot, s.cfg.Concurrency)
-	stopKeepAlive := s.keepAliveSlots(slots)
-	defer stopKeepAlive()
-
-	var handle func(jetstream.Msg)
-	var workers sync.WaitGroup
-	var queue chan jetstream.Msg
-	if s.cfg.Concurrency == 1 {
-		handle = func(m jetstream.Msg) { s.processOne(work, &slots[0], m) }
-	} else {
-		queue = make(chan jetstream.Msg)
-		for i := range slots {
-			workers.Add(1)
-			go func() {
-				defer workers.Done()
-				for m := range queue {
-					s.processOne(work, &slots[i], m)
-				}
-			}()
+	return s.run(ctx, slots, func(work context.Context) consumer {
+		work = WithProducer(work, s.pipe.Producer())
+		s.pending = make(chan pendingAck, 4*s.cfg.Batch)
+		quitAcker := make(chan struct{})
+		var ackerDone sync.WaitGroup
+		ackerDone.Go(func() { s.acker(work, quitAcker) })
+		finishAcker := func() {
+			close(quitAcker)
+			ackerDone.Wait()
 		}
-		handle = func(m jetstream.Msg) { queue <- m }
-	}
-
-	cc, err := cons.Consume(handle, jetstream.PullMaxMessages(s.cfg.Batch),
-		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
-			if !errors.Is(err, jetstream.ErrNoHeartbeat) {
-				s.log.Warn("pull", "err", err)
+		if s.cfg.Concurrency == 1 {
+			return consumer{
+				handle: func(m jetstream.Msg) { s.processOne(work, &slots[0], m) },
+				finish: finishAcker,
 			}
-		}))
-	if err != nil {
-		close(s.pending)
-		ackerDone.Wait()
-		return fmt.Errorf("consumer %s: consume: %w", s.name, err)
-	}
-	s.log.Info("consuming", "filters", s.cfg.Consumer.FilterSubjects, "concurrency", s.cfg.Concurrency)
-	<-ctx.Done()
-	cc.Drain()
-	time.AfterFunc(s.cfg.ShutdownTimeout, cancelWork)
-	select {
-	case <-cc.Closed():
-	case <-work.Done():
-		s.log.Warn("shutdown grace period over; unfinished messages will be redelivered")
-	}
-	if queue != nil {
-		close(queue)
-		workers.Wait()
-	}
-	close(s.pending)
-	ackerDone.Wait()
-	if err := s.js.Conn().FlushTimeout(5 * time.Second); err != nil && !errors.Is(err, nats.ErrConnectionClosed) {
-		s.log.Warn("flush acks on shutdown", "err", err)
-	}
-	s.log.Info("stopped")
-	return nil
-}
-
-// keepAliveSlots sends InProgress for any handler running longer than InProgressEvery.
-func (s *Stage) keepAliveSlots(slots []slot) (stop func()) {
-	done := make(chan struct{})
-	go func() {
-		t := time.NewTicker(s.cfg.InProgressEvery / 2)
-		defer t.Stop()
-		for {
-			select {
-			case <-done:
-				return
-			case now := <-t.C:
-				for i := range slots {
-					m := slots[i].msg.Load()
-					if m != nil && now.Sub(time.Unix(0, slots[i].since.Load())) >= s.cfg.InProgressEvery {
-						_ = (*m).InProgress()
+		}
+		queue := make(chan jetstream.Msg)
+		quit := make(chan struct{})
+		var workers sync.WaitGroup
+		for i := range slots {
+			workers.Go(func() {
+				for {
+					select {
+					case m := <-queue:
+						s.processOne(work, &slots[i], m)
+					case <-quit:
+						return
 					}
 				}
-			}
+			})
 		}
-	}()
-	return func() { close(done) }
+		return consumer{
+			handle: func(m jetstream.Msg) {
+				select {
+				case queue <- m:
+				case <-work.Done(): // grace over: left unacked, redelivered
+				}
+			},
+			finish: func() {
+				close(quit)
+				workers.Wait()
+				finishAcker()
+			},
+		}
+	})
 }
 
 func (s *Stage) processOne(ctx context.Context, sl *slot, m jetstream.Msg) {
-	ev, err := s.cfg.Registry.Decode(events.Header(m.Headers()), m.Data())
+	ev, err := s.pipe.Decode(events.Header(m.Headers()), m.Data())
 	if err != nil {
-		s.cfg.Metrics.Failed.WithLabelValues(s.name, string(ClassDecode)).Inc()
-		s.deadLetter(ctx, m, ClassDecode, err)
+		s.fail(ctx, m, err)
 		return
 	}
-	hctx := s.traceCtx(ctx, ev)
-	sl.since.Store(time.Now().UnixNano())
-	sl.msg.Store(&m)
-	out, err := s.handle(hctx, ev)
-	sl.msg.Store(nil)
+	sl.hold(m)
+	out, err := s.pipe.Handle(ctx, ev)
+	sl.release()
 	if err != nil {
-		s.fail(hctx, m, err)
+		s.fail(traceCtx(ctx, ev), m, err)
 		return
 	}
-	s.publish(hctx, m, out)
-}
-
-func (s *Stage) handle(ctx context.Context, ev events.Event) (out []events.Event, err error) {
-	h, ok := s.router.handler(ev.Type)
-	if !ok {
-		return nil, Permanent(fmt.Errorf("stage %s has no handler for %s", s.name, ev.Type))
-	}
-	start := time.Now()
-	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("handler panic: %v", r)
-		}
-		s.latency.Observe(time.Since(start).Seconds())
-	}()
-	return h(ctx, ev)
+	s.publish(ctx, m, ev, out)
 }
 
 // publish sends the outputs of one input asynchronously and queues the input's ack until
 // the log has acknowledged every output. All outputs are encoded before any is sent, so
 // an invalid one publishes nothing.
-func (s *Stage) publish(ctx context.Context, in jetstream.Msg, out []events.Event) {
+func (s *Stage) publish(ctx context.Context, in jetstream.Msg, ev events.Event, out []events.Event) {
 	msgs := make([]*nats.Msg, 0, len(out))
 	types := make([]events.Type, 0, len(out))
 	for _, o := range out {
-		if p := o.Producer(); p != s.cfg.Producer {
-			s.deadLetter(ctx, in, ClassPermanent, fmt.Errorf("output %s claims producer %q, stage is %q", o.Type, p, s.cfg.Producer))
+		m, err := s.pub.Msg(o)
+		if err != nil {
+			s.fail(traceCtx(ctx, ev), in, Permanent(fmt.Errorf("handler output: %w", err)))
 			return
 		}
-		h, body, err := s.cfg.Registry.Encode(o)
-		if err == nil {
-			var subj string
-			if subj, err = o.NATSSubject(s.cfg.Registry); err == nil {
-				m := &nats.Msg{Subject: subj, Header: nats.Header(h), Data: body}
-				m.Header.Set(nats.MsgIdHdr, o.ID)
-				msgs = append(msgs, m)
-				types = append(types, o.Type)
-				continue
-			}
-		}
-		s.deadLetter(ctx, in, ClassPermanent, fmt.Errorf("handler output: %w", err))
-		return
+		msgs = append(msgs, m)
+		types = append(types, o.Type)
 	}
 	futures := make([]jetstream.PubAckFuture, 0, len(msgs))
 	for _, m := range msgs {
-		f, err := s.js.PublishMsgAsync(m)
+		f, err := s.pub.Send(m)
 		if err != nil {
-			s.fail(ctx, in, fmt.Errorf("publish %s: %w", m.Subject, err))
+			s.fail(traceCtx(ctx, ev), in, err)
 			return
 		}
 		futures = append(futures, f)
 	}
-	s.pending <- pendingAck{msg: in, ctx: ctx, futures: futures, types: types}
+	select {
+	case s.pending <- pendingAck{msg: in, in: ev, futures: futures, types: types}:
+	case <-ctx.Done(): // grace over: left unacked, redelivered; the outputs deduplicate
+	}
 }
 
 func (s *Stage) published(t events.Type) prometheus.Counter {
@@ -235,45 +168,44 @@ func (s *Stage) published(t events.Type) prometheus.Counter {
 	return c
 }
 
-// acker waits, in order, for each input's publish acks and then acks the input.
-func (s *Stage) acker() {
-	timeout := time.NewTimer(time.Hour)
-	timeout.Stop()
-	for p := range s.pending {
-		var perr error
-		for _, f := range p.futures {
-			select {
-			case <-f.Ok():
-				continue // usually acknowledged already: no timer needed
-			default:
-			}
-			timeout.Reset(30 * time.Second)
-			select {
-			case <-f.Ok():
-			case err := <-f.Err():
-				perr = err
-			case <-timeout.C:
-				perr = errors.New("no publish ack within 30s")
-			}
-			timeout.Stop()
-		}
-		if perr != nil {
-			s.fail(p.ctx, p.msg, fmt.Errorf("publish: %w", perr))
-			continue
-		}
-		for _, t := range p.types {
-			s.published(t).Inc()
-		}
-		if s.cfg.BeforeAck != nil {
-			if err := s.cfg.BeforeAck(p.msg); err != nil {
-				s.log.WarnContext(p.ctx, "ack withheld by hook", "err", err)
-				continue
+// acker waits, in order, for each input's publish acks and then acks the input. After quit
+// it acks what is already queued and returns.
+func (s *Stage) acker(ctx context.Context, quit <-chan struct{}) {
+	for {
+		select {
+		case p := <-s.pending:
+			s.ack(ctx, p)
+		case <-quit:
+			for {
+				select {
+				case p := <-s.pending:
+					s.ack(ctx, p)
+				default:
+					return
+				}
 			}
 		}
-		if err := p.msg.Ack(); err != nil {
-			s.log.WarnContext(p.ctx, "ack failed", "err", err)
-			continue
-		}
-		s.processed.Inc()
 	}
+}
+
+func (s *Stage) ack(ctx context.Context, p pendingAck) {
+	if _, err := s.pub.Await(ctx, p.futures); err != nil {
+		s.fail(traceCtx(ctx, p.in), p.msg, err)
+		return
+	}
+	for _, t := range p.types {
+		s.published(t).Inc()
+	}
+	if s.cfg.BeforeAck != nil {
+		if err := s.cfg.BeforeAck(p.msg); err != nil {
+			s.log.WarnContext(traceCtx(ctx, p.in), "ack withheld by hook", "err", err)
+			return
+		}
+	}
+	if err := p.msg.Ack(); err != nil {
+		// The outputs are in the log: a redelivery republishes them as duplicates.
+		s.log.WarnContext(traceCtx(ctx, p.in), "ack failed; the input will be redelivered", "subject", p.msg.Subject(), "err", err)
+		return
+	}
+	s.processed.Inc()
 }

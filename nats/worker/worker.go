@@ -1,9 +1,11 @@
-// Package worker is the one runtime every stage and projection uses: pull in batches,
-// decode, call a typed handler (or apply a projection), publish outputs with Nats-Msg-Id =
-// event id and wait for the publish acks, then ack the input. Failures are classified:
-// transient → NakWithDelay with exponential backoff and jitter; permanent or undecodable →
-// a DLQ record, then Term; deliveries exhausted → DLQ as well. Long handlers are kept alive
-// with InProgress; shutdown drains what was already pulled.
+// Package worker is the one runtime every stage and projection uses: one consume engine
+// (consume.go) pulls, decodes and calls a typed handler through its middleware (or applies
+// a projection), publishes outputs through nats/publish (Nats-Msg-Id = event id), waits for
+// the publish acks, then acks the input. Failures are classified: transient → NakWithDelay
+// with exponential backoff and jitter; permanent or undecodable → a DLQ record, then Term;
+// deliveries exhausted → DLQ as well. A stage may only publish the types the topology
+// assigns to it. Long work is kept alive with InProgress; shutdown drains what was already
+// pulled.
 package worker
 
 import (
@@ -13,12 +15,11 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/tgflow/tgflow/events"
-	"github.com/tgflow/tgflow/internal/logx"
+	"github.com/tgflow/tgflow/nats/publish"
 	"github.com/tgflow/tgflow/nats/topology"
 )
 
@@ -29,7 +30,8 @@ type Config struct {
 	Consumer jetstream.ConsumerConfig
 	// Stream is the log stream (default topology.LogStream).
 	Stream string
-	// Producer names what a stage publishes (the CloudEvents source). Projectors leave it empty.
+	// Producer, when set, must be the producer the topology assigns to the stage's consumer
+	// (the runtime takes it from there; see NewPipeline). Projectors leave it empty.
 	Producer string
 	// Batch is the most messages handled together (default 128).
 	Batch int
@@ -103,19 +105,22 @@ func (c *Config) Validate() error {
 	return errors.Join(errs...)
 }
 
-// core is the fetch loop shared by stages and projectors.
+// core is what stages and projectors share: the config, the consume engine (consume.go),
+// failure handling and the dead-letter queue.
 type core struct {
 	cfg  Config
 	js   jetstream.JetStream
+	dlq  *publish.Publisher
 	name string
 	log  *slog.Logger
 	// Series bound to this stage's label once, off the per-message path.
 	processed prometheus.Counter
 	latency   prometheus.Observer
 	batchSize prometheus.Observer
+	dups      prometheus.Counter
 }
 
-func newCore(js jetstream.JetStream, cfg Config) (*core, error) {
+func newCore(js jetstream.JetStream, cfg Config, classes ...Class) (*core, error) {
 	if js == nil {
 		return nil, errors.New("worker: nil JetStream")
 	}
@@ -123,150 +128,61 @@ func newCore(js jetstream.JetStream, cfg Config) (*core, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("worker: %w", err)
 	}
+	dlq, err := publish.New(js, publish.Options{Stream: topology.DLQStream, Registry: cfg.Registry})
+	if err != nil {
+		return nil, fmt.Errorf("worker: %w", err)
+	}
 	name := cfg.Consumer.Durable
 	// Create every series at zero so rate() and increase() alerts see a stage that has not
 	// failed yet, instead of no series at all.
-	for _, class := range []Class{ClassTransient, ClassPermanent, ClassDecode, ClassExhausted} {
+	for _, class := range classes {
 		cfg.Metrics.Failed.WithLabelValues(name, string(class))
 		cfg.Metrics.DeadLettered.WithLabelValues(name, string(class))
 	}
 	cfg.Metrics.Retried.WithLabelValues(name)
-	return &core{cfg: cfg, js: js, name: name, log: cfg.Logger.With("stage", name),
+	return &core{cfg: cfg, js: js, dlq: dlq, name: name, log: cfg.Logger.With("stage", name),
 		processed: cfg.Metrics.Processed.WithLabelValues(name),
 		latency:   cfg.Metrics.Latency.WithLabelValues(name),
 		batchSize: cfg.Metrics.BatchSize.WithLabelValues(name),
+		dups:      cfg.Metrics.Duplicates.WithLabelValues(name),
 	}, nil
 }
 
-// run pulls batches and hands each to process until ctx is cancelled, then drains the
-// messages already pulled, waits for finish, and returns.
-// delivery is a pulled message, decoded on the reader goroutine so that decoding overlaps
-// handling and publishing.
-type delivery struct {
-	msg jetstream.Msg
-	ev  events.Event
-	err error
-}
-
-func (c *core) run(ctx context.Context, process func(ctx context.Context, batch []delivery), finish func()) error {
-	cons, err := c.js.CreateOrUpdateConsumer(ctx, c.cfg.Stream, c.cfg.Consumer)
-	if err != nil && ctx.Err() != nil {
-		return nil // stopped while starting
-	}
-	if err != nil {
-		return fmt.Errorf("consumer %s: %w", c.name, err)
-	}
-	it, err := cons.Messages(jetstream.PullMaxMessages(c.cfg.Batch), jetstream.WithMessagesErrOnMissingHeartbeat(false))
-	if err != nil {
-		return fmt.Errorf("consumer %s: messages: %w", c.name, err)
-	}
-	msgs := make(chan delivery, c.cfg.Batch)
-	readErr := make(chan error, 1)
-	go func() {
-		defer close(msgs)
-		for {
-			m, err := it.Next()
-			switch {
-			case err == nil:
-				ev, derr := c.cfg.Registry.Decode(events.Header(m.Headers()), m.Data())
-				msgs <- delivery{msg: m, ev: ev, err: derr}
-			case errors.Is(err, jetstream.ErrMsgIteratorClosed):
-				return
-			case errors.Is(err, nats.ErrConnectionClosed):
-				readErr <- fmt.Errorf("consumer %s: %w", c.name, err)
-				return
-			default:
-				c.log.Warn("pull failed", "err", err)
-				time.Sleep(100 * time.Millisecond)
-			}
-		}
-	}()
-
-	// Handlers keep running while the pulled messages drain; the grace period bounds them.
-	work, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
-	defer cancelWork()
-	stopDrain := context.AfterFunc(ctx, func() {
-		it.Drain()
-		time.AfterFunc(c.cfg.ShutdownTimeout, cancelWork)
-	})
-	defer stopDrain()
-
-	c.log.Info("consuming", "filters", c.cfg.Consumer.FilterSubjects, "batch", c.cfg.Batch, "concurrency", c.cfg.Concurrency)
-	for m := range msgs {
-		batch := append(make([]delivery, 0, c.cfg.Batch), m)
-	fill:
-		for len(batch) < c.cfg.Batch {
-			select {
-			case m, ok := <-msgs:
-				if !ok {
-					break fill
-				}
-				batch = append(batch, m)
-			default:
-				break fill
-			}
-		}
-		c.batchSize.Observe(float64(len(batch)))
-		process(work, batch)
-	}
-	finish()
-	if err := c.js.Conn().FlushTimeout(5 * time.Second); err != nil && !errors.Is(err, nats.ErrConnectionClosed) {
-		c.log.Warn("flush acks on shutdown", "err", err)
-	}
-	select {
-	case err := <-readErr:
-		return err
-	default:
-	}
-	c.log.Info("stopped")
-	return nil
-}
-
-// keepAlive sends InProgress for msgs every InProgressEvery until the returned stop is called.
-func (c *core) keepAlive(msgs []jetstream.Msg) (stop func()) {
-	done := make(chan struct{})
-	go func() {
-		t := time.NewTicker(c.cfg.InProgressEvery)
-		defer t.Stop()
-		for {
-			select {
-			case <-done:
-				return
-			case <-t.C:
-				for _, m := range msgs {
-					_ = m.InProgress()
-				}
-			}
-		}
-	}()
-	return func() { close(done) }
-}
-
-// fail handles a message whose processing failed.
+// fail handles a message whose processing failed: a transient failure is redelivered after
+// a growing delay until MaxDeliver; anything else, or a transient failure whose deliveries
+// cannot be counted, is dead-lettered.
 func (c *core) fail(ctx context.Context, m jetstream.Msg, err error) {
 	class := Classify(err)
-	meta, _ := m.Metadata()
-	var delivered uint64 = 1
-	if meta != nil {
-		delivered = meta.NumDelivered
-	}
 	c.cfg.Metrics.Failed.WithLabelValues(c.name, string(class)).Inc()
-	if class == ClassTransient {
-		max := c.cfg.Consumer.MaxDeliver
-		if max <= 0 || delivered < uint64(max) {
-			delay := c.cfg.Backoff.Delay(int(delivered))
-			c.log.WarnContext(ctx, "transient failure, retrying", "subject", m.Subject(), "deliveries", delivered, "delay", delay, "err", err)
-			if nerr := m.NakWithDelay(delay); nerr != nil {
-				c.log.WarnContext(ctx, "nak failed", "err", nerr)
-			}
-			c.cfg.Metrics.Retried.WithLabelValues(c.name).Inc()
-			return
-		}
-		class = ClassExhausted
-		err = fmt.Errorf("deliveries exhausted (%d): %w", delivered, err)
+	if class != ClassTransient {
+		c.deadLetter(ctx, m, class, err)
+		return
 	}
-	c.deadLetter(ctx, m, class, err)
+	meta, merr := m.Metadata()
+	if merr != nil {
+		// Without the delivery count the retries cannot be bounded: retrying as if this
+		// were delivery 1 would never end. The DLQ keeps the message for a replay.
+		c.deadLetter(ctx, m, ClassPermanent, fmt.Errorf("%w: %w (after: %w)", ErrNoMetadata, merr, err))
+		return
+	}
+	delivered := meta.NumDelivered
+	if max := c.cfg.Consumer.MaxDeliver; max > 0 && delivered >= uint64(max) {
+		c.deadLetter(ctx, m, ClassExhausted, fmt.Errorf("deliveries exhausted (%d): %w", delivered, err))
+		return
+	}
+	delay := c.cfg.Backoff.Delay(int(delivered))
+	c.log.WarnContext(ctx, "transient failure, retrying", "subject", m.Subject(), "stream_seq", meta.Sequence.Stream, "deliveries", delivered, "delay", delay, "err", err)
+	if nerr := m.NakWithDelay(delay); nerr != nil {
+		// Not lost: unacknowledged, the message comes back after its ack wait.
+		c.log.ErrorContext(ctx, "nak failed; the message is redelivered after its ack wait instead", "subject", m.Subject(), "stream_seq", meta.Sequence.Stream, "err", nerr)
+		return
+	}
+	c.cfg.Metrics.Retried.WithLabelValues(c.name).Inc()
 }
+
+// ErrNoMetadata marks a message whose JetStream metadata (delivery count, sequence) could not
+// be read.
+var ErrNoMetadata = errors.New("message metadata unreadable")
 
 // deadLetter publishes the message with its reason to the DLQ, then terminates it. If the
 // DLQ publish fails the message is naked instead: it is never dropped.
@@ -274,18 +190,22 @@ func (c *core) deadLetter(ctx context.Context, m jetstream.Msg, class Class, rea
 	dl := deadLetterMsg(c.name, class, reason.Error(), m)
 	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	if _, err := c.js.PublishMsg(pctx, dl); err != nil {
-		c.log.ErrorContext(ctx, "dead-letter publish failed; will retry the message", "subject", m.Subject(), "err", err)
-		_ = m.NakWithDelay(c.cfg.Backoff.Delay(1))
+	f, err := c.dlq.Send(dl)
+	if err == nil {
+		_, err = c.dlq.Await(pctx, []jetstream.PubAckFuture{f})
+	}
+	if err != nil {
+		c.log.ErrorContext(ctx, "dead-letter publish failed; will retry the message", "subject", m.Subject(), "class", class, "reason", reason, "err", err)
+		if nerr := m.NakWithDelay(c.cfg.Backoff.Delay(1)); nerr != nil {
+			c.log.ErrorContext(ctx, "nak failed too; the message is redelivered after its ack wait", "subject", m.Subject(), "err", nerr)
+		}
 		return
 	}
 	c.log.ErrorContext(ctx, "dead-lettered", "subject", m.Subject(), "class", class, "reason", reason)
 	if err := m.TermWithReason(string(class)); err != nil {
-		c.log.WarnContext(ctx, "term failed", "err", err)
+		// The DLQ has it; a redelivery would add a second DLQ entry with the same Msg-Id,
+		// which the DLQ stream drops.
+		c.log.WarnContext(ctx, "term failed; the message may be redelivered once more", "subject", m.Subject(), "err", err)
 	}
 	c.cfg.Metrics.DeadLettered.WithLabelValues(c.name, string(class)).Inc()
-}
-
-func (c *core) traceCtx(ctx context.Context, ev events.Event) context.Context {
-	return logx.WithTrace(ctx, events.TraceID(ev.TraceParent))
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -300,6 +302,24 @@ func TestPoisonMessagesGoToDLQWhileOthersFlow(t *testing.T) {
 	if dl := byClass[worker.ClassPermanent]; !strings.Contains(dl.Reason, "text rejected") || dl.Deliveries != 1 {
 		t.Errorf("permanent dead letter: reason %q deliveries %d", dl.Reason, dl.Deliveries)
 	}
+	// The dead letter keeps the original CloudEvents headers, so a replay decodes as before.
+	orig, _, err := events.Encode(parsed(1, 7, "ok"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ce := 0
+	for k, v := range orig {
+		if !strings.HasPrefix(strings.ToLower(k), "ce-") {
+			continue
+		}
+		ce++
+		if got := byClass[worker.ClassPermanent].Header.Values(k); !slices.Equal(got, v) {
+			t.Errorf("dead letter header %s = %q, want the original %q", k, got, v)
+		}
+	}
+	if ce < 4 {
+		t.Fatalf("only %d ce-* headers in the original message", ce)
+	}
 	if got := testutil.ToFloat64(h.metrics.DeadLettered.WithLabelValues(topology.ConsumerTagger, string(worker.ClassExhausted))); got != 1 {
 		t.Errorf("dead_lettered{class=exhausted} = %v", got)
 	}
@@ -375,7 +395,9 @@ func TestTransientErrorsBackOffWithGrowingDelays(t *testing.T) {
 }
 
 func TestBackoffJitterStaysInBounds(t *testing.T) {
-	b := worker.Backoff{Base: time.Second, Max: 10 * time.Second, Jitter: 0.2}
+	seed := uint64(time.Now().UnixNano())
+	t.Logf("jitter seed %d", seed)
+	b := worker.Backoff{Base: time.Second, Max: 10 * time.Second, Jitter: 0.2, Rand: rand.New(rand.NewPCG(seed, seed))}
 	for attempt, want := range map[int]time.Duration{1: time.Second, 2: 2 * time.Second, 3: 4 * time.Second, 5: 10 * time.Second, 50: 10 * time.Second} {
 		for range 100 {
 			d := b.Delay(attempt)
@@ -482,18 +504,61 @@ func TestHandlerPanicIsRetriedNotFatal(t *testing.T) {
 	natstest.Eventually(t, 10*time.Second, "processed after panic", func() bool { return countSubject(t, h.env.JS, "posts.tagged.>") == 1 })
 }
 
-func TestOutputOfAnotherProducerIsRejected(t *testing.T) {
-	h := newHarness(t)
-	publish(t, h.env.JS, parsed(1, 1, "x"))
-	h.start(t, h.config(testConsumer()), tagRouter(func(in events.Event, p *events.PostParsed) ([]events.Event, error) {
-		return []events.Event{events.Derive(in, events.ProducerEnricher, &events.PostEnriched{PostRef: p.PostRef, PostedAt: p.Date}, t0)}, nil
-	}))
-	natstest.Eventually(t, 10*time.Second, "dead letter", func() bool { return len(dlqEntries(t, h.env.JS)) == 1 })
-	if dl := dlqEntries(t, h.env.JS)[0]; !strings.Contains(dl.Reason, "claims producer") {
-		t.Fatalf("reason %q", dl.Reason)
+// The one-producer rule: a stage publishes only the types the topology assigns to it, under
+// its own producer name. Anything else dead-letters the input as permanent and publishes
+// nothing — also when the output claims to come from this stage.
+func TestOutputOfAnotherProducerIsRefused(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		out  func(in events.Event, p *events.PostParsed) events.Event
+	}{
+		{"another stage's type labelled as this stage", func(in events.Event, p *events.PostParsed) events.Event {
+			return events.Derive(in, events.ProducerTagger, &events.PostEnriched{PostRef: p.PostRef, PostedAt: p.Date}, t0)
+		}},
+		{"another stage's type labelled as that stage", func(in events.Event, p *events.PostParsed) events.Event {
+			return events.Derive(in, events.ProducerEnricher, &events.PostEnriched{PostRef: p.PostRef, PostedAt: p.Date}, t0)
+		}},
+		{"this stage's type labelled as another stage", func(in events.Event, p *events.PostParsed) events.Event {
+			o := tagOf(in, p)[0]
+			o.Source = events.SourcePrefix + events.ProducerEnricher
+			return o
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t)
+			publish(t, h.env.JS, parsed(1, 1, "x"))
+			h.start(t, h.config(testConsumer()), tagRouter(func(in events.Event, p *events.PostParsed) ([]events.Event, error) {
+				// A good output first: it must not be published either.
+				return []events.Event{tagOf(in, p)[0], tc.out(in, p)}, nil
+			}))
+			natstest.Eventually(t, 10*time.Second, "dead letter", func() bool { return len(dlqEntries(t, h.env.JS)) == 1 })
+			dl := dlqEntries(t, h.env.JS)[0]
+			if dl.Class != worker.ClassPermanent || !strings.Contains(dl.Reason, worker.ErrNotProducer.Error()) {
+				t.Fatalf("dead letter class %s reason %q", dl.Class, dl.Reason)
+			}
+			natstest.Eventually(t, 5*time.Second, "consumer idle", func() bool { return consumerIdle(t, h.env.JS, topology.ConsumerTagger) })
+			for _, subj := range []string{"posts.enriched.>", "posts.tagged.>"} {
+				if got := countSubject(t, h.env.JS, subj); got != 0 {
+					t.Fatalf("%s: %d facts published by a refused handler result", subj, got)
+				}
+			}
+		})
 	}
-	if got := countSubject(t, h.env.JS, "posts.enriched.>"); got != 0 {
-		t.Fatalf("a second producer of posts.enriched published %d facts", got)
+}
+
+// The producer comes from the topology: a config naming another one is refused at start.
+func TestStageProducerComesFromTheTopology(t *testing.T) {
+	h := newHarness(t)
+	cfg := h.config(testConsumer())
+	cfg.Producer = events.ProducerEnricher
+	if _, err := worker.NewStage(h.env.JS, cfg, worker.NewRouter()); err == nil {
+		t.Fatal("a tagger stage configured as the enricher was built")
+	}
+	cfg.Producer = ""
+	r := worker.NewRouter()
+	worker.On(r, func(context.Context, events.Event, *events.PostTagged) ([]events.Event, error) { return nil, nil })
+	if _, err := worker.NewStage(h.env.JS, cfg, r); err == nil {
+		t.Fatal("a handler for a type the consumer does not read was accepted")
 	}
 }
 
