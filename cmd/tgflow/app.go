@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -162,8 +163,7 @@ func runConfig(_ context.Context, a *app, _ []string) error {
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\n", v.Name, def, strings.TrimSpace(help))
 	}
-	tw.Flush()
-	return err
+	return errors.Join(err, tw.Flush())
 }
 
 // configs lists every config struct this binary reads: the shared Base first, then each

@@ -217,6 +217,7 @@ func runServices(ctx context.Context, a *app, b *config.Base, c *conn, log *slog
 func waitIdle(ctx context.Context, js jetstream.JetStream, consumers []string, timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
 	var lastSeq uint64
+	var lastErr error // why a consumer could not be read, for the timeout message
 	quiet := 0
 	for {
 		select {
@@ -236,7 +237,11 @@ func waitIdle(ctx context.Context, js jetstream.JetStream, consumers []string, t
 		lastSeq = info.State.LastSeq
 		for _, name := range consumers {
 			ci, err := consumerInfo(ctx, js, name)
-			if err != nil || ci.NumPending > 0 || ci.NumAckPending > 0 {
+			if err != nil {
+				busy, lastErr = true, fmt.Errorf("consumer %s: %w", name, err)
+				continue
+			}
+			if ci.NumPending > 0 || ci.NumAckPending > 0 {
 				busy = true
 			}
 		}
@@ -246,6 +251,9 @@ func waitIdle(ctx context.Context, js jetstream.JetStream, consumers []string, t
 			return nil
 		}
 		if time.Now().After(deadline) {
+			if lastErr != nil {
+				return fmt.Errorf("not idle after %s (last problem: %w)", timeout, lastErr)
+			}
 			return fmt.Errorf("not idle after %s", timeout)
 		}
 	}

@@ -155,3 +155,12 @@ func TestDevStopsEverythingUnlessAnOperatorIsNeeded(t *testing.T) {
 		})
 	}
 }
+
+// --until-idle on a consumer it cannot read gives up with the reason, not only "not idle".
+func TestWaitIdleSaysWhyItGaveUp(t *testing.T) {
+	env := natstest.Start(t)
+	err := waitIdle(context.Background(), env.JS, []string{"no-such-consumer"}, time.Second)
+	if err == nil || !strings.Contains(err.Error(), "no-such-consumer") {
+		t.Fatalf("waitIdle = %v, want the consumer it could not read", err)
+	}
+}

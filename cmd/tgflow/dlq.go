@@ -64,9 +64,11 @@ func runDLQ(ctx context.Context, a *app, args []string) error {
 		for _, d := range dls {
 			fmt.Fprintf(tw, "%d\t%s\t%s\t%d\t%s\t%d\t%s\n", d.DLQSeq, d.Consumer, d.Class, d.Deliveries, d.Subject, d.StreamSeq, d.Reason)
 		}
-		tw.Flush()
-		fmt.Fprintf(a.stdout, "%d dead letter(s)\n", len(dls))
-		return nil
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+		_, err = fmt.Fprintf(a.stdout, "%d dead letter(s)\n", len(dls))
+		return err
 	case "replay":
 		var seqs []uint64
 		if *all {
