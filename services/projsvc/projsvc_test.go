@@ -317,6 +317,47 @@ func TestRebuildWhileProjectorRuns(t *testing.T) {
 	}
 }
 
+// TestProjectorFillsAModelOlderThanItsConsumer starts the projection service over a model
+// that holds fewer facts than its consumer has delivered and acked (a model restored from a
+// backup): the service must fill the gap from the log, not go on from the consumer.
+func TestProjectorFillsAModelOlderThanItsConsumer(t *testing.T) {
+	script := projectiontest.NewScript()
+	const restored = 9
+	for _, b := range projsvctest.Backends() {
+		t.Run(b.Name, func(t *testing.T) {
+			nenv := natstest.Start(t)
+			projsvctest.PublishScript(t, nenv.JS, script.Facts)
+			c, _ := topology.LookupConsumer(b.Consumer)
+			last := lastConsumed(c, script.Facts)
+			first, closeFirst := projsvctest.Open(t, b.Name, b.Env(t))
+			runProjector(t, nenv.JS, b.Consumer, first, nil)
+			if cp, err := first.Checkpoint(context.Background()); err != nil || cp != last {
+				t.Fatalf("first model at %d, %v; want %d", cp, err, last)
+			}
+			closeFirst()
+
+			env := b.Env(t)
+			live, closeFn := projsvctest.Open(t, b.Name, env)
+			defer closeFn()
+			projsvctest.ApplyConsumed(t, live, b.Consumer, script.Facts[:restored])
+			stop := runInBackground(t, newService(t, nenv.JS, b.Consumer, env).Run)
+			natstest.Eventually(t, 30*time.Second, "the restored model at the last fact", func() bool {
+				cp, err := live.Checkpoint(context.Background())
+				return err == nil && cp == last
+			})
+			stop()
+			got := snap(t, live)
+
+			clean, closeClean := projsvctest.Open(t, b.Name, b.Env(t))
+			defer closeClean()
+			projsvctest.ApplyConsumed(t, clean, b.Consumer, script.Facts)
+			if diff := snap(t, clean).Digest().Diff(got.Digest()); len(diff) > 0 {
+				t.Fatalf("restored model differs from a clean apply: %v", diff)
+			}
+		})
+	}
+}
+
 // runInBackground runs fn until the returned stop is called; stop fails the test on fn's error.
 func runInBackground(t *testing.T, fn func(context.Context) error) (stop func()) {
 	t.Helper()

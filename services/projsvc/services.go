@@ -204,11 +204,15 @@ func (p *projector) Run(ctx context.Context) error {
 	}
 }
 
-// catchUpDelivered applies, straight from the log, the facts the projection's consumer
-// delivered before this projector started and nobody acked. A predecessor that stopped or
-// crashed before applying them leaves them pending until their ack wait ends (a minute),
-// while the server hands a new subscriber the facts after them at once: applied first, those
-// would move the checkpoint past the pending ones, which would then be skipped as applied.
+// catchUpDelivered applies, straight from the log, every fact up to the last one the
+// projection's consumer has delivered that the projection does not hold. Two ways to get
+// there lose facts otherwise:
+//   - a predecessor stopped or crashed before applying a batch: its facts stay pending
+//     until their ack wait ends (a minute), while the server hands a new subscriber the
+//     facts after them at once; applied first, those would move the checkpoint past the
+//     pending ones, which would then be skipped as applied;
+//   - the model is older than the consumer (restored from a backup, or replaced by an empty
+//     one): the consumer would go on from where it is, and the gap would never be filled.
 func catchUpDelivered(ctx context.Context, js jetstream.JetStream, c topology.Consumer, p projections.Projection, batch int, log *slog.Logger) error {
 	cons, err := js.Consumer(ctx, topology.LogStream, c.Name)
 	if errors.Is(err, jetstream.ErrConsumerNotFound) {
@@ -221,14 +225,19 @@ func catchUpDelivered(ctx context.Context, js jetstream.JetStream, c topology.Co
 	if err != nil {
 		return fmt.Errorf("consumer %s: %w", c.Name, err)
 	}
-	if info.NumAckPending == 0 {
-		return nil // everything delivered was applied and acked
+	from, err := p.Checkpoint(ctx)
+	if err != nil {
+		return fmt.Errorf("%s checkpoint: %w", p.Name(), err)
+	}
+	if from >= info.Delivered.Stream {
+		return nil
 	}
 	r := Replayer{JS: js, Consumer: c, Batch: batch, Logger: log, Live: true}
 	cp, err := r.CatchUp(ctx, p, info.Delivered.Stream, nil)
 	if err != nil {
-		return fmt.Errorf("catch up with the %d facts delivered before the start: %w", info.NumAckPending, err)
+		return fmt.Errorf("catch up with the facts delivered before the start (seq %d..%d): %w", from+1, info.Delivered.Stream, err)
 	}
-	log.Info("caught up with facts delivered before the start", "unacked", info.NumAckPending, "delivered_seq", info.Delivered.Stream, "checkpoint", cp)
+	log.Info("caught up with facts delivered before the start", "from_seq", from+1, "delivered_seq", info.Delivered.Stream,
+		"unacked", info.NumAckPending, "checkpoint", cp)
 	return nil
 }
