@@ -2,6 +2,7 @@ package worker_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -55,8 +56,21 @@ func benchEnv(b *testing.B) (*natstest.Env, jetstream.JetStream) {
 func prefill(b *testing.B, js jetstream.JetStream, n int, msg func(i int) *nats.Msg) {
 	b.Helper()
 	for i := 1; i <= n; i++ {
-		if _, err := js.PublishMsgAsync(msg(i)); err != nil {
-			b.Fatal(err)
+		m := msg(i)
+		for {
+			_, err := js.PublishMsgAsync(m)
+			if err == nil {
+				break
+			}
+			if !errors.Is(err, jetstream.ErrTooManyStalledMsgs) {
+				b.Fatal(err)
+			}
+			// A loaded machine acks slowly: let the pending publishes settle, then go on.
+			select {
+			case <-js.PublishAsyncComplete():
+			case <-time.After(60 * time.Second):
+				b.Fatal("prefill stalled for 60s")
+			}
 		}
 	}
 	select {
