@@ -211,28 +211,86 @@ func (c *tokenCache) put(id int32, x []float32) {
 
 // encScratch holds one worker's buffers; they grow to the largest micro-batch seen.
 type encScratch struct {
-	tok    tokScratch
-	ids    []int32
-	tail   []int32
-	miss   []int // tokens whose projection was not cached
-	memb   []float32
-	mx     []float32
-	starts []int // first token of each sentence, plus the total at the end
-	feats  []float32
-	x      []float32
-	gather []float32
-	h      []float32
-	sums   []float32
-	mean   []float32
-	y0, y1 []float32
-	y2     []float32
+	tok     tokScratch
+	ids     []int32
+	tail    []int32
+	long    []int32 // the ids of a sentence forwarded in chunks
+	lens    []int   // tokens per sentence
+	longSum []float32
+	miss    []int // tokens whose projection was not cached
+	memb    []float32
+	mx      []float32
+	starts  []int // first token of each sentence, plus the total at the end
+	feats   []float32
+	x       []float32
+	gather  []float32
+	h       []float32
+	sums    []float32
+	mean    []float32
+	y0, y1  []float32
+	y2      []float32
 }
 
 // forward embeds the sentences whose token ids are s.ids, split by s.starts, into out
 // (one Dim-row per sentence). It mirrors NumpyBackend._encode_batch step by step.
 func (w *weights) forward(s *encScratch, out []float32) {
-	T := len(s.ids)
 	S := len(s.starts) - 1
+	if S == 1 && len(s.ids) > tokenBudget {
+		w.forwardLong(s, out)
+		return
+	}
+	w.tokens(s)
+	// Sum over each sentence's tokens (the head projects the sums).
+	s.sums = grow(s.sums, S*featDim)
+	sums := s.sums
+	clear(sums)
+	s.lens = s.lens[:0]
+	for k := range S {
+		dst := sums[k*featDim : (k+1)*featDim]
+		for t := s.starts[k]; t < s.starts[k+1]; t++ {
+			add(dst, s.feats[t*featDim:(t+1)*featDim])
+		}
+		s.lens = append(s.lens, s.starts[k+1]-s.starts[k])
+	}
+	w.head(s, out)
+}
+
+// halo is how far a token's features reach: two convolutions, each up to 2 tokens to
+// either side.
+const halo = 4
+
+// forwardLong embeds one sentence longer than tokenBudget in chunks of tokenBudget
+// tokens, each computed with halo tokens of context on both sides (their own features
+// are dropped), so memory stays bounded whatever the length, and the result is the
+// same as one pass: a token's features depend only on the tokens within halo of it.
+func (w *weights) forwardLong(s *encScratch, out []float32) {
+	s.long = append(s.long[:0], s.ids...)
+	L := len(s.long)
+	s.longSum = grow(s.longSum, featDim)
+	sum := s.longSum
+	clear(sum)
+	for a := 0; a < L; a += tokenBudget {
+		b := min(a+tokenBudget, L)
+		a2, b2 := max(0, a-halo), min(L, b+halo)
+		s.ids = append(s.ids[:0], s.long[a2:b2]...)
+		s.starts = append(s.starts[:0], 0, b2-a2)
+		// The chunk is windowed as if it were the whole sentence: zeros past its ends
+		// only reach the halo rows, which are not summed, except at the true ends of
+		// the sentence, where zeros are right.
+		w.tokens(s)
+		for t := a - a2; t < b-a2; t++ {
+			add(sum, s.feats[t*featDim:(t+1)*featDim])
+		}
+	}
+	s.sums = append(s.sums[:0], sum...)
+	s.lens = append(s.lens[:0], L)
+	w.head(s, out)
+}
+
+// tokens computes the layer-normalised token features s.feats (len(s.ids) x featDim)
+// of the sentences split by s.starts.
+func (w *weights) tokens(s *encScratch) {
+	T := len(s.ids)
 	s.feats = grow(s.feats, T*featDim)
 	s.x = grow(s.x, T*projDim)
 	feats, x := s.feats, s.x
@@ -309,30 +367,25 @@ func (w *weights) forward(s *encScratch, out []float32) {
 		layerNorm(feats[t*featDim:(t+1)*featDim], w.lnG, w.lnB, w.eps)
 	}
 
-	// Sum over each sentence's tokens, then project (the sum commutes with the linear
-	// projection): mean = (sum @ cnnW + len*cnnB) / sqrt(len).
-	s.sums = grow(s.sums, S*featDim)
+}
+
+// head turns the per-sentence feature sums s.sums (with token counts s.lens) into unit
+// vectors in out: the sum commutes with the linear projection, so
+// mean = (sum @ cnnW + len*cnnB) / sqrt(len), then the residual DNN, tanh, L2.
+func (w *weights) head(s *encScratch, out []float32) {
+	S := len(s.lens)
 	sums := s.sums
-	clear(sums)
-	for k := range S {
-		dst := sums[k*featDim : (k+1)*featDim]
-		for t := s.starts[k]; t < s.starts[k+1]; t++ {
-			add(dst, feats[t*featDim:(t+1)*featDim])
-		}
-	}
 	s.mean = grow(s.mean, S*Dim)
 	mean := s.mean
-	for k := range S {
-		n := float32(s.starts[k+1] - s.starts[k])
+	for k, n := range s.lens {
 		m := mean[k*Dim : (k+1)*Dim]
 		for j := range m {
-			m[j] = n * w.cnnB[j]
+			m[j] = float32(n) * w.cnnB[j]
 		}
 	}
 	gemm(S, sums, featDim, &w.cnnW, mean, Dim)
-	for k := range S {
-		inv := float32(1 / math.Sqrt(float64(s.starts[k+1]-s.starts[k])))
-		scaleVec(mean[k*Dim:(k+1)*Dim], inv)
+	for k, n := range s.lens {
+		scaleVec(mean[k*Dim:(k+1)*Dim], float32(1/math.Sqrt(float64(n))))
 	}
 
 	// The residual DNN head.

@@ -42,13 +42,15 @@ const (
 	Version = "0.2.1"
 )
 
-// MaxTextBytes bounds one text: the package itself has no limit, but the work and memory of
-// one sentence grow with its length and the embedder stage composes bounded texts.
+// MaxTextBytes bounds one text: the package itself has no limit, but the work grows with
+// the length (memory does not: a long text is forwarded in chunks) and the embedder stage
+// composes bounded texts.
 const MaxTextBytes = 64 << 10
 
 // tokenBudget is the number of tokens forwarded together: large enough that each weight
 // matrix streamed from cache serves many rows, small enough that a worker's buffers
-// (about 12 KB per token) stay in L2/L3. A longer sentence is forwarded alone.
+// (about 12 KB per token) stay in L2/L3. A longer sentence is forwarded alone, in chunks
+// of this many tokens (forwardLong).
 const tokenBudget = 256
 
 // groupTexts is how many consecutive texts a worker takes at a time.

@@ -50,7 +50,8 @@ func TestInfo(t *testing.T) {
 	}
 }
 
-// TestMatchesPackage: every reference vector of the package is reproduced at cosine ≥ 0.99,
+// TestMatchesPackage: every reference vector of the package is reproduced at cosine ≥ 0.99
+// (the acceptance bar; in fact ≥ 0.99999),
 // embedding all texts in one call (batched, several workers) and each one alone.
 func TestMatchesPackage(t *testing.T) {
 	e := embedder(t)
@@ -84,9 +85,12 @@ func TestMatchesPackage(t *testing.T) {
 				t.Errorf("%s: |v|² = %v, want 1", c.Name, n)
 			}
 		}
+		// The acceptance bar is 0.99; the port does the package's float32 arithmetic, so
+		// anything below float rounding (0.99999) is a bug even when it passes that bar
+		// (e.g. a too-narrow halo in the chunked path of long texts gives 0.99998).
 		cb, co := cosine(batch[i], c.Vector), cosine(one[0], c.Vector)
-		if cb < 0.99 || co < 0.99 {
-			t.Errorf("%s: cosine with the package's vector %.5f (batched), %.5f (alone), want ≥ 0.99", c.Name, cb, co)
+		if cb < 0.99999 || co < 0.99999 {
+			t.Errorf("%s: cosine with the package's vector %.6f (batched), %.6f (alone), want ≥ 0.99999", c.Name, cb, co)
 		}
 		minCos = min(minCos, cb, co)
 		sum += cb
