@@ -60,6 +60,23 @@ type AlbumAssembled struct {
 	Summary    string    `json:"summary,omitempty"`
 	Labels     []string  `json:"labels,omitempty"`
 	At         time.Time `json:"at"`
+	// Optional fields written by the albums stage.
+	//
+	// GroupedIDs are every grouped id the album was seen under: an export's synthetic
+	// (negative) id and Telegram's real one name the same album.
+	GroupedIDs []int64 `json:"grouped_ids,omitempty"`
+	// Version is a digest of the item set the summary covers: one summary per version.
+	Version string `json:"version,omitempty"`
+	// ItemCount is the number of items (len(MessageIDs)).
+	ItemCount int `json:"item_count,omitempty"`
+	// CoverMessageID is the item shown for the album: the first analysed image.
+	CoverMessageID int64     `json:"cover_message_id,omitempty"`
+	Caption        string    `json:"caption,omitempty"`
+	PostedAt       time.Time `json:"posted_at,omitzero"`
+	// Descriptions are the items' image descriptions, in item order.
+	Descriptions []string `json:"descriptions,omitempty"`
+	// OCRText is the items' recognised text, in item order, bounded.
+	OCRText string `json:"ocr_text,omitempty"`
 }
 
 func (*AlbumAssembled) EventType() Type        { return TypeAlbumAssembled }
@@ -98,6 +115,12 @@ type TrendDetected struct {
 	Baseline    float64     `json:"baseline"`
 	Score       float64     `json:"score"`
 	Posts       []string    `json:"posts,omitempty"`
+	// Optional fields written by the trends stage.
+	//
+	// Expected is the count the baseline predicts for the window.
+	Expected float64 `json:"expected,omitempty"`
+	// Method names the burst score's formula (see services/trends).
+	Method string `json:"method,omitempty"`
 }
 
 func (*TrendDetected) EventType() Type        { return TypeTrendDetected }
