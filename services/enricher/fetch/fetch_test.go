@@ -456,10 +456,12 @@ func TestTimeoutBoundsAFetch(t *testing.T) {
 			}
 		}
 	})
+	// A link farm close to the size limit: seconds of readability's CPU time on this machine.
+	s.serve("/heavy", "text/html", []byte("<html><body>"+strings.Repeat("<p><a href='/x'>link</a> word</p>", 60000)+"</body></html>"))
 	cfg := loopbackConfig(s)
 	cfg.Timeout = 300 * time.Millisecond
 	f, _ := newFetcher(t, cfg)
-	for _, path := range []string{"/hang", "/trickle"} {
+	for _, path := range []string{"/hang", "/trickle", "/heavy"} {
 		t.Run(path, func(t *testing.T) {
 			done := make(chan fetch.Result, 1)
 			go func() {
@@ -472,6 +474,7 @@ func TestTimeoutBoundsAFetch(t *testing.T) {
 			select {
 			case r := <-done:
 				wantReason(t, r, fetch.ReasonTimeout)
+				t.Logf("%s: %s", path, r.Detail)
 			case <-time.After(10 * time.Second): // liveness only: far beyond the 300ms timeout
 				t.Fatal("fetch outlived its timeout")
 			}

@@ -432,7 +432,27 @@ func (f *Fetcher) read(ctx context.Context, r Result, resp *http.Response, u *ur
 	r.ContentType = mt
 	r.Size = int64(len(body))
 	r.ContentSHA256 = hex.EncodeToString(sum[:])
-	a, err := Extract(body, ct, resp.Header.Get("Content-Language"), u)
+	// Extraction of a large page can take seconds of CPU; it runs aside so that the fetch
+	// still ends at its deadline (the abandoned extraction finishes on its own, bounded by
+	// the body size).
+	type extracted struct {
+		a   Article
+		err error
+	}
+	done := make(chan extracted, 1)
+	lang := resp.Header.Get("Content-Language")
+	go func() {
+		a, err := Extract(body, ct, lang, u)
+		done <- extracted{a, err}
+	}()
+	var a Article
+	select {
+	case e := <-done:
+		a, err = e.a, e.err
+	case <-ctx.Done():
+		r.fail(ReasonTimeout, "extracting the text of %d bytes took longer than the timeout", len(body))
+		return r, body
+	}
 	r.Title, r.Site, r.Byline, r.Lang, r.Excerpt = a.Title, a.Site, a.Byline, a.Lang, a.Excerpt
 	r.WordCount = a.WordCount
 	r.Text, r.TextTruncated = truncateUTF8(a.Text, f.cfg.MaxTextBytes)
