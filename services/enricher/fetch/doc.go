@@ -4,11 +4,15 @@
 //
 // What a caller relies on:
 //
-//   - Fetch never panics and never runs longer than Config.Timeout: every skip or failure
-//     is a Result with a typed Reason (ReasonDNS, ReasonTimeout, ReasonBlocked, ReasonTooLarge,
-//     ReasonContentType, ReasonRobots, ReasonHTTPStatus, …), never an error. Its error is
-//     non-nil only when the caller's own context ended first (the stage is stopping: the
-//     input must be redelivered, not recorded as failed).
+//   - Fetch never panics and never runs longer than Config.Timeout (robots.txt, rate-limit
+//     wait, redirects, body and text extraction included), plus at most 2s to store the
+//     result in the Cache: every skip or failure is a Result with a typed Reason (ReasonDNS,
+//     ReasonTimeout, ReasonBlocked, ReasonTooLarge, ReasonContentType, ReasonRobots,
+//     ReasonHTTPStatus, …), never an error. Its error is non-nil only when the caller's own
+//     context ended first (the stage is stopping: the input must be redelivered, not
+//     recorded as failed).
+//   - Result.Page() is the events.Page the posts.enriched fact records; a failure is
+//     recorded as Page.Error = "<reason>: <detail>".
 //   - Links are normalised with events.NormalizeLink, the rule ingest uses; Telegram links
 //     and links outside the domain policy are skipped without any network traffic.
 //   - The SSRF guard (code.dny.dev/ssrf) runs as net.Dialer.Control, after DNS and before

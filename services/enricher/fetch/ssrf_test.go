@@ -171,3 +171,23 @@ func TestRedirectToForbiddenAddress(t *testing.T) {
 		}
 	}
 }
+
+// TestEveryDNSAnswerIsChecked: a name answering with a forbidden and an allowed address is
+// fetched from the allowed one; the forbidden one is never dialled.
+func TestEveryDNSAnswerIsChecked(t *testing.T) {
+	s := newSite(t)
+	s.serve("/a", "text/html", fixture(t, "en-go-release.html"))
+	cfg := loopbackConfig(s)
+	cfg.AllowCIDRs = []string{"127.0.0.1/32"}
+	f, d := newFetcher(t, cfg, fetch.WithResolver(hosts{
+		"mixed.test":     addrs("10.0.0.7", "169.254.169.254", "127.0.0.1"),
+		"forbidden.test": addrs("10.0.0.7", "fd00::1"),
+	}))
+	wantReason(t, mustFetch(t, f, fmt.Sprintf("http://mixed.test:%d/a", s.port())), "")
+	wantReason(t, mustFetch(t, f, fmt.Sprintf("http://forbidden.test:%d/a", s.port())), fetch.ReasonBlocked)
+	for _, a := range d.list() {
+		if netip.MustParseAddrPort(a).Addr() != netip.MustParseAddr("127.0.0.1") {
+			t.Fatalf("dialled %s", a)
+		}
+	}
+}
