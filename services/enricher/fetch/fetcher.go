@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"runtime"
 	"strings"
 	"syscall"
 	"time"
@@ -34,6 +35,8 @@ type Fetcher struct {
 	flight  singleflight.Group
 	allow   []string
 	deny    []string
+	// extractSlots bounds concurrent text extractions (one per CPU).
+	extractSlots chan struct{}
 }
 
 // Option sets a dependency of New.
@@ -126,11 +129,12 @@ func New(cfg Config, opts ...Option) (*Fetcher, error) {
 		client: &http.Client{Transport: tr, CheckRedirect: func(*http.Request, []*http.Request) error {
 			return http.ErrUseLastResponse
 		}},
-		limiter: lim,
-		cache:   o.cache,
-		log:     o.log,
-		allow:   domainList(cfg.AllowDomains),
-		deny:    domainList(cfg.DenyDomains),
+		limiter:      lim,
+		cache:        o.cache,
+		log:          o.log,
+		allow:        domainList(cfg.AllowDomains),
+		deny:         domainList(cfg.DenyDomains),
+		extractSlots: make(chan struct{}, runtime.GOMAXPROCS(0)),
 	}
 	f.robots = &robotsCache{
 		client: &http.Client{Transport: tr, CheckRedirect: func(_ *http.Request, via []*http.Request) error {
@@ -439,9 +443,18 @@ func (f *Fetcher) read(ctx context.Context, r Result, resp *http.Response, u *ur
 		a   Article
 		err error
 	}
+	// At most one extraction per CPU, abandoned ones included, so that slow pages cannot
+	// pile up goroutines burning CPU: a fetch that cannot get a slot by its deadline times out.
+	select {
+	case f.extractSlots <- struct{}{}:
+	case <-ctx.Done():
+		r.fail(ReasonTimeout, "waiting for a free extractor took longer than the timeout")
+		return r, body
+	}
 	done := make(chan extracted, 1)
 	lang := resp.Header.Get("Content-Language")
 	go func() {
+		defer func() { <-f.extractSlots }()
 		a, err := Extract(body, ct, lang, u)
 		done <- extracted{a, err}
 	}()
