@@ -153,5 +153,5 @@ func (h *Handler) Handle(ctx context.Context, in events.Event, p *events.PostEnr
 		Lexical:         h.info.Lexical,
 		InputSHA256:     hex.EncodeToString(sum[:]),
 	}
-	return []events.Event{events.Derive(in, events.ProducerEmbedder, out, h.now())}, nil
+	return []events.Event{worker.Derive(ctx, in, out, h.now())}, nil
 }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/tgflow/tgflow/events"
+	"github.com/tgflow/tgflow/nats/worker"
 	"github.com/tgflow/tgflow/services/embed"
 	"github.com/tgflow/tgflow/services/embed/hashing"
 	"github.com/tgflow/tgflow/services/embed/use/usetest"
@@ -17,7 +18,7 @@ func enriched(t *testing.T, msg int64, text string) (events.Event, *events.PostE
 	t.Helper()
 	p := &events.PostEnriched{
 		PostRef:  events.PostRef{ChannelID: 1234567890, MessageID: msg},
-		Rev:      events.Rev{Version: 0, Revision: 0},
+		Rev:      events.Rev{Version: 1761991200, Revision: 1},
 		Tags:     []string{},
 		PostedAt: time.Date(2026, 11, 1, 10, 0, 0, 0, time.UTC),
 		Text:     text,
@@ -28,7 +29,7 @@ func enriched(t *testing.T, msg int64, text string) (events.Event, *events.PostE
 
 func handle(t *testing.T, h *embedder.Handler, in events.Event, p *events.PostEnriched) *events.PostEmbedded {
 	t.Helper()
-	out, err := h.Handle(context.Background(), in, p)
+	out, err := h.Handle(stageCtx(), in, p)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -43,6 +44,11 @@ func handle(t *testing.T, h *embedder.Handler, in events.Event, p *events.PostEn
 		t.Fatal(err)
 	}
 	return e
+}
+
+// stageCtx is the context the runtime gives the embedder's handlers.
+func stageCtx() context.Context {
+	return worker.WithProducer(context.Background(), events.ProducerEmbedder)
 }
 
 func cosine(a, b []float32) float64 {
@@ -73,8 +79,8 @@ func TestHashingEmbedding(t *testing.T) {
 	if got.Rev != p.Rev || got.PostRef != p.PostRef {
 		t.Errorf("rev/ref not carried: %+v %+v", got.Rev, got.PostRef)
 	}
-	out1, _ := h.Handle(context.Background(), in, p)
-	out2, _ := h.Handle(context.Background(), in, p)
+	out1, _ := h.Handle(stageCtx(), in, p)
+	out2, _ := h.Handle(stageCtx(), in, p)
 	if out1[0].ID != out2[0].ID {
 		t.Error("the same input gave two output ids")
 	}
