@@ -20,6 +20,7 @@ import (
 	"github.com/tgflow/tgflow/nats/natstest"
 	"github.com/tgflow/tgflow/nats/topology"
 	"github.com/tgflow/tgflow/nats/worker"
+	"github.com/tgflow/tgflow/services/ingest/logscan"
 )
 
 func startFromConfig(t *testing.T) string {
@@ -187,6 +188,9 @@ func TestIngestUserPermissions(t *testing.T) {
 	h, body, _ := events.Encode(post)
 	if _, err := js.PublishMsg(ctx, &nats.Msg{Subject: "posts.parsed.5", Header: nats.Header(h), Data: body}); err != nil {
 		t.Fatalf("publish posts.parsed: %v", err)
+	}
+	if ids, err := logscan.IDs(ctx, js, "posts.parsed.5", time.Time{}); err != nil || !ids[post.ID] {
+		t.Fatalf("read its facts back from the log: %v (%d ids)", err, len(ids))
 	}
 	c, _ := topology.LookupConsumer(topology.ConsumerIngest)
 	cons, err := js.CreateOrUpdateConsumer(ctx, topology.LogStream, c.Config())

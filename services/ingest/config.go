@@ -134,13 +134,19 @@ func (c *Config) mediaKinds() ([]string, error) {
 // tests and for code that builds a service without the environment.
 func Defaults() Config {
 	var c Config
-	_ = config.Load(&c, map[string]string{})
+	if err := config.Load(&c, map[string]string{}); err != nil {
+		// The defaults are constants of this file: a failure is a bug in them.
+		panic(fmt.Sprintf("ingest: the default configuration does not load: %v", err))
+	}
 	return c
 }
 
 // telegramConfig is the Telegram client part.
-func (c *Config) telegramConfig() telegram.Config {
-	kinds, _ := c.mediaKinds()
+func (c *Config) telegramConfig() (telegram.Config, error) {
+	kinds, err := c.mediaKinds()
+	if err != nil {
+		return telegram.Config{}, err
+	}
 	return telegram.Config{
 		AppID:           c.AppID,
 		AppHash:         c.AppHash.Reveal(),
@@ -149,5 +155,5 @@ func (c *Config) telegramConfig() telegram.Config {
 		RPS:             c.RPS,
 		ResolveInterval: c.ResolveInterval,
 		FloodMaxWait:    c.FloodMaxWait,
-	}
+	}, nil
 }

@@ -32,6 +32,10 @@ type harness struct {
 	// reg receives the metrics of the services this harness starts.
 	reg *prometheus.Registry
 
+	// allowDuplicates lets a test's services re-publish facts the log already had; by
+	// default the harness fails a test whose tgflow_ingest_duplicates_total is not 0.
+	allowDuplicates bool
+
 	mu      sync.Mutex
 	reports []ingest.RunReport
 	running []*running
@@ -57,8 +61,43 @@ func newHarness(t *testing.T) *harness {
 	h.cfg.FloodMaxWait = 2 * time.Second
 	h.cfg.BackfillMessages = 0
 	h.cfg.RecheckMessages = 0
-	t.Cleanup(h.stopAll)
+	t.Cleanup(func() {
+		h.stopAll()
+		// Deduplication by Nats-Msg-Id would hide a re-publish: none is expected.
+		if h.reg != nil && !h.allowDuplicates {
+			if n := h.metric("tgflow_ingest_duplicates_total", "", ""); n != 0 {
+				t.Errorf("ingest re-published %v facts the log already had", n)
+			}
+		}
+	})
 	return h
+}
+
+// metric sums the samples of a counter, only those with label=value when label is set.
+func (h *harness) metric(name, label, value string) float64 {
+	h.t.Helper()
+	families, err := h.reg.Gather()
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	var sum float64
+	for _, f := range families {
+		if f.GetName() != name {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			match := label == ""
+			for _, l := range m.GetLabel() {
+				if l.GetName() == label && l.GetValue() == value {
+					match = true
+				}
+			}
+			if match {
+				sum += m.GetCounter().GetValue()
+			}
+		}
+	}
+	return sum
 }
 
 func (h *harness) now() time.Time {

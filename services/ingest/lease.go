@@ -84,17 +84,23 @@ func (l *lease) renew(ctx context.Context) error {
 	return nil
 }
 
-// release gives the lease up so another process takes it at once.
-func (l *lease) release(ctx context.Context) {
-	if l.rev != 0 {
-		_ = l.kv.Delete(ctx, LeaseKey, jetstream.LastRevision(l.rev))
-		l.rev = 0
+// release gives the lease up so another process takes it at once. A failed release is
+// returned: the other processes then wait for the lease to expire.
+func (l *lease) release(ctx context.Context) error {
+	if l.rev == 0 {
+		return nil
 	}
+	err := l.kv.Delete(ctx, LeaseKey, jetstream.LastRevision(l.rev))
+	l.rev = 0
+	if err != nil {
+		return fmt.Errorf("lease: release: %w", err)
+	}
+	return nil
 }
 
 // hold keeps the lease while ctx lives, renewing it every third of its TTL; the returned
-// context ends when the lease is lost or ctx ends.
-func (l *lease) hold(ctx context.Context) (context.Context, func()) {
+// context ends when the lease is lost or ctx ends. The returned func releases the lease.
+func (l *lease) hold(ctx context.Context) (context.Context, func() error) {
 	held, cancel := context.WithCancelCause(ctx)
 	done := make(chan struct{})
 	go func() {
@@ -123,11 +129,11 @@ func (l *lease) hold(ctx context.Context) (context.Context, func()) {
 			}
 		}
 	}()
-	return held, func() {
+	return held, func() error {
 		cancel(nil)
 		<-done
 		rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		l.release(rctx)
-		rcancel()
+		defer rcancel()
+		return l.release(rctx)
 	}
 }

@@ -16,7 +16,6 @@ import (
 	"github.com/tgflow/tgflow/nats/natstest"
 	"github.com/tgflow/tgflow/services"
 	"github.com/tgflow/tgflow/services/ingest"
-	"github.com/tgflow/tgflow/services/ingest/export"
 	"github.com/tgflow/tgflow/services/ingest/session"
 )
 
@@ -199,23 +198,7 @@ func TestLessonAuthErrorStopsIngestOnce(t *testing.T) {
 		t.Fatalf("%d history calls after a revoked session, want 1", n)
 	}
 	// Operators see it: one failure of class auth.
-	families, err := h.reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var auth float64
-	for _, f := range families {
-		if f.GetName() != "tgflow_ingest_channel_failures_total" {
-			continue
-		}
-		for _, m := range f.GetMetric() {
-			for _, l := range m.GetLabel() {
-				if l.GetName() == "class" && l.GetValue() == "auth" {
-					auth += m.GetCounter().GetValue()
-				}
-			}
-		}
-	}
+	auth := h.metric("tgflow_ingest_channel_failures_total", "class", "auth")
 	if auth != 1 {
 		t.Fatalf("tgflow_ingest_channel_failures_total{class=\"auth\"} = %v, want 1", auth)
 	}
@@ -308,17 +291,5 @@ func TestResolveBudgetAndUnknownUsername(t *testing.T) {
 		if c := h.tg.resolveCount(n); c != 1 {
 			t.Fatalf("@%s resolved %d times", n, c)
 		}
-	}
-}
-
-// The live path and the export importer give a post version, and an album, the same
-// event id, so the log keeps one fact whichever path saw it first.
-func TestEventIDsMatchExportImporter(t *testing.T) {
-	p := &events.PostParsed{Post: events.Post{PostRef: events.PostRef{ChannelID: 42, MessageID: 7},
-		Date: time.Unix(1700000000, 0).UTC(), EditDate: 1700000100, Text: "x", Origin: "telegram"}}
-	q := *p
-	q.Origin = export.Origin
-	if a, b := ingest.PostEvent(p).ID, export.PostEvent(&q).ID; a != b {
-		t.Fatalf("post ids differ: live %s, export %s", a, b)
 	}
 }

@@ -1,6 +1,9 @@
 package ingest
 
 import (
+	"errors"
+	"fmt"
+
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -11,10 +14,16 @@ type metrics struct {
 	posts    *prometheus.CounterVec
 	skipped  *prometheus.CounterVec
 	resolves prometheus.Counter
+	// duplicates counts facts the log acknowledged as already present (same Nats-Msg-Id
+	// within the duplicate window): ingest re-published something it had published
+	// before. It stays 0 unless a run was interrupted between a publish and its record.
+	duplicates prometheus.Counter
 }
 
-// newMetrics registers on reg; a nil reg keeps the series unregistered (tests, tools).
-func newMetrics(reg prometheus.Registerer) *metrics {
+// newMetrics registers on reg; a nil reg keeps the series unregistered (tests, tools). A
+// series another ingest service of the same process registered first is shared with it;
+// any other registration error is returned.
+func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	m := &metrics{
 		runs: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "tgflow", Subsystem: "ingest", Name: "channel_runs_total",
 			Help: "Channel runs that ended with channels.synced."}, []string{"result"}),
@@ -26,13 +35,46 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "Messages and media not kept, by reason (service message, too large, policy: sticker, …)."}, []string{"reason"}),
 		resolves: prometheus.NewCounter(prometheus.CounterOpts{Namespace: "tgflow", Subsystem: "ingest", Name: "resolves_total",
 			Help: "contacts.resolveUsername calls (each username is resolved once)."}),
+		duplicates: prometheus.NewCounter(prometheus.CounterOpts{Namespace: "tgflow", Subsystem: "ingest", Name: "duplicates_total",
+			Help: "Facts the log already had (dropped by Nats-Msg-Id): ingest published them again after an interrupted run."}),
 	}
-	if reg != nil {
-		for _, c := range []prometheus.Collector{m.runs, m.failures, m.posts, m.skipped, m.resolves} {
-			// A second ingest service in one process finds them registered: its series
-			// then stay unexported rather than failing startup.
-			_ = reg.Register(c)
+	if reg == nil {
+		return m, nil
+	}
+	var err error
+	if m.runs, err = register(reg, m.runs); err != nil {
+		return nil, err
+	}
+	if m.failures, err = register(reg, m.failures); err != nil {
+		return nil, err
+	}
+	if m.posts, err = register(reg, m.posts); err != nil {
+		return nil, err
+	}
+	if m.skipped, err = register(reg, m.skipped); err != nil {
+		return nil, err
+	}
+	if m.resolves, err = register(reg, m.resolves); err != nil {
+		return nil, err
+	}
+	if m.duplicates, err = register(reg, m.duplicates); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// register registers c, or returns the equal collector already registered (a second
+// ingest service in one process counts into the same series).
+func register[C prometheus.Collector](reg prometheus.Registerer, c C) (C, error) {
+	err := reg.Register(c)
+	if err == nil {
+		return c, nil
+	}
+	var are prometheus.AlreadyRegisteredError
+	if errors.As(err, &are) {
+		if existing, ok := are.ExistingCollector.(C); ok {
+			return existing, nil
 		}
 	}
-	return m
+	return c, fmt.Errorf("ingest metrics: %w", err)
 }

@@ -3,9 +3,12 @@ package ingest
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -130,7 +133,11 @@ func (run *channelRun) recheck(ctx context.Context) error {
 			run.st.Deleted++
 		}
 	}
-	if _, err := s.pub.publish(ctx, evs); err != nil {
+	evs, err = run.recheckUnpublished(ctx, evs)
+	if err != nil {
+		return err
+	}
+	if _, err := s.publish(ctx, evs); err != nil {
 		return err
 	}
 	for _, e := range evs {
@@ -148,4 +155,30 @@ func factLabel(t events.Type) string {
 		return string(t)
 	}
 	return parts[len(parts)-2]
+}
+
+// recheckUnpublished drops the recheck facts a previous recheck published without saving
+// its snapshot (stopped in between; the log's duplicate window may have passed since),
+// then marks the time of this recheck's publish: the recheck.<channel> entry is written
+// before every publish, so whatever a recheck published is on the log after it.
+func (run *channelRun) recheckUnpublished(ctx context.Context, evs []events.Event) ([]events.Event, error) {
+	if len(evs) == 0 {
+		return evs, nil
+	}
+	s := run.s
+	key := recheckKey(run.ch.ID)
+	e, err := s.state.Get(ctx, key)
+	switch {
+	case errors.Is(err, jetstream.ErrKeyNotFound):
+	case err != nil:
+		return nil, fmt.Errorf("recheck mark %s: %w", key, err)
+	default:
+		if evs, err = s.unpublished(ctx, evs, e.Created()); err != nil {
+			return nil, fmt.Errorf("recheck of %s: %w", run.ch.ID, err)
+		}
+	}
+	if _, err := s.state.Put(ctx, key, []byte(s.now().Format(time.RFC3339Nano))); err != nil {
+		return nil, fmt.Errorf("recheck mark %s: %w", key, err)
+	}
+	return evs, nil
 }

@@ -82,6 +82,9 @@ type registry struct {
 
 var errConflict = errors.New("registry: concurrent update")
 
+// errUnreadable marks a KV entry whose value does not decode.
+var errUnreadable = errors.New("unreadable entry")
+
 // get reads a JSON entry; found is false when the key is absent.
 func getJSON[T any](ctx context.Context, kv jetstream.KeyValue, key string) (v T, rev uint64, found bool, err error) {
 	e, err := kv.Get(ctx, key)
@@ -92,7 +95,7 @@ func getJSON[T any](ctx context.Context, kv jetstream.KeyValue, key string) (v T
 		return v, 0, false, fmt.Errorf("kv %s get %s: %w", kv.Bucket(), key, err)
 	}
 	if err := json.Unmarshal(e.Value(), &v); err != nil {
-		return v, 0, false, fmt.Errorf("kv %s %s: %w", kv.Bucket(), key, err)
+		return v, 0, false, fmt.Errorf("kv %s %s: %w: %w", kv.Bucket(), key, errUnreadable, err)
 	}
 	return v, e.Revision(), true, nil
 }

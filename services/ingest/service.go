@@ -3,11 +3,9 @@ package ingest
 import (
 	"context"
 	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
-	"math"
 	mrand "math/rand/v2"
 	"sort"
 	"time"
@@ -76,6 +74,15 @@ func WithRunHook(fn func(RunReport)) Option { return func(s *Service) { s.onRun 
 // WithOwner names this process in the scheduler lease (default: a random token).
 func WithOwner(owner string) Option { return func(s *Service) { s.lease.owner = owner } }
 
+// WithCursorStore wraps the ingest-cursors bucket (cursors, album progress, recheck
+// snapshots) as the service uses it: tests inject failures with it.
+func WithCursorStore(wrap func(jetstream.KeyValue) jetstream.KeyValue) Option {
+	return func(s *Service) {
+		s.state = wrap(s.state)
+		s.cur.kv = s.state
+	}
+}
+
 // Service is the ingest service: the stage that keeps the channel registry from
 // channels.subscribed/unsubscribed, and the scheduler that reads Telegram.
 type Service struct {
@@ -124,8 +131,10 @@ func New(ctx context.Context, cfg Config, d services.Deps, tg Telegram, opts ...
 	if err != nil {
 		return nil, fmt.Errorf("ingest: bucket %s: %w", topology.BucketLeases, err)
 	}
-	token := make([]byte, 8)
-	_, _ = rand.Read(token)
+	m, err := newMetrics(d.Registry)
+	if err != nil {
+		return nil, err
+	}
 	s := &Service{
 		cfg:     cfg,
 		tg:      tg,
@@ -135,11 +144,11 @@ func New(ctx context.Context, cfg Config, d services.Deps, tg Telegram, opts ...
 		cur:     &cursors{kv: cursorsKV},
 		state:   cursorsKV,
 		pub:     &publisher{js: d.JS, reg: events.Default},
-		lease:   &lease{kv: leasesKV, owner: hex.EncodeToString(token), ttl: cfg.LeaseTTL, now: time.Now},
+		lease:   &lease{kv: leasesKV, owner: rand.Text(), ttl: cfg.LeaseTTL, now: time.Now},
 		now:     func() time.Time { return time.Now().UTC() },
 		full:    make(chan struct{}, 1),
 		refill:  make(chan struct{}, 1),
-		metrics: newMetrics(d.Registry),
+		metrics: m,
 	}
 	for _, o := range opts {
 		o(s)
@@ -237,7 +246,9 @@ func (s *Service) schedule(ctx context.Context) error {
 			s.log.Info("scheduler lease acquired: this process schedules ingest runs", "owner", s.lease.owner)
 			lctx, release := s.lease.hold(ctx)
 			err := s.lead(lctx)
-			release()
+			if rerr := release(); rerr != nil {
+				s.log.Warn("scheduler lease not released: other processes wait for it to expire", "ttl", s.cfg.LeaseTTL, "err", rerr)
+			}
 			if err != nil {
 				return err
 			}
@@ -324,11 +335,10 @@ func (s *Service) jittered(d time.Duration) time.Duration {
 }
 
 // backoff is the delay before retrying a channel after its n-th failure in a row: the
-// interval, doubled each time, at most BackoffMax, jittered.
+// interval, doubled each time, at most BackoffMax, jittered — worker.Backoff, the one
+// backoff rule of the system.
 func (s *Service) backoff(n int) time.Duration {
-	d := float64(s.cfg.Interval) * math.Pow(2, float64(max(n-1, 0)))
-	d = math.Min(d, float64(s.cfg.BackoffMax))
-	return s.jittered(time.Duration(d))
+	return worker.Backoff{Base: s.cfg.Interval, Max: s.cfg.BackoffMax, Jitter: s.cfg.Jitter}.Delay(n)
 }
 
 // runOnce reads every subscribed channel (or only those waiting for a backfill). One
@@ -493,7 +503,7 @@ func (s *Service) failed(ctx context.Context, r record, rep *ChannelReport, err 
 	s.log.Warn("channel failed", "channel", r.name(), "class", f.Class, "code", code, "retry_in", retry.Round(time.Second), "err", err)
 	s.metrics.failures.WithLabelValues(string(f.Class)).Inc()
 	ev := events.New(events.ProducerIngest, p, now, code, now.Format(time.RFC3339Nano))
-	if _, perr := s.pub.publish(ctx, []events.Event{ev}); perr != nil {
+	if _, perr := s.publish(ctx, []events.Event{ev}); perr != nil {
 		s.log.Warn("publish channels.failed", "channel", r.name(), "err", perr)
 	}
 	uerr := s.reg.update(ctx, r.key(), func(x *record, found bool) (bool, error) {

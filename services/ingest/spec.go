@@ -64,7 +64,10 @@ func NewTelegram(ctx context.Context, cfg Config, js jetstream.JetStream, opts t
 	if err != nil {
 		return nil, fmt.Errorf("ingest: %w", err)
 	}
-	tc := cfg.telegramConfig()
+	tc, err := cfg.telegramConfig()
+	if err != nil {
+		return nil, fmt.Errorf("ingest: %w", err)
+	}
 	tc.Options = opts
 	tc.Media = store
 	tc.Logger = d.Logger

@@ -22,16 +22,19 @@ import (
 //	<channel id>                 the cursor: highest contiguous message id published (decimal)
 //	album.<channel id>.<group>   an album whose items are not all known yet
 //	recent.<channel id>          version and counters of the latest posts, for the recheck
+//	recheck.<channel id>         written before each recheck publish (its time is what counts)
 const (
-	prefixAlbum  = "album."
-	prefixRecent = "recent."
+	prefixAlbum   = "album."
+	prefixRecent  = "recent."
+	prefixRecheck = "recheck."
 )
 
 func cursorKey(id events.ChannelID) string { return id.String() }
 func albumKey(id events.ChannelID, grouped int64) string {
 	return prefixAlbum + id.String() + "." + strconv.FormatInt(grouped, 10)
 }
-func recentKey(id events.ChannelID) string { return prefixRecent + id.String() }
+func recentKey(id events.ChannelID) string  { return prefixRecent + id.String() }
+func recheckKey(id events.ChannelID) string { return prefixRecheck + id.String() }
 
 // cursors is the cursor part of the ingest-cursors bucket.
 type cursors struct {
@@ -40,18 +43,25 @@ type cursors struct {
 
 // get returns the cursor (0 when the channel was never read) and its revision.
 func (c *cursors) get(ctx context.Context, id events.ChannelID) (int64, uint64, error) {
+	n, rev, _, err := c.entry(ctx, id)
+	return n, rev, err
+}
+
+// entry is get with the time the cursor was last set (zero when never): every post of
+// the channel ingest published after that time is above the cursor.
+func (c *cursors) entry(ctx context.Context, id events.ChannelID) (int64, uint64, time.Time, error) {
 	e, err := c.kv.Get(ctx, cursorKey(id))
 	if errors.Is(err, jetstream.ErrKeyNotFound) {
-		return 0, 0, nil
+		return 0, 0, time.Time{}, nil
 	}
 	if err != nil {
-		return 0, 0, fmt.Errorf("cursor of %s: %w", id, err)
+		return 0, 0, time.Time{}, fmt.Errorf("cursor of %s: %w", id, err)
 	}
 	n, err := strconv.ParseInt(string(e.Value()), 10, 64)
 	if err != nil {
-		return 0, 0, fmt.Errorf("cursor of %s: %q is not a message id", id, e.Value())
+		return 0, 0, time.Time{}, fmt.Errorf("cursor of %s: %q is not a message id", id, e.Value())
 	}
-	return n, e.Revision(), nil
+	return n, e.Revision(), e.Created(), nil
 }
 
 // set moves the cursor with compare-and-set on rev (0: create). Losing the race means

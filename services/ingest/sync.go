@@ -2,13 +2,18 @@ package ingest
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/nats-io/nats.go"
+
 	"github.com/tgflow/tgflow/events"
+	"github.com/tgflow/tgflow/services/ingest/logscan"
 	"github.com/tgflow/tgflow/services/ingest/telegram"
 )
 
@@ -28,25 +33,31 @@ type channelRun struct {
 	ch     telegram.Channel
 	cursor int64
 	crev   uint64
-	st     *events.ChannelSynced
+	// since is when the cursor was last set (zero: never). A post of the channel on the
+	// log after that time was published by a run interrupted before it moved the cursor
+	// (or by the export importer); onLog holds their ids once the first flush looked.
+	since time.Time
+	onLog map[string]bool
+	st    *events.ChannelSynced
 }
 
-// PostEvent is the event of a post version: the id recipe every ingest path uses (producer
-// ingest, the post key, the version), so the export importer and the live path publish one
-// fact for one post version.
-func PostEvent(p *events.PostParsed) events.Event {
-	return events.New(events.ProducerIngest, p, p.Date, strconv.FormatInt(p.EditDate, 10))
+// publish publishes evs to the log (see publisher) and counts the facts the log already
+// had in tgflow_ingest_duplicates_total.
+func (s *Service) publish(ctx context.Context, evs []events.Event) (dups int, err error) {
+	dups, err = s.pub.publish(ctx, evs)
+	s.metrics.duplicates.Add(float64(dups))
+	return dups, err
 }
 
 // syncChannel reads the messages above the cursor (or the backfill of a new channel),
 // publishes them, moves the cursor, completes albums, rechecks recent posts when due, and
 // ends with a channels.synced fact.
 func (s *Service) syncChannel(ctx context.Context, r *record, ch telegram.Channel, start time.Time) (*events.ChannelSynced, error) {
-	cursor, crev, err := s.cur.get(ctx, ch.ID)
+	cursor, crev, since, err := s.cur.entry(ctx, ch.ID)
 	if err != nil {
 		return nil, err
 	}
-	run := &channelRun{s: s, ch: ch, cursor: cursor, crev: crev,
+	run := &channelRun{s: s, ch: ch, cursor: cursor, crev: crev, since: since,
 		st: &events.ChannelSynced{ChannelID: ch.ID, Username: validUsername(ch.Username), Title: ch.Title,
 			Backfill: cursor == 0, StartedAt: start, Skipped: map[string]int{}}}
 	if err := run.readNew(ctx, r); err != nil {
@@ -69,7 +80,7 @@ func (s *Service) syncChannel(ctx context.Context, r *record, ch telegram.Channe
 		st.Skipped = nil
 	}
 	ev := events.New(events.ProducerIngest, st, st.FinishedAt, st.StartedAt.Format(time.RFC3339Nano))
-	if _, err := s.pub.publish(ctx, []events.Event{ev}); err != nil {
+	if _, err := s.publish(ctx, []events.Event{ev}); err != nil {
 		return nil, err
 	}
 	err = s.reg.update(ctx, r.key(), func(x *record, found bool) (bool, error) {
@@ -230,11 +241,15 @@ func (run *channelRun) flush(ctx context.Context, batch []telegram.Message) erro
 	var posts []*events.Post
 	for i := range batch {
 		if p := batch[i].Post; p != nil && batch[i].Kind == telegram.KindPost {
-			evs = append(evs, PostEvent(&events.PostParsed{Post: *p}))
+			evs = append(evs, events.PostEvent(&events.PostParsed{Post: *p}))
 			posts = append(posts, p)
 		}
 	}
-	dups, err := s.pub.publish(ctx, evs)
+	evs, err := run.notOnLog(ctx, evs)
+	if err != nil {
+		return err
+	}
+	dups, err := s.publish(ctx, evs)
 	if err != nil {
 		return err
 	}
@@ -258,6 +273,64 @@ func (run *channelRun) flush(ctx context.Context, batch []telegram.Message) erro
 	return nil
 }
 
+// notOnLog drops the posts the log already has above the cursor: a run stopped between
+// its publish and its cursor update published them, and the log's duplicate window may
+// have passed since. The log is read once per run, at the first batch with posts.
+func (run *channelRun) notOnLog(ctx context.Context, evs []events.Event) ([]events.Event, error) {
+	if len(evs) == 0 {
+		return evs, nil
+	}
+	if run.onLog == nil {
+		subj, err := evs[0].NATSSubject(events.Default)
+		if err != nil {
+			return nil, err
+		}
+		ids, err := logscan.IDs(ctx, run.s.js, subj, run.since)
+		if err != nil {
+			return nil, fmt.Errorf("channel %s: posts above the cursor: %w", run.ch.ID, err)
+		}
+		run.onLog = ids
+	}
+	out := dropIDs(evs, run.onLog)
+	if n := len(evs) - len(out); n > 0 {
+		run.s.log.Info("posts already on the log, not published again", "channel", run.ch.ID, "posts", n)
+	}
+	return out, nil
+}
+
+// unpublished drops the events the log got at or after since, reading each subject of
+// evs once.
+func (s *Service) unpublished(ctx context.Context, evs []events.Event, since time.Time) ([]events.Event, error) {
+	onLog := map[string]bool{}
+	read := map[string]bool{}
+	for _, e := range evs {
+		subj, err := e.NATSSubject(events.Default)
+		if err != nil {
+			return nil, err
+		}
+		if read[subj] {
+			continue
+		}
+		read[subj] = true
+		ids, err := logscan.IDs(ctx, s.js, subj, since)
+		if err != nil {
+			return nil, err
+		}
+		maps.Copy(onLog, ids)
+	}
+	return dropIDs(evs, onLog), nil
+}
+
+func dropIDs(evs []events.Event, ids map[string]bool) []events.Event {
+	out := make([]events.Event, 0, len(evs))
+	for _, e := range evs {
+		if !ids[e.ID] {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
 // recordAlbums adds published album items to the album progress in KV.
 func (run *channelRun) recordAlbums(ctx context.Context, posts []*events.Post) error {
 	groups := map[int64][]*events.Post{}
@@ -272,7 +345,8 @@ func (run *channelRun) recordAlbums(ctx context.Context, posts []*events.Post) e
 		groups[p.GroupedID] = append(groups[p.GroupedID], p)
 	}
 	for _, g := range order {
-		err := updateJSON(ctx, run.s.state, albumKey(run.ch.ID, g), func(a *albumProgress, found bool) (bool, error) {
+		key := albumKey(run.ch.ID, g)
+		add := func(a *albumProgress, found bool) (bool, error) {
 			if !found {
 				*a = albumProgress{ChannelID: run.ch.ID, GroupedID: g}
 			}
@@ -280,7 +354,15 @@ func (run *channelRun) recordAlbums(ctx context.Context, posts []*events.Post) e
 				a.add(p)
 			}
 			return true, nil
-		})
+		}
+		err := updateJSON(ctx, run.s.state, key, add)
+		if errors.Is(err, errUnreadable) {
+			// The posts just published are on the log: the rebuilt progress has them.
+			if _, err := run.rebuildAlbum(ctx, key, g); err != nil {
+				return err
+			}
+			err = updateJSON(ctx, run.s.state, key, add)
+		}
 		if err != nil {
 			return fmt.Errorf("album %d: %w", g, err)
 		}
@@ -288,9 +370,52 @@ func (run *channelRun) recordAlbums(ctx context.Context, posts []*events.Post) e
 	return nil
 }
 
+// rebuildAlbum replaces unreadable album progress with the album's items as the log has
+// them (the progress only ever records published posts), so the album is still published
+// once it is complete. Without any item on the log, the entry is removed. ok says whether
+// progress was written.
+func (run *channelRun) rebuildAlbum(ctx context.Context, key string, grouped int64) (ok bool, err error) {
+	s := run.s
+	e, err := s.state.Get(ctx, key)
+	if err != nil {
+		return false, fmt.Errorf("album progress %s: %w", key, err)
+	}
+	a := albumProgress{ChannelID: run.ch.ID, GroupedID: grouped}
+	subj, err := events.PostEvent(&events.PostParsed{Post: events.Post{PostRef: events.PostRef{ChannelID: run.ch.ID}}}).NATSSubject(events.Default)
+	if err != nil {
+		return false, err
+	}
+	err = logscan.Scan(ctx, s.js, subj, time.Time{}, func(m *nats.Msg) error {
+		ev, err := events.Decode(events.Header(m.Header), m.Data)
+		if err != nil {
+			return fmt.Errorf("album progress %s: rebuild from the log: %w", key, err)
+		}
+		if p, ok := ev.Data.(*events.PostParsed); ok && p.GroupedID == grouped {
+			a.add(&p.Post)
+		}
+		return nil
+	})
+	if err != nil {
+		return false, err
+	}
+	if len(a.Items) == 0 {
+		s.log.Warn("unreadable album progress without any item on the log: removed", "key", key)
+		if err := s.state.Delete(ctx, key, lastRevision(e.Revision())); err != nil {
+			return false, fmt.Errorf("album progress %s: remove: %w", key, err)
+		}
+		return false, nil
+	}
+	if _, err := putJSON(ctx, s.state, key, a, e.Revision()); err != nil {
+		return false, fmt.Errorf("album progress %s: %w", key, err)
+	}
+	s.log.Warn("unreadable album progress rebuilt from the log", "key", key, "items", len(a.Items))
+	return true, nil
+}
+
 // completeAlbums publishes albums.parsed for every album of the channel whose items are
-// all known, once: its progress entry is deleted after the log acknowledged the fact (a
-// crash in between re-publishes the same id, which the log drops).
+// all known, once: its progress entry is deleted after the log acknowledged the fact. A
+// run stopped in between (or a failed delete) leaves the entry; the next run finds the
+// fact on the log after the entry's time and only deletes it.
 func (run *channelRun) completeAlbums(ctx context.Context) error {
 	s := run.s
 	es, err := entries(ctx, s.state, prefixAlbum+run.ch.ID.String()+".*")
@@ -301,19 +426,46 @@ func (run *channelRun) completeAlbums(ctx context.Context) error {
 	for _, e := range es {
 		var a albumProgress
 		if err := jsonUnmarshal(e.Value(), &a); err != nil || len(a.Items) == 0 {
-			s.log.Warn("dropping unreadable album progress", "key", e.Key(), "err", err)
-			_ = s.state.Delete(ctx, e.Key())
-			continue
+			s.log.Warn("unreadable album progress", "key", e.Key(), "err", err)
+			g, perr := strconv.ParseInt(strings.TrimPrefix(e.Key(), prefixAlbum+run.ch.ID.String()+"."), 10, 64)
+			if perr != nil {
+				return fmt.Errorf("album progress %s: not an album key: %w", e.Key(), perr)
+			}
+			ok, err := run.rebuildAlbum(ctx, e.Key(), g)
+			if err != nil {
+				return err
+			}
+			if !ok {
+				continue
+			}
+			// Read again: complete or not, the next run sees readable progress.
+			ne, err := s.state.Get(ctx, e.Key())
+			if err != nil {
+				return fmt.Errorf("album progress %s: %w", e.Key(), err)
+			}
+			if err := jsonUnmarshal(ne.Value(), &a); err != nil {
+				return fmt.Errorf("album progress %s: %w: %w", e.Key(), errUnreadable, err)
+			}
+			e = ne
 		}
 		if !a.complete(run.cursor, now) {
 			continue
 		}
-		if _, err := s.pub.publish(ctx, []events.Event{albumEvent(a.payload())}); err != nil {
-			return err
+		ev := albumEvent(a.payload())
+		todo, err := s.unpublished(ctx, []events.Event{ev}, e.Created())
+		if err != nil {
+			return fmt.Errorf("album progress %s: %w", e.Key(), err)
 		}
-		s.metrics.posts.WithLabelValues("album").Inc()
+		if len(todo) == 0 {
+			s.log.Info("album already on the log, not published again", "key", e.Key())
+		} else {
+			if _, err := s.publish(ctx, []events.Event{ev}); err != nil {
+				return err
+			}
+			s.metrics.posts.WithLabelValues("album").Inc()
+		}
 		if err := s.state.Delete(ctx, e.Key(), lastRevision(e.Revision())); err != nil {
-			s.log.Warn("delete album progress", "key", e.Key(), "err", err)
+			return fmt.Errorf("album %d published; its progress %s stays until a later run removes it: %w", a.GroupedID, e.Key(), err)
 		}
 	}
 	return nil
