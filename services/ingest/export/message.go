@@ -464,7 +464,11 @@ func (m *message) parseText(raw json.RawMessage, field string) *fieldError {
 				if ferr != nil {
 					return ferr
 				}
-				userID, _ = strconv.ParseInt(strings.TrimPrefix(s, "user"), 10, 64)
+				n, err := strconv.ParseInt(strings.TrimPrefix(s, "user"), 10, 64)
+				if err != nil {
+					return fieldErr([]any{field, i, "user_id"}, "%s %q is not a user id", fieldPath([]any{field, i, "user_id"}), s)
+				}
+				userID = n
 			} else if userID, ferr = integer(p.UserID, field, i, "user_id"); ferr != nil {
 				return ferr
 			}

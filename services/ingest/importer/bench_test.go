@@ -9,9 +9,9 @@ import (
 
 	"github.com/tgflow/tgflow/events"
 	"github.com/tgflow/tgflow/nats/natstest"
-	"github.com/tgflow/tgflow/services/ingest/importer"
 	"github.com/tgflow/tgflow/services/ingest/export"
 	"github.com/tgflow/tgflow/services/ingest/export/exporttest"
+	"github.com/tgflow/tgflow/services/ingest/importer"
 )
 
 // BenchmarkImport100k: messages/s from an export file of 100k messages to acknowledged

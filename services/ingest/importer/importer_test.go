@@ -3,9 +3,9 @@ package importer_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -13,8 +13,8 @@ import (
 	"github.com/tgflow/tgflow/internal/logx"
 	"github.com/tgflow/tgflow/nats/natstest"
 	"github.com/tgflow/tgflow/nats/topology"
-	"github.com/tgflow/tgflow/services/ingest/importer"
 	"github.com/tgflow/tgflow/services/ingest/export"
+	"github.com/tgflow/tgflow/services/ingest/importer"
 	"github.com/tgflow/tgflow/testdata/sample"
 )
 
@@ -95,7 +95,7 @@ func TestImportPublishesNewVersions(t *testing.T) {
 	env := natstest.Start(t)
 	im := newImporter(t, env)
 	ctx := context.Background()
-	src, err := os.ReadFile("../../testdata/exports/channel/result.json")
+	src, err := os.ReadFile("../../../testdata/exports/channel/result.json")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -145,13 +145,77 @@ func TestImportPublishesNewVersions(t *testing.T) {
 	}
 }
 
+// An export validated by Open and then overwritten with a malformed file (each fixture in
+// turn) before the import publishes nothing and records nothing: Import fails with
+// ErrChanged. (`tgflow import` of a malformed file fails earlier, in Open: see
+// cmd/tgflow's TestImportMalformedExportsLeaveTheLogUnchanged.)
 func TestMalformedExportPublishesNothing(t *testing.T) {
 	env := natstest.Start(t)
-	_, err := export.Open("../../testdata/exports/malformed/bad_date.json")
-	if err == nil || !strings.Contains(err.Error(), "byte") {
-		t.Fatalf("err = %v, want a positioned error", err)
+	im := newImporter(t, env)
+	ctx := context.Background()
+	valid, err := os.ReadFile("../../../testdata/exports/channel/result.json")
+	if err != nil {
+		t.Fatal(err)
 	}
-	if got := logCount(t, env.JS); got != 0 {
-		t.Fatalf("log has %d facts", got)
+	files, err := filepath.Glob("../../../testdata/exports/malformed/*.json")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("malformed fixtures: %v (%d files)", err, len(files))
+	}
+	// The log and the ledger hold something already: "unchanged" is not "empty".
+	sx, err := export.OpenFS(sample.FS, sample.Root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sx.Close()
+	if _, err := im.Import(ctx, sx); err != nil {
+		t.Fatal(err)
+	}
+	state := func() (uint64, uint64, int) {
+		t.Helper()
+		s, err := env.JS.Stream(ctx, topology.LogStream)
+		if err != nil {
+			t.Fatal(err)
+		}
+		info, err := s.Info(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		kv, err := env.JS.KeyValue(ctx, topology.BucketImported)
+		if err != nil {
+			t.Fatal(err)
+		}
+		st, err := kv.Status(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return info.State.Msgs, info.State.LastSeq, int(st.Values())
+	}
+	for _, f := range files {
+		t.Run(filepath.Base(f), func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "result.json")
+			if err := os.WriteFile(path, valid, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			x, err := export.Open(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer x.Close()
+			bad, err := os.ReadFile(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(path, bad, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			msgs, last, ledger := state()
+			_, err = im.Import(ctx, x)
+			if !errors.Is(err, export.ErrChanged) {
+				t.Fatalf("import of an export overwritten with %s: %v, want ErrChanged", f, err)
+			}
+			if m, l, n := state(); m != msgs || l != last || n != ledger {
+				t.Fatalf("log %d messages (last %d), ledger %d values; before: %d (last %d), %d", m, l, n, msgs, last, ledger)
+			}
+		})
 	}
 }
