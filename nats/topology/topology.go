@@ -37,7 +37,9 @@ const (
 	BucketLeases   = "leases"
 	BucketTrends   = "trends"
 	BucketImported = "import-ledger"
+	BucketPages    = "enricher-pages"
 	ObjectMedia    = "media"
+	ObjectPages    = "pages"
 )
 
 // Consumer names: fixed and versioned. Renaming one re-consumes the whole log; bump the
@@ -254,6 +256,7 @@ func KeyValues() []jetstream.KeyValueConfig {
 		{Bucket: BucketLeases, Description: "leases: the one active scheduler (owner token, TTL)", History: 1, TTL: time.Minute, Storage: jetstream.FileStorage},
 		{Bucket: BucketTrends, Description: "trends: sliding-window state per tag", History: 1, Storage: jetstream.FileStorage},
 		{Bucket: BucketImported, Description: "import: post versions and albums already published from exports", History: 1, Storage: jetstream.FileStorage},
+		{Bucket: BucketPages, Description: "enricher: fetched page per normalised URL (a cache: one fetch serves every post linking it)", History: 1, TTL: 48 * time.Hour, Storage: jetstream.FileStorage},
 	}
 }
 
@@ -261,5 +264,6 @@ func KeyValues() []jetstream.KeyValueConfig {
 func ObjectStores() []jetstream.ObjectStoreConfig {
 	return []jetstream.ObjectStoreConfig{
 		{Bucket: ObjectMedia, Description: "media, content-addressed: key = hex sha256", Storage: jetstream.FileStorage},
+		{Bucket: ObjectPages, Description: "enricher: raw fetched pages, content-addressed: key = hex sha256", TTL: 48 * time.Hour, Storage: jetstream.FileStorage},
 	}
 }

@@ -71,10 +71,15 @@ func (r Result) Page() events.Page {
 		Domain:        r.Domain,
 		Status:        r.Status,
 		Title:         r.Title,
+		Site:          r.Site,
+		Byline:        r.Byline,
+		Excerpt:       r.Excerpt,
 		Text:          r.Text,
+		WordCount:     r.WordCount,
 		Lang:          r.Lang,
 		ContentSHA256: r.ContentSHA256,
 		FetchedAt:     r.FetchedAt,
+		Reason:        string(r.Reason),
 	}
 	if p.Domain == "" {
 		p.Domain = "-" // events.PostEnriched requires one; a link with no host has none
