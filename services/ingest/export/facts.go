@@ -8,7 +8,6 @@ import (
 	"io"
 	"io/fs"
 	"iter"
-	"strconv"
 
 	"github.com/tgflow/tgflow/events"
 	"github.com/tgflow/tgflow/services/ingest/media"
@@ -19,13 +18,6 @@ import (
 // sink's size cap (recorded as skipped), any other error stops Facts.
 type MediaSink interface {
 	Put(ctx context.Context, r io.Reader, meta media.Meta) (sha string, stored bool, err error)
-}
-
-// PostEvent is the event of a post, with the id recipe every ingest path uses: producer
-// ingest, the post key, and the post version (its edit date, 0 if never edited). The live
-// Telegram path builds the same id for the same post version, so the log keeps one copy.
-func PostEvent(p *events.PostParsed) events.Event {
-	return events.New(events.ProducerIngest, p, p.Date, strconv.FormatInt(p.EditDate, 10))
 }
 
 // AlbumEvent is the event of an inferred album; its id derives from the album key.
@@ -125,7 +117,7 @@ func (em *emitter) emit(u unit) error {
 		return err
 	}
 	for _, p := range posts {
-		if !em.yield(PostEvent(p), nil) {
+		if !em.yield(events.PostEvent(p), nil) {
 			return errStop
 		}
 	}

@@ -510,9 +510,9 @@ func (tb *textBuilder) add(typ, text, href string, userID int64) {
 	case "mention_name":
 		e.UserID = userID
 	case "hashtag":
-		m.hashtags = appendUnique(m.hashtags, strings.TrimPrefix(strings.TrimSpace(text), "#"))
+		m.hashtags = events.AppendUnique(m.hashtags, strings.TrimPrefix(strings.TrimSpace(text), "#"))
 	case "mention":
-		m.mentions = appendUnique(m.mentions, strings.TrimPrefix(strings.TrimSpace(text), "@"))
+		m.mentions = events.AppendUnique(m.mentions, strings.TrimPrefix(strings.TrimSpace(text), "@"))
 	}
 	m.entities = append(m.entities, e)
 }
@@ -522,20 +522,8 @@ func (tb *textBuilder) done() { tb.m.text = tb.b.String() }
 // addLink keeps web links only: the enricher fetches them.
 func (m *message) addLink(u string) {
 	if events.IsWebLink(u) {
-		m.links = appendUnique(m.links, u)
+		m.links = events.AppendUnique(m.links, u)
 	}
-}
-
-func appendUnique(list []string, s string) []string {
-	if s == "" {
-		return list
-	}
-	for _, x := range list {
-		if x == s {
-			return list
-		}
-	}
-	return append(list, s)
 }
 
 // Media kinds by the export's media_type.

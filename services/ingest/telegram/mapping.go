@@ -5,7 +5,6 @@ import (
 	"strings"
 	"time"
 	"unicode/utf16"
-	"unicode/utf8"
 
 	"github.com/gotd/td/tg"
 
@@ -104,7 +103,7 @@ func mapPost(ch Channel, m *tg.Message) (*events.Post, string) {
 		}
 		if wp, ok := media.(*tg.MessageMediaWebPage); ok {
 			if page, ok := wp.Webpage.(*tg.WebPage); ok {
-				p.Links = appendLink(p.Links, page.URL)
+				p.Links = events.AppendLink(p.Links, page.URL)
 			}
 		}
 	}
@@ -238,16 +237,16 @@ func mapEntities(p *events.Post, ents []tg.MessageEntityClass) {
 		switch x := e.(type) {
 		case *tg.MessageEntityURL:
 			ent.URL = events.NormalizeLink(text)
-			p.Links = appendLink(p.Links, ent.URL)
+			p.Links = events.AppendLink(p.Links, ent.URL)
 		case *tg.MessageEntityTextURL:
 			ent.URL = events.NormalizeLink(x.URL)
-			p.Links = appendLink(p.Links, ent.URL)
+			p.Links = events.AppendLink(p.Links, ent.URL)
 		case *tg.MessageEntityMentionName:
 			ent.UserID = x.UserID
 		case *tg.MessageEntityHashtag:
-			p.Hashtags = appendUnique(p.Hashtags, strings.TrimPrefix(strings.TrimSpace(text), "#"))
+			p.Hashtags = events.AppendUnique(p.Hashtags, strings.TrimPrefix(strings.TrimSpace(text), "#"))
 		case *tg.MessageEntityMention:
-			p.Mentions = appendUnique(p.Mentions, strings.TrimPrefix(strings.TrimSpace(text), "@"))
+			p.Mentions = events.AppendUnique(p.Mentions, strings.TrimPrefix(strings.TrimSpace(text), "@"))
 		}
 		p.Entities = append(p.Entities, ent)
 	}
@@ -293,23 +292,3 @@ func (ix *utf16Index) slice(start, end int) string { return string(ix.runes[star
 // UTF16ToRunes converts a UTF-16 code unit offset in s to a code point offset (exported for
 // tests and other ingest paths).
 func UTF16ToRunes(s string, u int) int { return newUTF16Index(s).runeAt(u) }
-
-// appendLink keeps web links only: the enricher fetches them.
-func appendLink(list []string, u string) []string {
-	if events.IsWebLink(u) {
-		return appendUnique(list, u)
-	}
-	return list
-}
-
-func appendUnique(list []string, s string) []string {
-	if s == "" || !utf8.ValidString(s) {
-		return list
-	}
-	for _, x := range list {
-		if x == s {
-			return list
-		}
-	}
-	return append(list, s)
-}
