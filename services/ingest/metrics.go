@@ -1,10 +1,9 @@
 package ingest
 
 import (
-	"errors"
-	"fmt"
-
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/tgflow/tgflow/internal/promx"
 )
 
 // metrics are ingest's own series, next to the stage runtime's.
@@ -42,39 +41,23 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		return m, nil
 	}
 	var err error
-	if m.runs, err = register(reg, m.runs); err != nil {
+	if m.runs, err = promx.Register(reg, m.runs); err != nil {
 		return nil, err
 	}
-	if m.failures, err = register(reg, m.failures); err != nil {
+	if m.failures, err = promx.Register(reg, m.failures); err != nil {
 		return nil, err
 	}
-	if m.posts, err = register(reg, m.posts); err != nil {
+	if m.posts, err = promx.Register(reg, m.posts); err != nil {
 		return nil, err
 	}
-	if m.skipped, err = register(reg, m.skipped); err != nil {
+	if m.skipped, err = promx.Register(reg, m.skipped); err != nil {
 		return nil, err
 	}
-	if m.resolves, err = register(reg, m.resolves); err != nil {
+	if m.resolves, err = promx.Register(reg, m.resolves); err != nil {
 		return nil, err
 	}
-	if m.duplicates, err = register(reg, m.duplicates); err != nil {
+	if m.duplicates, err = promx.Register(reg, m.duplicates); err != nil {
 		return nil, err
 	}
 	return m, nil
-}
-
-// register registers c, or returns the equal collector already registered (a second
-// ingest service in one process counts into the same series).
-func register[C prometheus.Collector](reg prometheus.Registerer, c C) (C, error) {
-	err := reg.Register(c)
-	if err == nil {
-		return c, nil
-	}
-	var are prometheus.AlreadyRegisteredError
-	if errors.As(err, &are) {
-		if existing, ok := are.ExistingCollector.(C); ok {
-			return existing, nil
-		}
-	}
-	return c, fmt.Errorf("ingest metrics: %w", err)
 }

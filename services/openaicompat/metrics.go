@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/tgflow/tgflow/internal/promx"
 )
 
 // Call outcomes (the outcome label).
@@ -41,32 +43,16 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		}, []string{"provider"}),
 	}
 	var err error
-	if m.Calls, err = register(reg, m.Calls); err != nil {
+	if m.Calls, err = promx.Register(reg, m.Calls); err != nil {
 		return nil, err
 	}
-	if m.Latency, err = register(reg, m.Latency); err != nil {
+	if m.Latency, err = promx.Register(reg, m.Latency); err != nil {
 		return nil, err
 	}
-	if m.Tokens, err = register(reg, m.Tokens); err != nil {
+	if m.Tokens, err = promx.Register(reg, m.Tokens); err != nil {
 		return nil, err
 	}
 	return m, nil
-}
-
-// register adds c to reg, or returns the collector already registered under its name (two
-// stages in one process share the provider series).
-func register[C prometheus.Collector](reg prometheus.Registerer, c C) (C, error) {
-	err := reg.Register(c)
-	if err == nil {
-		return c, nil
-	}
-	var are prometheus.AlreadyRegisteredError
-	if errors.As(err, &are) {
-		if existing, ok := are.ExistingCollector.(C); ok {
-			return existing, nil
-		}
-	}
-	return c, err
 }
 
 func (m *Metrics) observe(provider, op, outcome string, d time.Duration) {
