@@ -162,6 +162,25 @@ func TestIndexRebuiltFromFacts(t *testing.T) {
 	}
 }
 
+// TestIndexKeepsTheFirstSeen: whatever the order facts arrive in, a picture points at
+// the post with the lowest sequence.
+func TestIndexKeepsTheFirstSeen(t *testing.T) {
+	ix := vision.NewIndex()
+	if !ix.Add(7, vision.Ref{Post: post(2, 2), MediaSHA256: "later", Seq: 50}) {
+		t.Fatal("first Add reports no change")
+	}
+	if !ix.Add(7, vision.Ref{Post: post(1, 1), MediaSHA256: "earlier", Seq: 10}) {
+		t.Fatal("an earlier sighting reports no change")
+	}
+	if ix.Add(7, vision.Ref{Post: post(3, 3), MediaSHA256: "latest", Seq: 90}) {
+		t.Fatal("a later sighting changed the index")
+	}
+	m, ok := ix.Nearest(7, 0, post(9, 9))
+	if !ok || m.Seq != 10 || m.MediaSHA256 != "earlier" || ix.Len() != 1 {
+		t.Fatalf("Nearest = %+v %v (len %d), want the sighting at seq 10", m, ok, ix.Len())
+	}
+}
+
 func TestHashFormat(t *testing.T) {
 	for _, h := range []uint64{0, 1, 0xf0f0f0f0f0f0f0f0, ^uint64(0)} {
 		s := vision.FormatHash(h)
