@@ -313,11 +313,7 @@ func (w *weights) tokens(s *encScratch) {
 	for t, id := range s.ids {
 		c := int(id) % numChunks
 		sc, lo := w.scale[c], w.lo[c]
-		q := w.table[int(id)*embDim : (int(id)+1)*embDim]
-		e := feats[t*featDim : t*featDim+embDim]
-		for j := range e {
-			e[j] = float32(q[j])*sc + lo
-		}
+		dequant(feats[t*featDim:t*featDim+embDim], w.table[int(id)*embDim:(int(id)+1)*embDim], sc, lo)
 	}
 	// Per piece id: x = layernorm(emb @ projW + projB) over the three branches together,
 	// and the first convolution's partial products x_i @ w1_i[j] for each order i and
@@ -375,10 +371,7 @@ func (w *weights) tokens(s *encScratch) {
 						add(hr, s.rows[r][p:p+cnnDim])
 					}
 				}
-				xr := s.rows[t][i*cnnDim : (i+1)*cnnDim]
-				for j := range hr {
-					hr[j] = max(hr[j], 0) + xr[j]
-				}
+				reluAdd(hr, s.rows[t][i*cnnDim:(i+1)*cnnDim])
 			}
 		}
 		// second conv: feats branch = relu(window(h) @ w2 + b2) + h
@@ -387,11 +380,7 @@ func (w *weights) tokens(s *encScratch) {
 		fillRows(feats[off:], T, featDim, w.b2[i])
 		gemm(T, g, width, &w.w2[i], feats[off:], featDim)
 		for t := range T {
-			fr := feats[t*featDim+off : t*featDim+off+cnnDim]
-			hr := h[t*cnnDim : (t+1)*cnnDim]
-			for j := range fr {
-				fr[j] = max(fr[j], 0) + hr[j]
-			}
+			reluAdd(feats[t*featDim+off:t*featDim+off+cnnDim], h[t*cnnDim:(t+1)*cnnDim])
 		}
 	}
 	for t := range T {
@@ -475,31 +464,6 @@ func (s *encScratch) window(dst, src []float32, ld, n, left int) {
 func fillRows(dst []float32, rows, ld int, v []float32) {
 	for r := range rows {
 		copy(dst[r*ld:r*ld+len(v)], v)
-	}
-}
-
-func layerNorm(x, g, b []float32, eps float32) {
-	var sum float64
-	for _, v := range x {
-		sum += float64(v)
-	}
-	mean := float32(sum / float64(len(x)))
-	var ss float64
-	for i, v := range x {
-		d := v - mean
-		x[i] = d
-		ss += float64(d) * float64(d)
-	}
-	inv := float32(1 / math.Sqrt(ss/float64(len(x))+float64(eps)))
-	for i := range x {
-		x[i] = x[i]*inv*g[i] + b[i]
-	}
-}
-
-func add(dst, src []float32) {
-	src = src[:len(dst)]
-	for i := range dst {
-		dst[i] += src[i]
 	}
 }
 
