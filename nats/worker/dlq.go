@@ -97,10 +97,22 @@ func ParseDeadLetter(m *jetstream.RawStreamMsg) DeadLetter {
 		Header:   h,
 		Data:     m.Data,
 	}
-	dl.Deliveries, _ = strconv.ParseUint(h.Get(HeaderDLQDeliveries), 10, 64)
-	dl.StreamSeq, _ = strconv.ParseUint(h.Get(HeaderDLQStreamSeq), 10, 64)
-	dl.Time, _ = time.Parse(time.RFC3339Nano, h.Get(HeaderDLQTime))
+	dl.Deliveries = headerUint(h, HeaderDLQDeliveries)
+	dl.StreamSeq = headerUint(h, HeaderDLQStreamSeq)
+	if t, err := time.Parse(time.RFC3339Nano, h.Get(HeaderDLQTime)); err == nil {
+		dl.Time = t
+	}
 	return dl
+}
+
+// headerUint reads a numeric DLQ header; 0 means absent or unknown (a message whose
+// metadata could not be read is dead-lettered with deliveries "unknown" and sequence 0).
+func headerUint(h nats.Header, key string) uint64 {
+	n, err := strconv.ParseUint(h.Get(key), 10, 64)
+	if err != nil {
+		return 0
+	}
+	return n
 }
 
 // ListDeadLetters returns the DLQ entries (optionally of one consumer), oldest first.
@@ -159,7 +171,13 @@ func Replay(ctx context.Context, js jetstream.JetStream, dlqSeq uint64) (DeadLet
 		}
 		h[k] = v
 	}
-	h.Set(publish.MsgIDHeader, fmt.Sprintf("replay:%s:%d", dl.Consumer, dl.StreamSeq))
+	// Replaying one log message twice publishes it once; without its log sequence, the
+	// DLQ entry identifies it (sequence 0 would make every such replay one duplicate).
+	id := fmt.Sprintf("replay:%s:%d", dl.Consumer, dl.StreamSeq)
+	if dl.StreamSeq == 0 {
+		id = fmt.Sprintf("replay:%s:dlq:%d", dl.Consumer, dlqSeq)
+	}
+	h.Set(publish.MsgIDHeader, id)
 	original := dl.Subject
 	// A message that was itself a replay goes back under its original subject.
 	if rest, ok := strings.CutPrefix(original, topology.ReplaySubject(dl.Consumer, "")); ok {

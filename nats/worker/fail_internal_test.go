@@ -95,6 +95,21 @@ func TestUnreadableMetadataDeadLettersInsteadOfRetryingForever(t *testing.T) {
 		if !strings.Contains(dl.Reason, ErrNoMetadata.Error()) || !strings.Contains(dl.Reason, "upstream timeout") {
 			t.Errorf("reason %q does not say why", dl.Reason)
 		}
+		// Both replays reach the log: without a log sequence they must not share one id.
+		if _, err := Replay(context.Background(), js, dl.DLQSeq); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s, err := js.Stream(context.Background(), topology.LogStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := s.Info(context.Background(), jetstream.WithSubjectFilter(topology.ReplaySubject(topology.ConsumerTagger, ">")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.State.Msgs != 2 {
+		t.Fatalf("%d replays on the log, want 2", info.State.Msgs)
 	}
 }
 

@@ -19,5 +19,9 @@ func Tracing() Middleware {
 
 // traceCtx is ctx with in's trace id (the runtime's own failure lines use it as well).
 func traceCtx(ctx context.Context, in events.Event) context.Context {
-	return logx.WithTrace(ctx, events.TraceID(in.TraceParent))
+	return traceParentCtx(ctx, in.TraceParent)
+}
+
+func traceParentCtx(ctx context.Context, traceparent string) context.Context {
+	return logx.WithTrace(ctx, events.TraceID(traceparent))
 }

@@ -29,7 +29,7 @@ type Stage struct {
 
 type pendingAck struct {
 	msg     jetstream.Msg
-	in      events.Event
+	trace   string // the input's traceparent, for log lines
 	futures []jetstream.PubAckFuture
 	types   []events.Type
 }
@@ -154,7 +154,7 @@ func (s *Stage) publish(ctx context.Context, in jetstream.Msg, ev events.Event, 
 		futures = append(futures, f)
 	}
 	select {
-	case s.pending <- pendingAck{msg: in, in: ev, futures: futures, types: types}:
+	case s.pending <- pendingAck{msg: in, trace: ev.TraceParent, futures: futures, types: types}:
 	case <-ctx.Done(): // grace over: left unacked, redelivered; the outputs deduplicate
 	}
 }
@@ -190,7 +190,7 @@ func (s *Stage) acker(ctx context.Context, quit <-chan struct{}) {
 
 func (s *Stage) ack(ctx context.Context, p pendingAck) {
 	if _, err := s.pub.Await(ctx, p.futures); err != nil {
-		s.fail(traceCtx(ctx, p.in), p.msg, err)
+		s.fail(traceParentCtx(ctx, p.trace), p.msg, err)
 		return
 	}
 	for _, t := range p.types {
@@ -198,13 +198,13 @@ func (s *Stage) ack(ctx context.Context, p pendingAck) {
 	}
 	if s.cfg.BeforeAck != nil {
 		if err := s.cfg.BeforeAck(p.msg); err != nil {
-			s.log.WarnContext(traceCtx(ctx, p.in), "ack withheld by hook", "err", err)
+			s.log.WarnContext(traceParentCtx(ctx, p.trace), "ack withheld by hook", "err", err)
 			return
 		}
 	}
 	if err := p.msg.Ack(); err != nil {
 		// The outputs are in the log: a redelivery republishes them as duplicates.
-		s.log.WarnContext(traceCtx(ctx, p.in), "ack failed; the input will be redelivered", "subject", p.msg.Subject(), "err", err)
+		s.log.WarnContext(traceParentCtx(ctx, p.trace), "ack failed; the input will be redelivered", "subject", p.msg.Subject(), "err", err)
 		return
 	}
 	s.processed.Inc()
