@@ -31,7 +31,7 @@ type command struct {
 func commands() []command {
 	return []command{
 		{"dev", "[--data-dir DIR] [--sample] [--until-idle] [--idle-timeout 10m] [--services a,b]", "run every service in one process with an embedded NATS server (laptop mode)", runDev},
-		{"channels", "add REF… [--backfill-messages N] [--backfill-days N] | rm REF… | ls", "follow or stop following channels (@name, t.me/name, or id); list them with cursor, last sync and last error", runChannels},
+		{"channels", "add REF… [--backfill-messages N] [--backfill-days N] | rm REF… | ls", "follow or stop following channels (@name, t.me/name, or id); list them at once with state, cursor, last sync and last error", runChannels},
 		{"login", "[qr|phone]", "log the ingest Telegram account in (QR code in the terminal, or phone code; asks the 2FA password); the session is stored encrypted", runLogin},
 		{"import", "PATH [--json]", "publish a Telegram Desktop export (result.json of a chat, or a full-account export); re-importing publishes nothing new", runImport},
 		{"nats", "apply [--all] | files [--dir nats]", "create or update streams, buckets and consumers; regenerate the committed JSON configs", runNATS},

@@ -3,9 +3,14 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
 
 	"github.com/tgflow/tgflow/events"
+	"github.com/tgflow/tgflow/internal/config"
 	"github.com/tgflow/tgflow/services/ingest"
 )
 
@@ -47,6 +52,9 @@ func runChannels(ctx context.Context, a *app, args []string) error {
 			}
 			fmt.Fprintf(a.stdout, "subscribed %s (%s)\n", ref, ev.Subject)
 		}
+		if why := ingestNotRunning(a.env); why != "" {
+			fmt.Fprintf(a.stdout, "ingest reads it once it runs; now: %s\n", why)
+		}
 		return nil
 	case "rm":
 		for _, ref := range fs.Args() {
@@ -62,8 +70,7 @@ func runChannels(ctx context.Context, a *app, args []string) error {
 		if err != nil {
 			return err
 		}
-		ingest.PrintChannels(a.stdout, chans)
-		return nil
+		return printChannels(a.stdout, chans, ingestNotRunning(a.env))
 	}
 	return fmt.Errorf("%w: unknown channels subcommand %q", errUsage, sub)
 }
@@ -90,4 +97,83 @@ func runLogin(ctx context.Context, a *app, args []string) error {
 	}
 	defer c.Close()
 	return ingest.Login(ctx, c.JS, a.env, os.Stdin, a.stdout, method)
+}
+
+// ingestNotRunning says why ingest cannot run with this environment ("" when it can): its
+// configuration is incomplete or invalid. It is a hint for `channels add/ls`; a `tgflow dev`
+// or ingest container started with other variables may well be running.
+func ingestNotRunning(env map[string]string) string {
+	var cfg ingest.Config
+	if err := config.Load(&cfg, env); err != nil {
+		return fmt.Sprintf("ingest cannot start: %v", err)
+	}
+	if err := cfg.Configured(); err != nil {
+		return fmt.Sprintf("ingest is %v, so it does not run", err)
+	}
+	return ""
+}
+
+// printChannels writes channels as a table. why, when set, says why subscriptions may be
+// waiting for ingest.
+func printChannels(w io.Writer, chans []ingest.ChannelInfo, why string) error {
+	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "USERNAME\tID\tTITLE\tSTATE\tCURSOR\tLAST SYNC\tLAST ERROR")
+	waiting := 0
+	for _, c := range chans {
+		user, id, sync := "-", "-", "-"
+		if c.Username != "" {
+			user = "@" + c.Username
+		}
+		if c.ChannelID.Valid() {
+			id = c.ChannelID.String()
+		}
+		if !c.LastSync.IsZero() {
+			sync = c.LastSync.Local().Format(time.DateTime)
+		}
+		state := "subscribed"
+		switch {
+		case c.Waiting && c.Subscribed:
+			state, waiting = "waiting for ingest", waiting+1
+		case c.Waiting:
+			state, waiting = "removal waiting for ingest", waiting+1
+		case !c.Subscribed:
+			state = "removed"
+		case !c.Resolved:
+			state = "resolving"
+		case c.Due && c.Cursor == 0:
+			state = "backfill"
+		case c.Due:
+			state = "due"
+		}
+		errText := "-"
+		if c.LastError != "" {
+			errText = c.ErrorCode
+			if !c.RetryAt.IsZero() {
+				errText += " (retry " + c.RetryAt.Local().Format(time.DateTime) + ")"
+			}
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\n", user, id, oneLine(c.Title), state, c.Cursor, sync, errText)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if waiting > 0 {
+		if why == "" {
+			why = "it is not running, or has not caught up yet"
+		}
+		_, err := fmt.Fprintf(w, "%d change(s) waiting for ingest: %s\n", waiting, why)
+		return err
+	}
+	return nil
+}
+
+func oneLine(s string) string {
+	s = strings.Join(strings.Fields(s), " ")
+	if s == "" {
+		return "-"
+	}
+	if r := []rune(s); len(r) > 40 {
+		return string(r[:39]) + "…"
+	}
+	return s
 }

@@ -4,17 +4,18 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net/url"
+	"sort"
 	"strconv"
 	"strings"
-	"text/tabwriter"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/tgflow/tgflow/events"
 	"github.com/tgflow/tgflow/nats/topology"
+	"github.com/tgflow/tgflow/services/ingest/logscan"
 )
 
 // ErrChannelRef is returned for a `channels add/rm` argument that names no channel.
@@ -136,6 +137,11 @@ type ChannelInfo struct {
 	Username   string           `json:"username,omitempty"`
 	Title      string           `json:"title,omitempty"`
 	Subscribed bool             `json:"subscribed"`
+	// Waiting is set when the channel's last channels.subscribed/unsubscribed fact is on the
+	// log but ingest has not applied it yet (not running, not configured, or behind):
+	// Subscribed says what the log asks for; the other fields are what ingest knew before
+	// (nothing, for a channel it never saw).
+	Waiting bool `json:"waiting_for_ingest,omitempty"`
 	// Resolved is false for a channel subscribed by username that ingest has not
 	// resolved yet.
 	Resolved bool `json:"resolved"`
@@ -148,9 +154,11 @@ type ChannelInfo struct {
 	RetryAt   time.Time `json:"retry_at,omitzero"`
 }
 
-// ListChannels reads the channel registry (the channels bucket) and the cursors
-// (`tgflow channels ls`). The registry is written by the ingest service: channels added
-// while it was not running appear once it has read their channels.subscribed facts.
+// ListChannels lists every channel at once (`tgflow channels ls`): the subscriptions are
+// the channels.subscribed/unsubscribed facts on the log, merged with what ingest made of
+// them in its registry (the channels bucket) and cursors. A subscription ingest has not
+// applied yet — everything `channels add` did while ingest was not running — is listed
+// with Waiting set.
 func ListChannels(ctx context.Context, js jetstream.JetStream) ([]ChannelInfo, error) {
 	kv, err := js.KeyValue(ctx, topology.BucketChannels)
 	if err != nil {
@@ -160,12 +168,23 @@ func ListChannels(ctx context.Context, js jetstream.JetStream) ([]ChannelInfo, e
 	if err != nil {
 		return nil, fmt.Errorf("bucket %s: %w", topology.BucketCursors, err)
 	}
+	// The ack floor is read before the facts: a fact applied meanwhile is at worst shown as
+	// waiting, never one still waiting as applied.
+	applied, err := ingestAckFloor(ctx, js)
+	if err != nil {
+		return nil, err
+	}
+	cmds, err := subscriptionCommands(ctx, js)
+	if err != nil {
+		return nil, err
+	}
 	recs, err := (&registry{kv: kv}).records(ctx)
 	if err != nil {
 		return nil, err
 	}
 	cur := &cursors{kv: ckv}
 	out := make([]ChannelInfo, 0, len(recs))
+	byID, byName := map[events.ChannelID]int{}, map[string]int{}
 	for _, r := range recs {
 		info := ChannelInfo{ChannelID: r.ChannelID, Username: r.Username, Title: r.Title, Subscribed: r.Subscribed,
 			Resolved: r.ChannelID.Valid(), Due: r.Due, Cursor: r.Cursor, LastSync: r.LastSync,
@@ -176,57 +195,110 @@ func ListChannels(ctx context.Context, js jetstream.JetStream) ([]ChannelInfo, e
 				return nil, err
 			}
 			info.Cursor = c
+			byID[r.ChannelID] = len(out)
+		}
+		if r.Username != "" {
+			byName[strings.ToLower(r.Username)] = len(out)
 		}
 		out = append(out, info)
+	}
+	for _, c := range cmds {
+		var i int
+		var known bool
+		if c.ChannelID.Valid() {
+			i, known = byID[c.ChannelID]
+		} else {
+			i, known = byName[strings.ToLower(c.Username)]
+		}
+		waiting := c.Seq > applied
+		switch {
+		case known && waiting:
+			out[i].Waiting, out[i].Subscribed = true, c.Subscribed
+		case !known && c.Subscribed:
+			out = append(out, ChannelInfo{ChannelID: c.ChannelID, Username: c.Username, Subscribed: c.Subscribed,
+				Resolved: c.ChannelID.Valid(), Waiting: waiting})
+			if c.ChannelID.Valid() {
+				byID[c.ChannelID] = len(out) - 1
+			} else {
+				byName[strings.ToLower(c.Username)] = len(out) - 1
+			}
+		}
 	}
 	return out, nil
 }
 
-// PrintChannels writes channels as a table.
-func PrintChannels(w io.Writer, chans []ChannelInfo) {
-	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "USERNAME\tID\tTITLE\tSTATE\tCURSOR\tLAST SYNC\tLAST ERROR")
-	for _, c := range chans {
-		user, id, sync := "-", "-", "-"
-		if c.Username != "" {
-			user = "@" + c.Username
-		}
-		if c.ChannelID.Valid() {
-			id = c.ChannelID.String()
-		}
-		if !c.LastSync.IsZero() {
-			sync = c.LastSync.Local().Format(time.DateTime)
-		}
-		state := "subscribed"
-		switch {
-		case !c.Subscribed:
-			state = "removed"
-		case !c.Resolved:
-			state = "resolving"
-		case c.Due && c.Cursor == 0:
-			state = "backfill"
-		case c.Due:
-			state = "due"
-		}
-		errText := "-"
-		if c.LastError != "" {
-			errText = c.ErrorCode
-			if !c.RetryAt.IsZero() {
-				errText += " (retry " + c.RetryAt.Local().Format(time.DateTime) + ")"
-			}
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\n", user, id, oneLine(c.Title), state, c.Cursor, sync, errText)
-	}
-	tw.Flush()
+// subscriptionCommand is the last channels.subscribed or channels.unsubscribed fact of one
+// channel reference (an id, or a username compared without case).
+type subscriptionCommand struct {
+	Seq        uint64
+	ChannelID  events.ChannelID
+	Username   string
+	Subscribed bool
 }
 
-func oneLine(s string) string {
-	s = strings.Join(strings.Fields(s), " ")
-	if s == "" {
-		return "-"
+// subscriptionCommands reads every channels.subscribed and channels.unsubscribed fact of the
+// log (direct gets: no consumer is created) and returns the last one of each channel
+// reference, in log order.
+func subscriptionCommands(ctx context.Context, js jetstream.JetStream) ([]subscriptionCommand, error) {
+	last := map[string]subscriptionCommand{}
+	for _, t := range []events.Type{events.TypeChannelSubscribed, events.TypeChannelUnsubscribed} {
+		spec, ok := events.Lookup(t)
+		if !ok {
+			return nil, fmt.Errorf("event type %s is not registered", t)
+		}
+		err := logscan.Scan(ctx, js, spec.Filter(), time.Time{}, func(m *nats.Msg) error {
+			seq, err := strconv.ParseUint(m.Header.Get(jetstream.SequenceHeader), 10, 64)
+			if err != nil {
+				return fmt.Errorf("%s: a message without a sequence: %w", m.Subject, err)
+			}
+			ev, err := events.Decode(events.Header(m.Header), m.Data)
+			if err != nil {
+				// The ingest stage dead-letters such a fact; it subscribes nothing.
+				return nil
+			}
+			var c subscriptionCommand
+			switch p := ev.Data.(type) {
+			case *events.ChannelSubscribed:
+				c = subscriptionCommand{Seq: seq, ChannelID: p.ChannelID, Username: p.Username, Subscribed: true}
+			case *events.ChannelUnsubscribed:
+				c = subscriptionCommand{Seq: seq, ChannelID: p.ChannelID, Username: p.Username}
+			default:
+				return nil
+			}
+			key := "@" + strings.ToLower(c.Username)
+			if c.ChannelID.Valid() {
+				key = c.ChannelID.String()
+			}
+			if c.Seq > last[key].Seq {
+				last[key] = c
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, fmt.Errorf("channel subscriptions on the log: %w", err)
+		}
 	}
-	if r := []rune(s); len(r) > 40 {
-		return string(r[:39]) + "…"
+	out := make([]subscriptionCommand, 0, len(last))
+	for _, c := range last {
+		out = append(out, c)
 	}
-	return s
+	sort.Slice(out, func(i, j int) bool { return out[i].Seq < out[j].Seq })
+	return out, nil
+}
+
+// ingestAckFloor is the log sequence up to which the ingest consumer has applied every
+// subscription fact; 0 when the consumer does not exist yet.
+func ingestAckFloor(ctx context.Context, js jetstream.JetStream) (uint64, error) {
+	c, err := js.Consumer(ctx, topology.LogStream, topology.ConsumerIngest)
+	if errors.Is(err, jetstream.ErrConsumerNotFound) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("consumer %s: %w", topology.ConsumerIngest, err)
+	}
+	ci, err := c.Info(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("consumer %s: %w", topology.ConsumerIngest, err)
+	}
+	return ci.AckFloor.Stream, nil
 }
