@@ -28,8 +28,12 @@ import (
 type Result struct {
 	Published int // facts published (posts, albums, channel syncs)
 	Unchanged int // posts and albums already published: in the ledger, or found on the log
-	Stats     export.Stats
-	Duration  time.Duration
+	// Duplicates counts facts the log acknowledged as already stored (same Nats-Msg-Id
+	// within its duplicate window): published again although the log had them. 0 unless
+	// something the ledger and the log scan missed was re-published.
+	Duplicates int
+	Stats      export.Stats
+	Duration   time.Duration
 }
 
 // Importer publishes exports.
@@ -231,7 +235,7 @@ func (im *Importer) Import(ctx context.Context, x *export.Export) (Result, error
 		newPerChannel[ch]++
 		res.Published++
 		if len(pending) >= ledgerEvery {
-			if err := im.record(ctx, pub, pending); err != nil {
+			if res.Duplicates, err = im.record(ctx, pub, pending); err != nil {
 				return res, err
 			}
 			pending = pending[:0]
@@ -250,7 +254,8 @@ func (im *Importer) Import(ctx context.Context, x *export.Export) (Result, error
 		}
 		res.Published++
 	}
-	if err := im.record(ctx, pub, pending); err != nil {
+	var err error
+	if res.Duplicates, err = im.record(ctx, pub, pending); err != nil {
 		return res, err
 	}
 	for _, ch := range imported {
@@ -273,22 +278,22 @@ func startedKey(ch events.ChannelID) string { return "started." + ch.String() }
 type ledgerEntry struct{ key, value string }
 
 // record waits until the log has acknowledged everything pub published, then writes the
-// entries to the ledger and waits for those too.
-func (im *Importer) record(ctx context.Context, pub *publisher, entries []ledgerEntry) error {
-	if err := pub.wait(ctx); err != nil {
-		return err
+// entries to the ledger and waits for those too. dups is pub's duplicate count so far.
+func (im *Importer) record(ctx context.Context, pub *publisher, entries []ledgerEntry) (dups int, err error) {
+	if dups, err = pub.wait(ctx); err != nil {
+		return dups, err
 	}
 	if len(entries) == 0 {
-		return nil
+		return dups, nil
 	}
 	led := newPublisher(im.js)
 	for _, e := range entries {
 		if err := led.publishRaw(ctx, &nats.Msg{Subject: "$KV." + topology.BucketImported + "." + e.key, Data: []byte(e.value)}); err != nil {
-			return err
+			return dups, err
 		}
 	}
-	if err := led.wait(ctx); err != nil {
-		return fmt.Errorf("import ledger: %w (the facts are published; a re-import finds them on the log)", err)
+	if _, err := led.wait(ctx); err != nil {
+		return dups, fmt.Errorf("import ledger: %w (the facts are published; a re-import finds them on the log)", err)
 	}
-	return nil
+	return dups, nil
 }

@@ -55,6 +55,9 @@ func TestImportSampleTwicePublishesNothingNew(t *testing.T) {
 	}
 	st := first.Stats
 	// Every post and album of the sample, and one channels.synced per imported channel.
+	if first.Duplicates != 0 {
+		t.Fatalf("first import: %d duplicates", first.Duplicates)
+	}
 	if want := st.Posts + st.Albums + st.Channels; first.Published != want || first.Unchanged != 0 {
 		t.Fatalf("first import published %d (unchanged %d), want %d", first.Published, first.Unchanged, want)
 	}
@@ -82,8 +85,8 @@ func TestImportSampleTwicePublishesNothingNew(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if second.Published != 0 || second.Unchanged != st.Posts+st.Albums {
-		t.Fatalf("second import published %d, unchanged %d", second.Published, second.Unchanged)
+	if second.Published != 0 || second.Unchanged != st.Posts+st.Albums || second.Duplicates != 0 {
+		t.Fatalf("second import published %d, unchanged %d, duplicates %d", second.Published, second.Unchanged, second.Duplicates)
 	}
 	if got := logCount(t, env.JS); got != uint64(first.Published) {
 		t.Fatalf("log grew to %d facts on re-import", got)
@@ -113,6 +116,9 @@ func TestImportPublishesNewVersions(t *testing.T) {
 		r, err := im.Import(ctx, x)
 		if err != nil {
 			t.Fatal(err)
+		}
+		if r.Duplicates != 0 {
+			t.Fatalf("import re-published %d facts the log had", r.Duplicates)
 		}
 		return r
 	}

@@ -61,13 +61,13 @@ func (p *publisher) publishRaw(ctx context.Context, m *nats.Msg) error {
 	return p.batch.AddMsg(ctx, m)
 }
 
-// wait returns once every publish so far is acknowledged.
-func (p *publisher) wait(ctx context.Context) error {
+// wait returns once every publish so far is acknowledged, with the number of them the
+// stream already had (duplicate Nats-Msg-Id), since the publisher was made.
+func (p *publisher) wait(ctx context.Context) (dups int, err error) {
 	if p.batch == nil {
-		return nil
+		return 0, nil
 	}
-	_, err := p.batch.Wait(ctx)
-	return err
+	return p.batch.Wait(ctx)
 }
 
 // PublishAll publishes events and waits until the log acknowledged all of them.
@@ -78,5 +78,6 @@ func PublishAll(ctx context.Context, js jetstream.JetStream, evs []events.Event)
 			return err
 		}
 	}
-	return p.wait(ctx)
+	_, err := p.wait(ctx)
+	return err
 }
