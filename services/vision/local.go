@@ -59,11 +59,12 @@ func Decode(data []byte, maxPixels int) (image.Image, string, error) {
 // image.
 func AnalyzeLocal(img image.Image, format string, nColors int) (Local, error) {
 	b := img.Bounds()
-	ph, err := goimagehash.PerceptionHash(img)
+	thumb := grayThumb(img)
+	ph, err := goimagehash.PerceptionHash(thumb)
 	if err != nil {
 		return Local{}, fmt.Errorf("vision: phash: %w", err)
 	}
-	dh, err := goimagehash.DifferenceHash(img)
+	dh, err := goimagehash.DifferenceHash(thumb)
 	if err != nil {
 		return Local{}, fmt.Errorf("vision: dhash: %w", err)
 	}

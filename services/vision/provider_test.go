@@ -166,3 +166,36 @@ func assertImageSent(t *testing.T, f *fakeChat, prefix string) {
 		t.Errorf("request lacks the image data URI or the schema: %.300s", s)
 	}
 }
+
+// TestProviderGetsLargeImagesScaledDown: a picture larger than 1024 px is sent as a JPEG
+// scaled down, a small one as its own bytes.
+func TestProviderGetsLargeImagesScaledDown(t *testing.T) {
+	mem := media.NewMemory(1 << 26)
+	valid := `{"description":"d","labels":["a"],"objects":[],"scene":"s","is_meme":true,"nsfw":0}`
+	tests := []struct {
+		name       string
+		data       []byte
+		wantPrefix string
+	}{
+		{"large png", encodePNG(t, scene(5, 1600, 1200)), "data:image/jpeg;base64,"},
+		{"small gif", encodeGIF(t, paletted(twoTone(48, 32))), "data:image/gif;base64,"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			sha, _, err := mem.Put(ctxT(t), readerOf(tc.data), media.Meta{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			f := &fakeChat{t: t, content: valid}
+			a := newAnalyzer(t, vision.Config{DisableOCR: true}, vision.Options{Objects: mem, Describer: newDescriber(t, f)})
+			out, err := a.Analyze(ctxT(t), newPost(1, 1, photo(sha)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !out.Items[0].IsMeme {
+				t.Errorf("item %+v, want is_meme from the answer", out.Items[0])
+			}
+			assertImageSent(t, f, tc.wantPrefix)
+		})
+	}
+}
