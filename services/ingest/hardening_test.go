@@ -270,3 +270,43 @@ func TestInterruptedRecheckRepublishesNothing(t *testing.T) {
 		t.Fatalf("%d posts.edited and %d posts.deleted after the retry, want 1 and 1", e, d)
 	}
 }
+
+// A channel failure that cannot be recorded (here the log refuses new facts: it is full)
+// ends the run with the error: it used to be a warning, the run went on as if recorded and
+// the channel's retry time was lost.
+func TestUnrecordableFailureEndsTheRun(t *testing.T) {
+	h := newHarness(t)
+	c := h.tg.addChannel(9501, "fullog", "Full log")
+	h.tg.posts(c, 1, 3)
+	r := h.start()
+	h.subscribe("@fullog")
+	h.synced(0, 9501)
+
+	ctx := context.Background()
+	s, err := h.env.JS.Stream(ctx, topology.LogStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := s.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := topology.LogStreamConfig()
+	cfg.MaxMsgs = int64(info.State.Msgs)
+	if _, err := h.env.JS.UpdateStream(ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
+	h.tg.posts(c, 4, 6)
+	n := h.next(r)
+	natstest.Eventually(t, 30*time.Second, "a run that ends with the failure it could not record", func() bool {
+		for _, rep := range h.reportsSince(n) {
+			if rep.Err != nil && strings.Contains(rep.Err.Error(), "publish channels.failed") {
+				return true
+			}
+			if len(rep.Channels) > 0 && rep.Err == nil {
+				t.Fatalf("run ended without an error: %+v", rep.Channels)
+			}
+		}
+		return false
+	})
+}

@@ -503,8 +503,12 @@ func (s *Service) failed(ctx context.Context, r record, rep *ChannelReport, err 
 	s.log.Warn("channel failed", "channel", r.name(), "class", f.Class, "code", code, "retry_in", retry.Round(time.Second), "err", err)
 	s.metrics.failures.WithLabelValues(string(f.Class)).Inc()
 	ev := events.New(events.ProducerIngest, p, now, code, now.Format(time.RFC3339Nano))
+	rep.Failed = p
+	// Without the fact operators do not see the failure; without the registry entry the
+	// retry time is lost and the channel is read again at once (a flood wait ignored).
+	// Either means the log or the registry is failing: the run ends with the error.
 	if _, perr := s.publish(ctx, []events.Event{ev}); perr != nil {
-		s.log.Warn("publish channels.failed", "channel", r.name(), "err", perr)
+		return rep, fmt.Errorf("channel %s: publish channels.failed: %w", r.name(), perr)
 	}
 	uerr := s.reg.update(ctx, r.key(), func(x *record, found bool) (bool, error) {
 		if !found {
@@ -514,9 +518,8 @@ func (s *Service) failed(ctx context.Context, r record, rep *ChannelReport, err 
 		return true, nil
 	})
 	if uerr != nil {
-		s.log.Warn("record channel failure", "channel", r.name(), "err", uerr)
+		return rep, fmt.Errorf("channel %s: record the failure: %w", r.name(), uerr)
 	}
-	rep.Failed = p
 	return rep, nil
 }
 
