@@ -53,7 +53,7 @@ const MaxTextBytes = 64 << 10
 // of this many tokens (forwardLong).
 const tokenBudget = 256
 
-// groupTexts is how many consecutive texts a worker takes at a time.
+// groupTexts is how many consecutive texts a worker takes at a time, at most.
 const groupTexts = 16
 
 // Embedder is the USE multilingual v3 embedder. It is safe for concurrent use; one Embed
@@ -168,8 +168,12 @@ func (e *Embedder) Embed(ctx context.Context, texts []string) ([][]float32, erro
 	for i := range out {
 		out[i] = slab[i*Dim : (i+1)*Dim : (i+1)*Dim]
 	}
-	groups := (len(texts) + groupTexts - 1) / groupTexts
-	workers := min(runtime.GOMAXPROCS(0), groups)
+	// Groups of up to groupTexts consecutive texts, smaller when there are few texts so
+	// that every core gets some.
+	procs := runtime.GOMAXPROCS(0)
+	size := min(groupTexts, max(1, (len(texts)+procs-1)/procs))
+	groups := (len(texts) + size - 1) / size
+	workers := min(procs, groups)
 	var next atomic.Int64
 	work := func() {
 		s, _ := e.scratch.Get().(*encScratch)
@@ -182,8 +186,8 @@ func (e *Embedder) Embed(ctx context.Context, texts []string) ([][]float32, erro
 			if g >= groups {
 				return
 			}
-			lo := g * groupTexts
-			e.embedRange(s, texts, lo, min(lo+groupTexts, len(texts)), slab)
+			lo := g * size
+			e.embedRange(s, texts, lo, min(lo+size, len(texts)), slab)
 		}
 	}
 	if workers <= 1 {
