@@ -3,38 +3,47 @@
 // # Windows and score
 //
 // Time is event time — a post's date (PostedAt), never the time a fact is processed —
-// cut into 5-minute buckets. The machine's watermark is the newest bucket any post has
-// reached. For a tag, the window ending with bucket k is the 12 buckets k-11…k (1 h) and
-// its baseline is the 23 h before it (buckets k-287…k-12, so the 24 h window less the
-// short one, which would otherwise raise its own baseline):
+// cut into 5-minute buckets. The watermark is the newest bucket any post has reached. For
+// a tag, the window ending with bucket k is the 12 buckets k-11…k (1 h); its baseline comes
+// from the 24 h window less the short one (buckets k-287…k-12, 23 h), so that a burst does
+// not raise its own baseline:
 //
-//	baseline  = posts of the tag in those 23 h / 23          (posts per hour)
+//	hours     = 23, or the part of those 23 h the machine holds posts for (a young log)
+//	baseline  = posts of the tag in those hours / hours           (posts per hour)
 //	expected  = baseline × 1 h
 //	score     = (count − expected) / sqrt(expected + 1)
 //
 // The score is a Poisson z-score (the variance of a Poisson count is its mean); the +1
 // keeps a tag never seen before (expected 0) from scoring infinite: it scores its count.
+// With less than MinHistory of history before a window there is no baseline and no trend.
 // A window is a trend when count ≥ MinCount, score ≥ MinScore and its posts come from at
-// least MinChannels distinct channels; a tag is reported at most once per Cooldown of event
-// time (no two detections of a tag whose window ends are closer than that).
+// least MinChannels distinct channels; no two trends of one tag have window ends closer
+// than Cooldown (event time).
 //
-// Windows slide in 5-minute steps and are computed from the buckets each time (no counter
-// refreshed by arrivals, no TTL). A post is evaluated in the windows that contain its
-// bucket, up to the watermark: a live post in the current window, a late one also in the
-// later windows it belongs to. A post more than LateLimit behind the watermark is too late
-// to count. Only the newest revision of a post counts: the machine keeps each post's tags
-// of its newest Rev, and a newer revision replaces them (an older one is ignored).
+// Windows slide in 5-minute steps and are recomputed from the buckets each time (no
+// counter refreshed by arrivals, no TTL). A post is evaluated in the windows that hold it,
+// latest first, from its own up to the current window (a live post: the current window
+// only), among the windows ending at most LateLimit behind the watermark. Every post that a
+// window still evaluated can read counts, whatever order the posts arrive in; older ones
+// are dropped. Only the newest revision of a post counts: the machine keeps each post's
+// tags of its newest Rev; a newer revision replaces them, an older one is ignored.
 //
 // # Determinism and the cold start
 //
-// Machine is a pure state machine: the same sequence of posts.tagged facts gives the same
-// trends.detected facts, and their ids derive from the tag, the window and its end
-// (events.New over TrendDetected.Key), so a fact found again is the same fact. The state
-// needs no store: at start the stage replays posts.tagged from the log (Replay, from
-// ReplayStart: the 24 h the windows look back, plus LateLimit and a margin) with an
-// ordered consumer by start time. Evaluations read buckets no older than the watermark
-// less LateLimit and 24 h, and every fact about such a post is stored on the log no earlier
-// than the post's date, so the replayed state decides every later window as a long-running
-// instance would. The machine is not safe for concurrent use, and the stage must see every
-// posts.tagged fact: run it as one consumer instance, in log order.
+// Machine is a deterministic state machine: the same sequence of posts.tagged facts gives
+// the same trends.detected facts, whose ids derive from the tag, the window and its end
+// (Event: events.New over TrendDetected.Key), so a trend found again is the same fact.
+//
+// It needs no store. At start the stage rebuilds it from the log: Replay reads
+// posts.tagged (Restore: the state, no evaluation) and the trends.detected facts already
+// published (Fired: the cooldowns) with an ordered consumer by start time, from
+// ReplayStart — Lookback (24 h, LateLimit, a bucket and a margin) before the newest post
+// date on the log — up to the trends consumer's ack floor; the consumer then delivers the
+// rest, observed live. Every fact about a post is stored no earlier than the post's date,
+// so the replay restores every post a window still evaluated can read, the same watermark
+// and the same cooldowns: from there the machine decides every window as a long-running
+// instance would (TestColdStartMatchesLongRunning, TestReplayFromColdStartMatchesLiveRun).
+//
+// The machine is safe for concurrent use, but its answers depend on the order of the
+// facts and it must see all of them: run the stage as one consumer instance, in log order.
 package trends
