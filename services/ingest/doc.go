@@ -18,4 +18,11 @@
 // failure with channels.failed and a per-channel retry time, so one bad channel never
 // blocks the others. An unusable session (revoked, deactivated, not logged in) stops the
 // service with ErrTelegramAuth instead.
+//
+// The log drops a repeated Nats-Msg-Id for its duplicate window only (2 h), and a stopped
+// run may be restarted much later. So whatever ingest publishes before recording it — a
+// batch before its cursor update, an album before its progress is removed, recheck facts
+// before the snapshot — is looked for on the log (package logscan) by the next run, from
+// the time of the record on, and not published again. tgflow_ingest_duplicates_total
+// counts facts the log dropped anyway; tests require it to stay 0.
 package ingest
