@@ -16,8 +16,11 @@ import (
 	"github.com/tgflow/tgflow/internal/logx"
 	"github.com/tgflow/tgflow/services"
 	"github.com/tgflow/tgflow/services/embed/use"
+	"github.com/tgflow/tgflow/services/embedder"
+	"github.com/tgflow/tgflow/services/enricher"
 	"github.com/tgflow/tgflow/services/ingest"
 	"github.com/tgflow/tgflow/services/projsvc"
+	"github.com/tgflow/tgflow/services/tagger"
 )
 
 // version is set at build time with -ldflags "-X main.version=…".
@@ -181,7 +184,7 @@ func configs() []any {
 
 // registry lists the services this binary implements, in start order.
 func registry() services.Registry {
-	reg := services.Registry{ingest.Spec()}
+	reg := services.Registry{ingest.Spec(), tagger.Spec(), enricher.Spec(), embedder.Spec()}
 	reg = append(reg, projsvc.Specs()...)
 	return reg
 }

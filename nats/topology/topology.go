@@ -38,6 +38,8 @@ const (
 	BucketTrends   = "trends"
 	BucketImported = "import-ledger"
 	BucketPages    = "enricher-pages"
+	BucketTagPosts = "tagger-posts"
+	BucketTagDF    = "tagger-df"
 	ObjectMedia    = "media"
 	ObjectPages    = "pages"
 )
@@ -256,6 +258,8 @@ func KeyValues() []jetstream.KeyValueConfig {
 		{Bucket: BucketLeases, Description: "leases: the one active scheduler (owner token, TTL)", History: 1, TTL: time.Minute, Storage: jetstream.FileStorage},
 		{Bucket: BucketTrends, Description: "trends: sliding-window state per tag", History: 1, Storage: jetstream.FileStorage},
 		{Bucket: BucketImported, Description: "import: post versions and albums already published from exports", History: 1, Storage: jetstream.FileStorage},
+		{Bucket: BucketTagPosts, Description: "tagger: latest version, vision words and deletion of every post (what a vision result needs)", History: 1, Storage: jetstream.FileStorage},
+		{Bucket: BucketTagDF, Description: "tagger: document-frequency snapshot with the log sequence it reflects", History: 1, Storage: jetstream.FileStorage},
 		{Bucket: BucketPages, Description: "enricher: fetched page per normalised URL (a cache: one fetch serves every post linking it)", History: 1, TTL: 48 * time.Hour, Storage: jetstream.FileStorage},
 	}
 }
