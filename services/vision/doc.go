@@ -29,5 +29,11 @@
 // Near-duplicates: an Index of pHashes (multi-index hashing: sub-linear lookups) links an
 // image to the closest earlier image of another post within a Hamming distance threshold.
 // The index is derived from the log: replay posts.vision.analyzed facts into it with
-// AddFact; Seq reports the last log sequence it reflects.
+// AddFact; Seq reports the last log sequence it reflects. Analyze only reads the index: the
+// stage adds each fact it publishes (with the sequence the log gave it), and at start
+// replays posts.vision.analyzed into a fresh index, so a live index and a rebuilt one link
+// alike.
+//
+// An Analyzer, a Tesseract and an Index are safe for concurrent use; a stage may analyse
+// many posts at once, the tesseract processes stay within TesseractConfig.MaxProcs.
 package vision

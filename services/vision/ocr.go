@@ -75,7 +75,8 @@ type Tesseract struct {
 	cfg TesseractConfig
 	sem chan struct{}
 
-	once      sync.Once
+	mu        sync.Mutex
+	checked   bool
 	statusErr error
 }
 
@@ -140,12 +141,20 @@ func TesseractStatus(ctx context.Context, binary, langs string) (TesseractInfo, 
 	return info, nil
 }
 
-// Status checks once whether this recogniser can run.
+// Status checks whether this recogniser can run. The answer is kept, unless ctx ended
+// while checking (then the next call checks again).
 func (t *Tesseract) Status(ctx context.Context) error {
-	t.once.Do(func() {
-		_, t.statusErr = TesseractStatus(ctx, t.cfg.Binary, t.cfg.Languages)
-	})
-	return t.statusErr
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.checked {
+		return t.statusErr
+	}
+	_, err := TesseractStatus(ctx, t.cfg.Binary, t.cfg.Languages)
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	t.checked, t.statusErr = true, err
+	return err
 }
 
 // Recognize runs tesseract on img. ErrOCRUnavailable when it cannot run at all,

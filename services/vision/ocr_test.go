@@ -230,3 +230,21 @@ func TestParseTSV(t *testing.T) {
 		})
 	}
 }
+
+// TestOCRStatusNotStuckOnACancelledCheck: a check cut short by its context is not kept as
+// "unavailable".
+func TestOCRStatusNotStuckOnACancelledCheck(t *testing.T) {
+	requireTesseract(t)
+	ocr, err := vision.NewTesseract(vision.TesseractConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cancelled, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := ocr.Status(cancelled); !errors.Is(err, context.Canceled) {
+		t.Fatalf("status under a cancelled context = %v, want context.Canceled", err)
+	}
+	if err := ocr.Status(ctxT(t)); err != nil {
+		t.Fatalf("status after = %v, want available", err)
+	}
+}
