@@ -42,6 +42,10 @@ type getRequest struct {
 
 // Scan calls fn with every message of the log on subject (a literal subject or a
 // wildcard) stored at or after since, oldest first; a zero since scans from the start.
+//
+// Callers take since from a KV entry's time: both are stamped by the server that stores
+// them, one clock with tgflow's single-replica streams. (Were the KV bucket and the log
+// led by different servers of a cluster, their clock skew would have to be subtracted.)
 func Scan(ctx context.Context, js jetstream.JetStream, subject string, since time.Time, fn func(*nats.Msg) error) error {
 	nc := js.Conn()
 	inbox := nc.NewInbox()
