@@ -53,7 +53,7 @@ func runChannels(ctx context.Context, a *app, args []string) error {
 			fmt.Fprintf(a.stdout, "subscribed %s (%s)\n", ref, ev.Subject)
 		}
 		if why := ingestNotRunning(a.env); why != "" {
-			fmt.Fprintf(a.stdout, "ingest reads it once it runs; now: %s\n", why)
+			fmt.Fprintf(a.stdout, "ingest reads the new subscription(s) once it runs; now: %s\n", why)
 		}
 		return nil
 	case "rm":
