@@ -8,6 +8,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -171,10 +172,42 @@ func postgresExec(sql string) func(t *testing.T, env map[string]string) {
 
 var aliasSeq atomic.Int64
 
+// qdrantEnv names an alias of its own on the test's Qdrant; the collections the test creates
+// behind it are deleted when it ends (a real server is shared: hundreds of leftover
+// collections exhaust its memory maps).
 func qdrantEnv(t *testing.T) map[string]string {
 	addr, _ := qdranttest.Addr(t)
-	alias := fmt.Sprintf("posts_drift_%d_%d", time.Now().UnixNano(), aliasSeq.Add(1))
+	alias := fmt.Sprintf("posts_t%d_%d", time.Now().UnixNano(), aliasSeq.Add(1))
+	t.Cleanup(func() { dropQdrant(t, addr, alias) })
 	return map[string]string{"TGFLOW_QDRANT_ADDR": addr, "TGFLOW_EMBED_DIM": fmt.Sprint(projectiontest.Dim), "TGFLOW_QDRANT_ALIAS": alias}
+}
+
+// dropQdrant deletes the alias and every collection whose name holds it (the data
+// collections and the meta collection of the projection behind it).
+func dropQdrant(t *testing.T, addr, alias string) {
+	t.Helper()
+	c, err := qdrant.Dial(addr)
+	if err != nil {
+		t.Errorf("clean up Qdrant alias %s: %v", alias, err)
+		return
+	}
+	defer c.Close()
+	ctx := context.Background()
+	if err := c.DeleteAlias(ctx, alias); err != nil {
+		t.Logf("clean up Qdrant alias %s: %v", alias, err) // none was created
+	}
+	names, err := c.ListCollections(ctx)
+	if err != nil {
+		t.Errorf("clean up Qdrant alias %s: %v", alias, err)
+		return
+	}
+	for _, n := range names {
+		if strings.Contains(n, alias) {
+			if err := c.DeleteCollection(ctx, n); err != nil {
+				t.Errorf("clean up Qdrant collection %s: %v", n, err)
+			}
+		}
+	}
 }
 
 // qdrantDrift rewrites the first point of the live collection (through its alias) with what
