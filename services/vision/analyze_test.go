@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"image/color"
 	"io"
@@ -225,5 +226,45 @@ func TestNewAnalyzerRejects(t *testing.T) {
 				t.Fatalf("err = %v, want ErrConfig", err)
 			}
 		})
+	}
+}
+
+// TestAnalyzeIsDeterministic: the same post analysed twice gives the same fact (a
+// redelivered message republishes what the first attempt published).
+func TestAnalyzeIsDeterministic(t *testing.T) {
+	mem := media.NewMemory(1 << 24)
+	face := loadFont(t, 24)
+	ocr := requireTesseract(t)
+	var shas []string
+	for _, data := range [][]byte{
+		encodeJPEG(t, scene(11, 400, 300), 85),
+		encodePNG(t, renderText(face, []string{"Повтор даёт тот же факт"}, color.Black, color.White)),
+	} {
+		sha, _, err := mem.Put(ctxT(t), bytes.NewReader(data), media.Meta{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		shas = append(shas, sha)
+	}
+	a := newAnalyzer(t, vision.Config{}, vision.Options{Objects: mem, OCR: ocr, Index: vision.NewIndex()})
+	p := newPost(5, 5, photo(shas[0]), photo(shas[1]))
+	first, err := a.Analyze(ctxT(t), p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	second, err := a.Analyze(ctxT(t), p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	j1, err := json.Marshal(first)
+	if err != nil {
+		t.Fatal(err)
+	}
+	j2, err := json.Marshal(second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(j1, j2) {
+		t.Errorf("two analyses differ:\n%s\n%s", j1, j2)
 	}
 }
