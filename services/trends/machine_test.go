@@ -141,6 +141,18 @@ func TestHighBaselineIsNoTrend(t *testing.T) {
 	}
 }
 
+// TestBaselineIsTheLastDay: posts of a tag more than 24 h before a window do not raise its
+// baseline, even while the machine still holds them.
+func TestBaselineIsTheLastDay(t *testing.T) {
+	m := machine(t, trends.Config{})
+	observeAll(m, background(t0))
+	observeAll(m, burst("x", t0.Add(-25*time.Hour), 50*time.Minute, 60, 1, 2, 3))
+	got := observeAll(m, burst("x", t0, 40*time.Minute, 15, 1, 2, 3))
+	if len(got) != 1 || got[0].Expected >= 1 {
+		t.Fatalf("%d trends, want 1 expecting under one post: a busy hour 25 h ago is outside the baseline", len(got))
+	}
+}
+
 func TestRetagReplacesNeverDoubleCounts(t *testing.T) {
 	m := machine(t, trends.Config{})
 	observeAll(m, background(t0))
@@ -151,8 +163,8 @@ func TestRetagReplacesNeverDoubleCounts(t *testing.T) {
 			t.Fatalf("a retag counted again: %v", tagsOf(got))
 		}
 	}
-	// An older revision arriving late changes nothing.
-	if got := m.Observe(retag(posts[0], 0, "x")); len(got) != 0 {
+	// An older revision arriving late changes nothing (were it taken, x would lose a post).
+	if got := m.Observe(retag(posts[0], 0, "other")); len(got) != 0 {
 		t.Fatalf("a stale revision: %v", tagsOf(got))
 	}
 	got := m.Observe(tagged(3, t0.Add(25*time.Minute), "x"))
@@ -257,7 +269,7 @@ func scenarioTimed(t *testing.T, seed uint64) []timed {
 	for at := start; at.Before(t0); at = at.Add(time.Duration(3+rng.IntN(10)) * time.Minute) {
 		add(tagged(events.ChannelID(1+rng.IntN(6)), at, tags[rng.IntN(len(tags))]))
 	}
-	for range 8 {
+	for range 14 {
 		at := start.Add(time.Duration(rng.IntN(70)) * time.Hour)
 		tag := fmt.Sprint("burst", rng.IntN(3))
 		chans := []events.ChannelID{1, 2, 3}
@@ -301,7 +313,13 @@ func TestColdStartMatchesLongRunning(t *testing.T) {
 			t.Error("no trend after any restart point: nothing was compared")
 		}
 	}()
-	for _, restart := range []int{len(facts) / 3, len(facts) / 2, 2 * len(facts) / 3, len(facts) - 10} {
+	// Restart points: spread over the scenario, and just after a trend was found (its
+	// burst goes on: only the cooldown restored from the log holds it).
+	restarts := []int{len(facts) / 3, len(facts) / 2, 2 * len(facts) / 3, len(facts) - 10}
+	for _, x := range all {
+		restarts = append(restarts, x.at+1)
+	}
+	for _, restart := range restarts {
 		cold := machine(t, trends.Config{})
 		now := facts[restart].logged
 		newest := now
