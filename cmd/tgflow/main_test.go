@@ -15,7 +15,8 @@ import (
 func tgflow(t *testing.T, env []string, args ...string) (string, string, error) {
 	t.Helper()
 	var out, errOut bytes.Buffer
-	base := []string{"TGFLOW_EMBEDDED_PORT=0", "TGFLOW_HTTP_ADDR=", "TGFLOW_LOG_LEVEL=warn"}
+	// The lexical embedder keeps these tests off pip (services/embedder tests the USE model).
+	base := []string{"TGFLOW_EMBEDDED_PORT=0", "TGFLOW_HTTP_ADDR=", "TGFLOW_LOG_LEVEL=warn", "TGFLOW_EMBEDDER=hashing"}
 	err := run(context.Background(), args, &out, &errOut, append(base, env...))
 	return out.String(), errOut.String(), err
 }
