@@ -168,7 +168,7 @@ func TestRacingInstances(t *testing.T) {
 	seed := rand.Uint64()
 	t.Logf("seed %d", seed)
 	rng := rand.New(rand.NewPCG(seed, 1))
-	const instances, nAlbums, copies = 8, 24, 3
+	const instances, nAlbums, copies = 8, 48, 3
 	insts := make([]*albums.Assembler, instances)
 	for i := range insts {
 		insts[i] = e.instance(t)
