@@ -169,3 +169,30 @@ func (m *Machine) Handle(_ context.Context, _ events.Event, p *events.PostTagged
 	}
 	return out, nil
 }
+
+// Rebuild is the stage's start: it restores m from the log up to the ack floor of the
+// durable consumer named consumer (topology.ConsumerTrends), from ReplayStart at now. A
+// consumer that does not exist yet or has acked nothing has processed nothing: its first
+// deliveries rebuild the state, and nothing is replayed.
+func Rebuild(ctx context.Context, js jetstream.JetStream, m *Machine, consumer string, now time.Time, log *slog.Logger) (ReplayStats, error) {
+	c, err := js.Consumer(ctx, topology.LogStream, consumer)
+	if errors.Is(err, jetstream.ErrConsumerNotFound) {
+		return ReplayStats{}, nil
+	}
+	if err != nil {
+		return ReplayStats{}, fmt.Errorf("%w: consumer %s: %w", ErrReplay, consumer, err)
+	}
+	info, err := c.Info(ctx)
+	if err != nil {
+		return ReplayStats{}, fmt.Errorf("%w: consumer %s: %w", ErrReplay, consumer, err)
+	}
+	floor := info.AckFloor.Stream
+	if floor == 0 {
+		return ReplayStats{}, nil
+	}
+	from, err := ReplayStart(ctx, js, m, now)
+	if err != nil {
+		return ReplayStats{}, err
+	}
+	return Replay(ctx, js, m, from, floor, log)
+}

@@ -8,9 +8,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/tgflow/tgflow/events"
+
 	"github.com/tgflow/tgflow/nats/natstest"
 	"github.com/tgflow/tgflow/nats/publish"
+	"github.com/tgflow/tgflow/nats/topology"
 	"github.com/tgflow/tgflow/services/trends"
 )
 
@@ -142,5 +145,57 @@ func TestReplayReadsFromTheStartTimeUpToASequence(t *testing.T) {
 				t.Errorf("replayed %d facts, want %d", st.Facts, tc.facts)
 			}
 		})
+	}
+}
+
+// TestRebuildStopsAtTheAckFloor: the start replays what the trends consumer has acked and
+// leaves the rest to its deliveries; without the consumer it replays nothing.
+func TestRebuildStopsAtTheAckFloor(t *testing.T) {
+	env := natstest.Start(t)
+	ctx := context.Background()
+	pub, err := publish.New(env.JS, publish.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var evs []events.Event
+	for i := range 10 {
+		evs = append(evs, factEvent(tagged(events.ChannelID(1+i%3), t0.Add(time.Duration(i)*time.Minute), "a")))
+	}
+	publishAll(t, pub, evs)
+
+	m := machine(t, trends.Config{})
+	st, err := trends.Rebuild(ctx, env.JS, m, topology.ConsumerTrends, time.Now(), nil)
+	if err != nil || st.Facts != 0 {
+		t.Fatalf("without the consumer: %+v, %v; want nothing replayed", st, err)
+	}
+
+	spec, ok := topology.LookupConsumer(topology.ConsumerTrends)
+	if !ok {
+		t.Fatal("no trends consumer in the topology")
+	}
+	cons, err := env.JS.CreateOrUpdateConsumer(ctx, topology.LogStream, spec.Config())
+	if err != nil {
+		t.Fatal(err)
+	}
+	batch, err := cons.Fetch(4, jetstream.FetchMaxWait(5*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	acked := 0
+	for msg := range batch.Messages() {
+		if err := msg.DoubleAck(ctx); err != nil {
+			t.Fatal(err)
+		}
+		acked++
+	}
+	if acked != 4 {
+		t.Fatalf("acked %d, want 4", acked)
+	}
+	st, err = trends.Rebuild(ctx, env.JS, m, topology.ConsumerTrends, time.Now(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Facts != 4 || st.LastSeq != 4 {
+		t.Errorf("replayed %+v, want the 4 acked facts", st)
 	}
 }
