@@ -9,8 +9,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
-	"github.com/tgflow/tgflow/events"
 
+	"github.com/tgflow/tgflow/events"
 	"github.com/tgflow/tgflow/nats/natstest"
 	"github.com/tgflow/tgflow/nats/publish"
 	"github.com/tgflow/tgflow/nats/topology"
