@@ -67,7 +67,8 @@ func firstNonEmpty(a, b string) string {
 }
 
 // chatSchema is the answer's JSON Schema. With strict structured outputs every property is
-// required and no other is allowed.
+// required, no other is allowed, and string length keywords are not supported (NormalizeTag
+// drops empty and overlong tags).
 func chatSchema(maxTags, maxTopics int, topics []string) []byte {
 	topicItems := map[string]any{"type": "string"}
 	if len(topics) > 0 {
@@ -79,7 +80,7 @@ func chatSchema(maxTags, maxTopics int, topics []string) []byte {
 		"required":             []string{"tags", "topics"},
 		"properties": map[string]any{
 			"tags": map[string]any{"type": "array", "maxItems": maxTags,
-				"items": map[string]any{"type": "string", "minLength": 1, "maxLength": 64}},
+				"items": map[string]any{"type": "string"}},
 			"topics": map[string]any{"type": "array", "maxItems": maxTopics, "items": topicItems},
 		},
 	}

@@ -87,7 +87,7 @@ func (f *DFFeed) DF() *MemoryDF { return f.df }
 // Restored is the log sequence of the snapshot the feed started from (0: none).
 func (f *DFFeed) Restored() uint64 { return f.restored }
 
-// Read is how many posts the feed has read from the log since it was made.
+// Read is how many posts.parsed facts the feed has read from the log since it was made.
 func (f *DFFeed) Read() int64 {
 	f.readyMu.Lock()
 	defer f.readyMu.Unlock()
@@ -199,6 +199,9 @@ func (f *DFFeed) follow(ctx context.Context) error {
 // observe counts one posts.parsed fact; an undecodable one (dead-lettered by the stage as
 // well) counts nothing.
 func (f *DFFeed) observe(seq uint64, m jetstream.Msg) {
+	f.readyMu.Lock()
+	f.readN++
+	f.readyMu.Unlock()
 	ev, err := events.Default.Decode(events.Header(m.Headers()), m.Data())
 	if err != nil {
 		f.log.Warn("tagger: DF reader skips an undecodable fact", "seq", seq, "err", err)
@@ -209,11 +212,7 @@ func (f *DFFeed) observe(seq uint64, m jetstream.Msg) {
 		f.log.Warn("tagger: DF reader skips a fact that is not posts.parsed", "seq", seq, "type", ev.Type)
 		return
 	}
-	if f.df.Observe(seq, Terms(p.Text)) {
-		f.readyMu.Lock()
-		f.readN++
-		f.readyMu.Unlock()
-	}
+	f.df.Observe(seq, Terms(p.Text))
 }
 
 // Save writes the snapshot when the store changed since the last save.

@@ -150,6 +150,7 @@ func topicEmbedder(emb embed.Embedder) (embed.Embedder, error) {
 
 // Stage is the running tagger: the DF feed and the stage on the tagger consumer.
 type Stage struct {
+	breaker *worker.Breaker
 	feed    *DFFeed
 	handler *Handler
 	stage   *worker.Stage
@@ -200,6 +201,7 @@ func NewStage(ctx context.Context, d services.Deps, cfg StageConfig, emb embed.E
 	}
 	var engine Engine = local
 	var mws []worker.Middleware
+	var breaker *worker.Breaker
 	if cfg.Kind == KindOpenAI {
 		ct, err := NewChatTagger(chat, cfg.Embedder.OpenAI.ChatModel, local, log)
 		if err != nil {
@@ -210,7 +212,7 @@ func NewStage(ctx context.Context, d services.Deps, cfg StageConfig, emb embed.E
 		if open <= 0 {
 			open = 30 * time.Second
 		}
-		breaker := worker.NewBreaker(gobreaker.Settings{Name: "tagger-chat", Timeout: open})
+		breaker = worker.NewBreaker(gobreaker.Settings{Name: "tagger-chat", Timeout: open})
 		mws = append(mws, worker.CircuitBreaker(breaker, min(5*time.Second, open)))
 	}
 	h, err := NewHandler(engine, NewKVPosts(postsKV))
@@ -234,8 +236,11 @@ func NewStage(ctx context.Context, d services.Deps, cfg StageConfig, emb embed.E
 	if err != nil {
 		return nil, err
 	}
-	return &Stage{feed: feed, handler: h, stage: st, log: log}, nil
+	return &Stage{breaker: breaker, feed: feed, handler: h, stage: st, log: log}, nil
 }
+
+// Breaker is the circuit breaker of the chat provider (nil with the local tagger).
+func (s *Stage) Breaker() *worker.Breaker { return s.breaker }
 
 // DFFeed is the stage's document-frequency feed.
 func (s *Stage) DFFeed() *DFFeed { return s.feed }
