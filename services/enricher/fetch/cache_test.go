@@ -7,27 +7,20 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
-
 	"github.com/tgflow/tgflow/nats/natstest"
+	"github.com/tgflow/tgflow/nats/topology"
 	"github.com/tgflow/tgflow/services/enricher/fetch"
-)
-
-// Bucket names proposed for nats/topology (created here until the topology declares them).
-const (
-	pagesBucket = "enricher-pages"
-	pagesStore  = "pages"
 )
 
 func TestKVCacheServesAnotherInstance(t *testing.T) {
 	env := natstest.Start(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	kv, err := env.JS.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: pagesBucket, History: 1})
+	kv, err := env.JS.KeyValue(ctx, topology.BucketPages)
 	if err != nil {
 		t.Fatal(err)
 	}
-	obj, err := env.JS.CreateObjectStore(ctx, jetstream.ObjectStoreConfig{Bucket: pagesStore})
+	obj, err := env.JS.ObjectStore(ctx, topology.ObjectPages)
 	if err != nil {
 		t.Fatal(err)
 	}
