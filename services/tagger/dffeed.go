@@ -15,9 +15,11 @@ import (
 )
 
 // DFBucket is the KV bucket holding the document-frequency snapshot (key DFKey): a
-// gzip-compressed Snapshot with the log sequence it reflects.
+// gzip-compressed Snapshot with the log sequence it reflects. The topology declares it; its
+// one value grows with the vocabulary of the log (a few MB of gzip JSON for a million
+// posts), up to the server's max_payload.
 const (
-	DFBucket = "tagger-df"
+	DFBucket = topology.BucketTagDF
 	DFKey    = "snapshot"
 )
 
@@ -235,12 +237,4 @@ func (f *DFFeed) Save(ctx context.Context) error {
 	f.saved = max(f.saved, s.Seq)
 	f.readyMu.Unlock()
 	return nil
-}
-
-// DFBucketConfig is the tagger-df bucket (topology.KeyValues should declare it). Its one
-// value grows with the vocabulary of the log (gzip JSON, a few MB for a million posts), up
-// to the server's max_payload.
-func DFBucketConfig() jetstream.KeyValueConfig {
-	return jetstream.KeyValueConfig{Bucket: DFBucket, History: 1, Storage: jetstream.FileStorage,
-		Description: "tagger: document-frequency snapshot with the log sequence it reflects"}
 }

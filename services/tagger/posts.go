@@ -11,11 +11,12 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/tgflow/tgflow/events"
+	"github.com/tgflow/tgflow/nats/topology"
 )
 
 // PostsBucket is the KV bucket of the stage's per-post state (PostRecord by post key): what
-// a vision result needs of its post, and the deleted posts.
-const PostsBucket = "tagger-posts"
+// a vision result needs of its post, and the deleted posts. The topology declares it.
+const PostsBucket = topology.BucketTagPosts
 
 // PostRecord is what the stage keeps of one post: its latest version's text and
 // attributes (written when posts.parsed or posts.edited is handled), the words of its images
@@ -142,10 +143,4 @@ func (s *KVPosts) Update(ctx context.Context, key string, fn func(*PostRecord) (
 		// Another handler wrote first: read again.
 	}
 	return nil, fmt.Errorf("%w: %s: %d compare-and-set conflicts in a row", ErrPostState, k, casAttempts)
-}
-
-// PostsBucketConfig is the tagger-posts bucket (topology.KeyValues should declare it).
-func PostsBucketConfig() jetstream.KeyValueConfig {
-	return jetstream.KeyValueConfig{Bucket: PostsBucket, History: 1, Storage: jetstream.FileStorage,
-		Description: "tagger: latest version, vision words and deletion of every post (what a vision result needs)"}
 }

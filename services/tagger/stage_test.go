@@ -24,7 +24,7 @@ import (
 	"github.com/tgflow/tgflow/services/tagger"
 )
 
-// logEnv is an embedded server with the topology and the tagger's buckets.
+// logEnv is an embedded server with the topology (the tagger's buckets included).
 type logEnv struct {
 	*natstest.Env
 	pub *publish.Publisher
@@ -33,12 +33,6 @@ type logEnv struct {
 func startLog(t *testing.T) *logEnv {
 	t.Helper()
 	env := natstest.Start(t)
-	ctx := context.Background()
-	for _, cfg := range []jetstream.KeyValueConfig{tagger.PostsBucketConfig(), tagger.DFBucketConfig()} {
-		if _, err := env.JS.CreateOrUpdateKeyValue(ctx, cfg); err != nil {
-			t.Fatalf("bucket %s: %v", cfg.Bucket, err)
-		}
-	}
 	pub, err := publish.New(env.JS, publish.Options{})
 	if err != nil {
 		t.Fatal(err)
