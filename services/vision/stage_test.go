@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"image/color"
 	"log/slog"
+	"math/rand/v2"
 	"strings"
 	"sync"
 	"testing"
@@ -295,6 +297,13 @@ func TestStageOnTheLog(t *testing.T) {
 		parsed(1, 3, "только текст"),
 		parsed(2, 2, "другая картинка", photo(otherSHA)),
 	)
+	// More posts, so that the stop below finds some of them not yet analysed.
+	var extras []events.Event
+	for i := range 6 {
+		sha := put(t, store, encodeJPEG(t, scene(uint64(100+i), 320, 240), 85))
+		extras = append(extras, parsed(6, int64(i+1), "ещё", photo(sha)))
+	}
+	publishPosts(extras...)
 	stop := run()
 	for _, k := range []string{key(1, 1), key(1, 2), key(2, 2)} {
 		natstest.Eventually(t, 60*time.Second, "fact of "+k, haveFact(k))
@@ -332,6 +341,9 @@ func TestStageOnTheLog(t *testing.T) {
 	want := map[string]string{ // post → the post its image links to ("" for none)
 		key(1, 1): "", key(1, 2): "", key(2, 2): "", key(3, 1): key(1, 1), key(4, 1): "", key(5, 1): key(4, 1),
 	}
+	for i := range 6 {
+		want[key(6, int64(i+1))] = ""
+	}
 	for k, linked := range want {
 		fs := facts[k]
 		if len(fs) != 1 {
@@ -368,6 +380,7 @@ func TestStageOnTheLog(t *testing.T) {
 			if !strings.Contains(text, "Привет") || !strings.Contains(text, "tgflow") {
 				t.Errorf("OCR text %q, want the rendered lines", text)
 			}
+			t.Logf("OCR text %q", text)
 		}
 	}
 	dlq, err := env.JS.Stream(ctx, topology.DLQStream)
@@ -381,4 +394,132 @@ func TestStageOnTheLog(t *testing.T) {
 		t.Fatalf("publisher counted %d duplicates", pub.Duplicates())
 	}
 
+}
+
+// TestIndexFeedReplaysThenFollows: the feed is ready only once the index holds every fact
+// the log had when it started, and then indexes new facts as they land.
+func TestIndexFeedReplaysThenFollows(t *testing.T) {
+	env := natstest.Start(t)
+	ctx := context.Background()
+	pub, err := publish.New(env.JS, publish.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	seed := uint64(time.Now().UnixNano())
+	t.Logf("seed %d", seed)
+	r := rand.New(rand.NewPCG(seed, 1))
+	fact := func(msg int64) events.Event {
+		p := newPost(7, msg)
+		f := &events.PostVisionAnalyzed{PostRef: p.PostRef, Rev: events.Rev{Version: p.Version()}, Provider: vision.Provider,
+			Items: []events.VisionItem{{MediaSHA256: fmt.Sprintf("%064x", msg), PHash: vision.FormatHash(r.Uint64())}}, AnalyzedAt: p.Date}
+		return events.New(events.ProducerVision, f, p.Date)
+	}
+	const n = 500
+	var facts []events.Event
+	for i := range n {
+		facts = append(facts, fact(int64(i+1)))
+	}
+	if dups, err := pub.Publish(ctx, facts); err != nil || dups != 0 {
+		t.Fatalf("publish: dups=%d err=%v", dups, err)
+	}
+	s, err := env.JS.Stream(ctx, topology.LogStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := s.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	ix := vision.NewIndex()
+	feed := vision.NewIndexFeed(env.JS, ix, slog.New(slog.DiscardHandler))
+	rctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Go(func() { feed.Run(rctx) })
+	defer func() { cancel(); wg.Wait() }()
+	select {
+	case <-feed.Ready():
+	case <-time.After(30 * time.Second):
+		t.Fatal("the feed is not ready after 30 s")
+	}
+	if ix.Len() != n || ix.Seq() != info.State.LastSeq {
+		t.Fatalf("ready with %d images up to seq %d, want %d up to %d", ix.Len(), ix.Seq(), n, info.State.LastSeq)
+	}
+	if dups, err := pub.Publish(ctx, []events.Event{fact(n + 1)}); err != nil || dups != 0 {
+		t.Fatalf("publish: dups=%d err=%v", dups, err)
+	}
+	natstest.Eventually(t, 10*time.Second, "the live fact indexed", func() bool { return ix.Len() == n+1 })
+}
+
+// TestStageWaitsForTheReplay: a stage starting on a log with many facts analyses nothing
+// before its index holds them all, so a post whose picture was seen in the log's last
+// fact is linked to it.
+func TestStageWaitsForTheReplay(t *testing.T) {
+	env := natstest.Start(t)
+	ctx := context.Background()
+	obs, err := env.JS.ObjectStore(ctx, topology.ObjectMedia)
+	if err != nil {
+		t.Fatal(err)
+	}
+	store, err := media.NewStore(obs, media.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, err := publish.New(env.JS, publish.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := encodeJPEG(t, scene(31, 640, 480), 90)
+	img, format, err := vision.Decode(data, vision.DefaultMaxPixels)
+	if err != nil {
+		t.Fatal(err)
+	}
+	loc, err := vision.AnalyzeLocal(img, format, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seed := uint64(time.Now().UnixNano())
+	t.Logf("seed %d", seed)
+	r := rand.New(rand.NewPCG(seed, 2))
+	const n = 3000
+	var in []events.Event
+	for i := range n {
+		p := newPost(8, int64(i+1))
+		h := r.Uint64()
+		if i == n-1 {
+			h = loc.PHash // the last fact of the log has the picture
+		}
+		f := &events.PostVisionAnalyzed{PostRef: p.PostRef, Rev: events.Rev{Version: p.Version()}, Provider: vision.Provider,
+			Items: []events.VisionItem{{MediaSHA256: fmt.Sprintf("%064x", i+1), PHash: vision.FormatHash(h)}}, AnalyzedAt: p.Date}
+		in = append(in, events.New(events.ProducerVision, f, p.Date))
+	}
+	sha := put(t, store, encodePNG(t, resize(img, 320, 240)))
+	in = append(in, parsed(9, 1, "", photo(sha)))
+	if dups, err := pub.Publish(ctx, in); err != nil || dups != 0 {
+		t.Fatalf("publish: dups=%d err=%v", dups, err)
+	}
+
+	var cfg vision.StageConfig
+	if err := config.Load(&cfg, map[string]string{"TGFLOW_VISION_OCR": "false"}); err != nil {
+		t.Fatal(err)
+	}
+	reg := prometheus.NewRegistry()
+	d := services.Deps{JS: env.JS, Logger: slog.New(slog.DiscardHandler), Metrics: worker.NewMetrics(reg), Registry: reg}
+	st, err := vision.NewStage(ctx, d, cfg, store, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		if err := st.Run(rctx); err != nil {
+			t.Error(err)
+		}
+	})
+	defer func() { cancel(); wg.Wait() }()
+	natstest.Eventually(t, 60*time.Second, "the post analysed", func() bool { return len(analyzedFacts(t, env.JS)[key(9, 1)]) > 0 })
+	f := analyzedFacts(t, env.JS)[key(9, 1)][0].fact
+	if nd := f.Items[0].NearDuplicateOf; nd == nil || nd.Key() != key(8, n) {
+		t.Fatalf("linked to %+v, want post %s (the log's last fact)", nd, key(8, n))
+	}
 }
