@@ -523,3 +523,49 @@ func TestStageWaitsForTheReplay(t *testing.T) {
 		t.Fatalf("linked to %+v, want post %s (the log's last fact)", nd, key(8, n))
 	}
 }
+
+// TestSpecBuildsFromTheEnvironment: the spec builds the stage from TGFLOW_* variables with
+// the media store of the topology, and the stage analyses a post; a bad variable is named.
+func TestSpecBuildsFromTheEnvironment(t *testing.T) {
+	env := natstest.Start(t)
+	ctx := context.Background()
+	reg := prometheus.NewRegistry()
+	d := services.Deps{JS: env.JS, Logger: slog.New(slog.DiscardHandler), Metrics: worker.NewMetrics(reg), Registry: reg,
+		Env: map[string]string{"TGFLOW_VISION_OCR": "false", "TGFLOW_VISION_MAX_IMAGES": "0"}}
+	if _, err := vision.Spec().New(ctx, d); err == nil || !strings.Contains(err.Error(), "TGFLOW_VISION_MAX_IMAGES") {
+		t.Fatalf("err %v, want one naming TGFLOW_VISION_MAX_IMAGES", err)
+	}
+	d.Env = map[string]string{"TGFLOW_VISION_OCR": "false"}
+	svc, err := vision.Spec().New(ctx, d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	obs, err := env.JS.ObjectStore(ctx, topology.ObjectMedia)
+	if err != nil {
+		t.Fatal(err)
+	}
+	store, err := media.NewStore(obs, media.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sha := put(t, store, encodeJPEG(t, scene(41, 320, 240), 85))
+	pub, err := publish.New(env.JS, publish.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if dups, err := pub.Publish(ctx, []events.Event{parsed(10, 1, "", photo(sha))}); err != nil || dups != 0 {
+		t.Fatalf("publish: dups=%d err=%v", dups, err)
+	}
+	rctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		if err := svc.Run(rctx); err != nil {
+			t.Error(err)
+		}
+	})
+	defer func() { cancel(); wg.Wait() }()
+	natstest.Eventually(t, 60*time.Second, "the post analysed", func() bool { return len(analyzedFacts(t, env.JS)[key(10, 1)]) == 1 })
+	if it := analyzedFacts(t, env.JS)[key(10, 1)][0].fact.Items[0]; it.Reason != "" || it.PHash == "" {
+		t.Fatalf("item %+v, want the image read from the media store and hashed", it)
+	}
+}
