@@ -21,6 +21,7 @@ import (
 	"github.com/tgflow/tgflow/services/ingest"
 	"github.com/tgflow/tgflow/services/projsvc"
 	"github.com/tgflow/tgflow/services/tagger"
+	"github.com/tgflow/tgflow/services/vision"
 )
 
 // version is set at build time with -ldflags "-X main.version=…".
@@ -184,7 +185,7 @@ func configs() []any {
 
 // registry lists the services this binary implements, in start order.
 func registry() services.Registry {
-	reg := services.Registry{ingest.Spec(), tagger.Spec(), enricher.Spec(), embedder.Spec()}
+	reg := services.Registry{ingest.Spec(), vision.Spec(), tagger.Spec(), enricher.Spec(), embedder.Spec()}
 	reg = append(reg, projsvc.Specs()...)
 	return reg
 }
