@@ -15,12 +15,14 @@ import (
 	"github.com/tgflow/tgflow/internal/config"
 	"github.com/tgflow/tgflow/internal/logx"
 	"github.com/tgflow/tgflow/services"
+	"github.com/tgflow/tgflow/services/albums"
 	"github.com/tgflow/tgflow/services/embed/use"
 	"github.com/tgflow/tgflow/services/embedder"
 	"github.com/tgflow/tgflow/services/enricher"
 	"github.com/tgflow/tgflow/services/ingest"
 	"github.com/tgflow/tgflow/services/projsvc"
 	"github.com/tgflow/tgflow/services/tagger"
+	"github.com/tgflow/tgflow/services/trends"
 	"github.com/tgflow/tgflow/services/vision"
 )
 
@@ -185,7 +187,7 @@ func configs() []any {
 
 // registry lists the services this binary implements, in start order.
 func registry() services.Registry {
-	reg := services.Registry{ingest.Spec(), vision.Spec(), tagger.Spec(), enricher.Spec(), embedder.Spec()}
+	reg := services.Registry{ingest.Spec(), vision.Spec(), tagger.Spec(), enricher.Spec(), embedder.Spec(), albums.Spec(), trends.Spec()}
 	reg = append(reg, projsvc.Specs()...)
 	return reg
 }
