@@ -3,12 +3,14 @@ package natstest
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/tgflow/tgflow/events"
 	"github.com/tgflow/tgflow/nats/embedded"
 	"github.com/tgflow/tgflow/nats/topology"
 )
@@ -69,4 +71,44 @@ func Eventually(t testing.TB, timeout time.Duration, what string, cond func() bo
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// Facts reads every fact on the log matching filters, in log order, decoded. The reader is
+// deleted before Facts returns: tests poll it, and readers left to expire would pile up to
+// the server's consumer limit.
+func Facts(t testing.TB, js jetstream.JetStream, filters ...string) []events.Event {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	oc, err := js.OrderedConsumer(ctx, topology.LogStream, jetstream.OrderedConsumerConfig{FilterSubjects: filters})
+	if err != nil {
+		t.Fatalf("read %v: %v", filters, err)
+	}
+	info, err := oc.Info(ctx)
+	if err != nil {
+		t.Fatalf("read %v: %v", filters, err)
+	}
+	defer func() {
+		if err := js.DeleteConsumer(context.WithoutCancel(ctx), topology.LogStream, info.Name); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
+			t.Errorf("delete the reader of %v: %v", filters, err)
+		}
+	}()
+	var out []events.Event
+	for pending := info.NumPending; pending > 0; {
+		m, err := oc.Next(jetstream.FetchMaxWait(5 * time.Second))
+		if err != nil {
+			t.Fatalf("read %v: %v", filters, err)
+		}
+		ev, err := events.Default.Decode(events.Header(m.Headers()), m.Data())
+		if err != nil {
+			t.Fatalf("decode %s: %v", m.Subject(), err)
+		}
+		out = append(out, ev)
+		meta, err := m.Metadata()
+		if err != nil {
+			t.Fatal(err)
+		}
+		pending = meta.NumPending
+	}
+	return out
 }

@@ -6,8 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
-
 	"github.com/tgflow/tgflow/events"
 	"github.com/tgflow/tgflow/nats/natstest"
 	"github.com/tgflow/tgflow/nats/publish"
@@ -73,28 +71,7 @@ func (e *env) instance(t *testing.T) *albums.Assembler {
 // onLog counts the albums.assembled facts the log holds.
 func (e *env) onLog(t *testing.T) []events.Event {
 	t.Helper()
-	ctx := context.Background()
-	cons, err := e.JS.OrderedConsumer(ctx, topology.LogStream, jetstream.OrderedConsumerConfig{FilterSubjects: []string{"albums.assembled.>"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	info, err := cons.Info(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []events.Event
-	for range info.NumPending {
-		m, err := cons.Next(jetstream.FetchMaxWait(5 * time.Second))
-		if err != nil {
-			t.Fatal(err)
-		}
-		ev, err := events.Decode(events.Header(m.Headers()), m.Data())
-		if err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, ev)
-	}
-	return out
+	return natstest.Facts(t, e.JS, "albums.assembled.>")
 }
 
 func album(grouped int64, ids ...int64) *events.AlbumParsed {

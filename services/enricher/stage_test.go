@@ -15,7 +15,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/tgflow/tgflow/events"
@@ -141,25 +140,14 @@ func TestStageOnTheLog(t *testing.T) {
 
 	outputs := func() map[int64]*events.PostEnriched {
 		got := map[int64]*events.PostEnriched{}
-		oc, err := env.JS.OrderedConsumer(ctx, topology.LogStream, jetstream.OrderedConsumerConfig{FilterSubjects: []string{"posts.enriched.>"}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		for {
-			m, err := oc.Next(jetstream.FetchMaxWait(300 * time.Millisecond))
-			if err != nil {
-				return got
-			}
-			ev, err := events.Default.Decode(events.Header(m.Headers()), m.Data())
-			if err != nil {
-				t.Fatal(err)
-			}
+		for _, ev := range natstest.Facts(t, env.JS, "posts.enriched.>") {
 			p := ev.Data.(*events.PostEnriched)
 			if got[p.MessageID] != nil {
 				t.Fatalf("two posts.enriched for post %d", p.MessageID)
 			}
 			got[p.MessageID] = p
 		}
+		return got
 	}
 	natstest.Eventually(t, 60*time.Second, "post 1 enriched", func() bool { return len(outputs()) == 1 })
 	if dups, err := pub.Publish(ctx, inputs[1:]); err != nil || dups != 0 {

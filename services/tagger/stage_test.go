@@ -81,31 +81,9 @@ func (e *logEnv) runStage(t *testing.T, cfg tagger.StageConfig, chat *openaicomp
 // tagged reads every posts.tagged on the log, in order.
 func (e *logEnv) tagged(t *testing.T) []*events.PostTagged {
 	t.Helper()
-	ctx := context.Background()
-	oc, err := e.JS.OrderedConsumer(ctx, topology.LogStream, jetstream.OrderedConsumerConfig{FilterSubjects: []string{"posts.tagged.>"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	info, err := oc.Info(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
 	var out []*events.PostTagged
-	for pending := info.NumPending; pending > 0; {
-		m, err := oc.Next(jetstream.FetchMaxWait(5 * time.Second))
-		if err != nil {
-			t.Fatalf("read posts.tagged: %v", err)
-		}
-		ev, err := events.Default.Decode(events.Header(m.Headers()), m.Data())
-		if err != nil {
-			t.Fatal(err)
-		}
+	for _, ev := range natstest.Facts(t, e.JS, "posts.tagged.>") {
 		out = append(out, ev.Data.(*events.PostTagged))
-		meta, err := m.Metadata()
-		if err != nil {
-			t.Fatal(err)
-		}
-		pending = meta.NumPending
 	}
 	return out
 }

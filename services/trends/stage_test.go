@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/tgflow/tgflow/events"
@@ -120,29 +119,12 @@ func (e *logEnv) idle(t *testing.T) {
 // trendsOnLog reads every trends.detected fact on the log.
 func (e *logEnv) trendsOnLog(t *testing.T) []*events.TrendDetected {
 	t.Helper()
-	ctx := context.Background()
 	s, ok := events.Lookup(events.TypeTrendDetected)
 	if !ok {
 		t.Fatal("trends.detected is not registered")
 	}
-	cons, err := e.JS.OrderedConsumer(ctx, topology.LogStream, jetstream.OrderedConsumerConfig{FilterSubjects: []string{s.Filter()}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	info, err := cons.Info(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
 	var out []*events.TrendDetected
-	for range info.NumPending {
-		m, err := cons.Next(jetstream.FetchMaxWait(5 * time.Second))
-		if err != nil {
-			t.Fatal(err)
-		}
-		ev, err := events.Decode(events.Header(m.Headers()), m.Data())
-		if err != nil {
-			t.Fatal(err)
-		}
+	for _, ev := range natstest.Facts(t, e.JS, s.Filter()) {
 		if ev.Producer() != events.ProducerTrends {
 			t.Errorf("trend %s from producer %q", ev.ID, ev.Producer())
 		}
