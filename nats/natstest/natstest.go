@@ -112,3 +112,24 @@ func Facts(t testing.TB, js jetstream.JetStream, filters ...string) []events.Eve
 	}
 	return out
 }
+
+// Count is how many facts on the log match filter, from the stream's subject counts: it
+// creates no consumer, so a test may poll it as often as it likes.
+func Count(t testing.TB, js jetstream.JetStream, filter string) int {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	s, err := js.Stream(ctx, topology.LogStream)
+	if err != nil {
+		t.Fatalf("count %s: %v", filter, err)
+	}
+	info, err := s.Info(ctx, jetstream.WithSubjectFilter(filter))
+	if err != nil {
+		t.Fatalf("count %s: %v", filter, err)
+	}
+	n := 0
+	for _, c := range info.State.Subjects {
+		n += int(c)
+	}
+	return n
+}

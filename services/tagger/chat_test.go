@@ -230,12 +230,12 @@ func TestProviderOutageHoldsInputs(t *testing.T) {
 	// Let it try again (half-open) and fail at least twice more while down.
 	opened := f.calls.Load()
 	natstest.Eventually(t, 30*time.Second, "trial calls while down", func() bool { return f.calls.Load() >= opened+2 })
-	if got := len(e.tagged(t)); got != 0 {
+	if got := natstest.Count(t, e.JS, "posts.tagged.>"); got != 0 {
 		t.Fatalf("%d posts tagged while the provider is down", got)
 	}
 	e.dlqEmpty(t)
 	f.set(0, `{"tags":["новости"],"topics":[]}`)
-	natstest.Eventually(t, 60*time.Second, "every post tagged once the provider is back", func() bool { return len(e.tagged(t)) >= n })
+	natstest.Eventually(t, 60*time.Second, "every post tagged once the provider is back", func() bool { return natstest.Count(t, e.JS, "posts.tagged.>") >= n })
 	e.idle(t)
 	all := e.tagged(t)
 	if len(all) != n {

@@ -92,7 +92,7 @@ func TestSpecRunsTheStage(t *testing.T) {
 	})
 	defer func() { cancel(); wg.Wait() }()
 	e.publish(t, parsedEv(1, goPost, false))
-	natstest.Eventually(t, 30*time.Second, "the post tagged", func() bool { return len(e.tagged(t)) == 1 })
+	natstest.Eventually(t, 30*time.Second, "the post tagged", func() bool { return natstest.Count(t, e.JS, "posts.tagged.>") == 1 })
 	got := e.tagged(t)[0]
 	if !strings.Contains(strings.Join(tagNames(got), " "), "go") || len(got.Topics) == 0 || got.Topics[0] != "programming" {
 		t.Errorf("tags %q topics %q", tagNames(got), got.Topics)

@@ -171,7 +171,7 @@ func TestStageOnTheLog(t *testing.T) {
 		e.publish(t, parsedEv(int64(100+i), filler(i), false))
 	}
 	st, stop := e.runStage(t, stageConfig(), nil)
-	natstest.Eventually(t, 30*time.Second, "22 posts tagged", func() bool { return len(e.tagged(t)) >= 22 })
+	natstest.Eventually(t, 30*time.Second, "22 posts tagged", func() bool { return natstest.Count(t, e.JS, "posts.tagged.>") >= 22 })
 
 	first := find(t, e.tagged(t), 1, events.Rev{})
 	if tags := tagNames(first); !slices.Contains(tags, "go") && !slices.Contains(tags, "golang") {
@@ -219,13 +219,13 @@ func TestStageOnTheLog(t *testing.T) {
 	}
 
 	// Restart in the middle of a burst.
-	before := len(e.tagged(t))
+	before := natstest.Count(t, e.JS, "posts.tagged.>")
 	var burst []events.Event
 	for i := range 60 {
 		burst = append(burst, parsedEv(int64(200+i), filler(i+20), false))
 	}
 	e.publish(t, burst...)
-	natstest.Eventually(t, 30*time.Second, "part of the burst tagged", func() bool { return len(e.tagged(t)) > before })
+	natstest.Eventually(t, 30*time.Second, "part of the burst tagged", func() bool { return natstest.Count(t, e.JS, "posts.tagged.>") > before })
 	stop()
 	if st.DFFeed().DF().Seq() == 0 {
 		t.Fatal("the DF feed observed nothing")
