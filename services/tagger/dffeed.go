@@ -11,6 +11,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/tgflow/tgflow/events"
+	"github.com/tgflow/tgflow/nats/logtail"
 	"github.com/tgflow/tgflow/nats/topology"
 )
 
@@ -153,49 +154,15 @@ func (f *DFFeed) saveEvery(ctx context.Context) {
 
 // follow reads posts.parsed after the store's sequence until ctx ends or the reader fails.
 func (f *DFFeed) follow(ctx context.Context) error {
-	cfg := jetstream.OrderedConsumerConfig{FilterSubjects: []string{dfSubject}, InactiveThreshold: time.Minute}
-	if seq := f.df.Seq(); seq > 0 {
-		cfg.DeliverPolicy, cfg.OptStartSeq = jetstream.DeliverByStartSequencePolicy, seq+1
-	}
-	oc, err := f.js.OrderedConsumer(ctx, topology.LogStream, cfg)
-	if err != nil {
-		return fmt.Errorf("open the DF reader: %w", err)
-	}
-	info, err := oc.Info(ctx)
-	if err != nil {
-		return fmt.Errorf("DF reader info: %w", err)
-	}
-	if info.NumPending == 0 {
-		f.markReady()
-	}
-	it, err := oc.Messages(jetstream.PullMaxMessages(256))
-	if err != nil {
-		return fmt.Errorf("DF reader: %w", err)
-	}
-	defer it.Stop()
-	stopped := make(chan struct{})
-	defer close(stopped)
-	go func() {
-		select {
-		case <-ctx.Done():
-			it.Stop()
-		case <-stopped:
-		}
-	}()
-	for {
-		m, err := it.Next()
-		if err != nil {
-			return fmt.Errorf("DF reader: %w", err)
-		}
-		meta, err := m.Metadata()
-		if err != nil {
-			return fmt.Errorf("DF reader metadata: %w", err)
-		}
-		f.observe(meta.Sequence.Stream, m)
-		if meta.NumPending == 0 {
-			f.markReady()
-		}
-	}
+	return logtail.Follow(ctx, f.js, logtail.Options{
+		Filters:  []string{dfSubject},
+		From:     logtail.From{AfterSeq: f.df.Seq()},
+		Logger:   f.log,
+		CaughtUp: f.markReady,
+	}, func(seq uint64, m jetstream.Msg) error {
+		f.observe(seq, m)
+		return nil
+	})
 }
 
 // observe counts one posts.parsed fact; an undecodable one (dead-lettered by the stage as

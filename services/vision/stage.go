@@ -13,6 +13,7 @@ import (
 	"github.com/sony/gobreaker/v2"
 
 	"github.com/tgflow/tgflow/events"
+	"github.com/tgflow/tgflow/nats/logtail"
 	"github.com/tgflow/tgflow/nats/topology"
 	"github.com/tgflow/tgflow/nats/worker"
 	"github.com/tgflow/tgflow/services"
@@ -228,49 +229,15 @@ func (f *IndexFeed) Run(ctx context.Context) {
 // follow reads posts.vision.analyzed after the index's sequence until ctx ends or the
 // reader fails.
 func (f *IndexFeed) follow(ctx context.Context) error {
-	cfg := jetstream.OrderedConsumerConfig{FilterSubjects: []string{analyzedSubjects}, InactiveThreshold: time.Minute}
-	if seq := f.ix.Seq(); seq > 0 {
-		cfg.DeliverPolicy, cfg.OptStartSeq = jetstream.DeliverByStartSequencePolicy, seq+1
-	}
-	oc, err := f.js.OrderedConsumer(ctx, topology.LogStream, cfg)
-	if err != nil {
-		return fmt.Errorf("open the index reader: %w", err)
-	}
-	info, err := oc.Info(ctx)
-	if err != nil {
-		return fmt.Errorf("index reader info: %w", err)
-	}
-	if info.NumPending == 0 {
-		f.markReady()
-	}
-	it, err := oc.Messages(jetstream.PullMaxMessages(256))
-	if err != nil {
-		return fmt.Errorf("index reader: %w", err)
-	}
-	defer it.Stop()
-	stopped := make(chan struct{})
-	defer close(stopped)
-	go func() {
-		select {
-		case <-ctx.Done():
-			it.Stop()
-		case <-stopped:
-		}
-	}()
-	for {
-		m, err := it.Next()
-		if err != nil {
-			return fmt.Errorf("index reader: %w", err)
-		}
-		meta, err := m.Metadata()
-		if err != nil {
-			return fmt.Errorf("index reader metadata: %w", err)
-		}
-		f.add(meta.Sequence.Stream, m)
-		if meta.NumPending == 0 {
-			f.markReady()
-		}
-	}
+	return logtail.Follow(ctx, f.js, logtail.Options{
+		Filters:  []string{analyzedSubjects},
+		From:     logtail.From{AfterSeq: f.ix.Seq()},
+		Logger:   f.log,
+		CaughtUp: f.markReady,
+	}, func(seq uint64, m jetstream.Msg) error {
+		f.add(seq, m)
+		return nil
+	})
 }
 
 // add indexes one fact. An undecodable fact or an unparsable hash is logged and skipped:
