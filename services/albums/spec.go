@@ -8,12 +8,12 @@ import (
 	"sync"
 	"time"
 
-	"github.com/tgflow/tgflow/events"
 	"github.com/tgflow/tgflow/internal/config"
 	"github.com/tgflow/tgflow/nats/publish"
 	"github.com/tgflow/tgflow/nats/topology"
 	"github.com/tgflow/tgflow/nats/worker"
 	"github.com/tgflow/tgflow/services"
+	"github.com/tgflow/tgflow/services/internal/fanin"
 )
 
 // StageConfig is the albums stage's configuration (TGFLOW_ALBUMS_*).
@@ -84,25 +84,10 @@ func Spec() services.Spec {
 // Router is the albums stage's router over a: one handler per input type.
 func Router(a *Assembler) *worker.Router {
 	r := worker.NewRouter()
-	r.Use(continueTrace)
+	r.Use(fanin.ContinueTrace)
 	worker.On(r, a.AlbumParsed)
 	worker.On(r, a.VisionAnalyzed)
 	return r
-}
-
-// continueTrace makes a summary returned by a handler continue the trace of the input that
-// completed its album (the library starts a trace of its own: a summary has many inputs).
-// Only the trace changes, never the id. Summaries published by the ticker keep their own.
-func continueTrace(next worker.HandlerFunc) worker.HandlerFunc {
-	return func(ctx context.Context, in events.Event) ([]events.Event, error) {
-		out, err := next(ctx, in)
-		for i, o := range out {
-			if o.Data != nil && events.TraceID(in.TraceParent) != "" {
-				out[i].TraceParent = events.Derive(in, o.Producer(), o.Data, o.Time).TraceParent
-			}
-		}
-		return out, err
-	}
 }
 
 // Stage is the running albums stage: the consumer and the deadline ticker.

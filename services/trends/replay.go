@@ -25,7 +25,8 @@ type ReplayStats struct {
 	Facts, Trends int
 	// Undecodable counts facts that did not decode (the live consumer dead-lettered them).
 	Undecodable int
-	// LastSeq is the stream sequence of the last message read.
+	// LastSeq is the stream sequence of the last message read (trends.detected facts are
+	// read past the ack floor, up to the end of the log).
 	LastSeq uint64
 }
 
@@ -78,11 +79,16 @@ func ReplayStart(ctx context.Context, js jetstream.JetStream, m *Machine, now ti
 	return newest.Add(-m.Lookback()), nil
 }
 
-// Replay restores m from the log with an ordered consumer: every posts.tagged fact
-// (Restore) and trends.detected fact (Fired) stored at or after from, in log order, up to
-// and including stream sequence upTo — the trends consumer's ack floor, so that the facts
-// it will deliver again are observed live and their trends published (0: up to the end of
-// the log when the replay starts).
+// Replay restores m from the log with an ordered consumer, in log order, from the facts
+// stored at or after from: every posts.tagged fact (Restore) up to and including stream
+// sequence upTo — the trends consumer's ack floor, so that the facts it will deliver again
+// are observed live (0: up to the end of the log when the replay starts) — and every
+// trends.detected fact (Fired: the cooldowns) up to the end of the log when the replay
+// starts. A trend is stored after the post that completed it, so the last trends published
+// before a stop lie beyond the ack floor; the consumer does not deliver them again (it
+// reads posts.tagged), and without them a tag would be detected a second time within its
+// cooldown. Fired is idempotent, so the trend a redelivered post finds again is refused by
+// its own cooldown.
 func Replay(ctx context.Context, js jetstream.JetStream, m *Machine, from time.Time, upTo uint64, log *slog.Logger) (ReplayStats, error) {
 	var st ReplayStats
 	if log == nil {
@@ -92,12 +98,13 @@ func Replay(ctx context.Context, js jetstream.JetStream, m *Machine, from time.T
 	if err != nil {
 		return st, err
 	}
-	if upTo == 0 {
-		stream, err := js.Stream(ctx, topology.LogStream)
-		if err != nil {
-			return st, fmt.Errorf("%w: %w", ErrReplay, err)
-		}
-		upTo = stream.CachedInfo().State.LastSeq
+	stream, err := js.Stream(ctx, topology.LogStream)
+	if err != nil {
+		return st, fmt.Errorf("%w: %w", ErrReplay, err)
+	}
+	end := stream.CachedInfo().State.LastSeq
+	if upTo == 0 || upTo > end {
+		upTo = end
 	}
 	start := from.UTC()
 	cons, err := js.OrderedConsumer(ctx, topology.LogStream, jetstream.OrderedConsumerConfig{
@@ -112,7 +119,7 @@ func Replay(ctx context.Context, js jetstream.JetStream, m *Machine, from time.T
 	if err != nil {
 		return st, fmt.Errorf("%w: %w", ErrReplay, err)
 	}
-	if info.NumPending == 0 || upTo == 0 {
+	if info.NumPending == 0 || end == 0 {
 		return st, nil
 	}
 	for {
@@ -127,25 +134,28 @@ func Replay(ctx context.Context, js jetstream.JetStream, m *Machine, from time.T
 			if err != nil {
 				return st, fmt.Errorf("%w: %w", ErrReplay, err)
 			}
-			if md.Sequence.Stream > upTo {
+			seq := md.Sequence.Stream
+			if seq > end {
 				return st, nil
 			}
-			st.LastSeq = md.Sequence.Stream
+			st.LastSeq = seq
 			ev, err := events.Decode(events.Header(msg.Headers()), msg.Data())
 			if err != nil {
 				st.Undecodable++
-				log.Warn("trends replay: an undecodable fact is skipped", "seq", md.Sequence.Stream, "subject", msg.Subject(), "err", err)
+				log.Warn("trends replay: an undecodable fact is skipped", "seq", seq, "subject", msg.Subject(), "err", err)
 			} else {
 				switch p := ev.Data.(type) {
 				case *events.PostTagged:
-					m.Restore(p)
-					st.Facts++
+					if seq <= upTo {
+						m.Restore(p)
+						st.Facts++
+					}
 				case *events.TrendDetected:
 					m.Fired(p)
 					st.Trends++
 				}
 			}
-			if md.Sequence.Stream >= upTo || md.NumPending == 0 {
+			if seq >= end || md.NumPending == 0 {
 				return st, nil
 			}
 		}
@@ -171,7 +181,9 @@ func (m *Machine) Handle(_ context.Context, _ events.Event, p *events.PostTagged
 }
 
 // Rebuild is the stage's start: it restores m from the log up to the ack floor of the
-// durable consumer named consumer (topology.ConsumerTrends), from ReplayStart at now. A
+// durable consumer named consumer (topology.ConsumerTrends), from ReplayStart at now, with
+// the cooldowns of every trend on the log (Replay), so a cold start and a long-running
+// instance publish the same facts. A
 // consumer that does not exist yet or has acked nothing has processed nothing: its first
 // deliveries rebuild the state, and nothing is replayed.
 func Rebuild(ctx context.Context, js jetstream.JetStream, m *Machine, consumer string, now time.Time, log *slog.Logger) (ReplayStats, error) {

@@ -9,12 +9,11 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/tgflow/tgflow/events"
 	"github.com/tgflow/tgflow/internal/config"
-	"github.com/tgflow/tgflow/nats/logtail"
 	"github.com/tgflow/tgflow/nats/topology"
 	"github.com/tgflow/tgflow/nats/worker"
 	"github.com/tgflow/tgflow/services"
+	"github.com/tgflow/tgflow/services/internal/fanin"
 )
 
 // StageConfig is the trends stage's configuration (TGFLOW_TRENDS_*).
@@ -86,24 +85,9 @@ func Spec() services.Spec {
 // Router is the trends stage's router over m.
 func Router(m *Machine) *worker.Router {
 	r := worker.NewRouter()
-	r.Use(continueTrace)
+	r.Use(fanin.ContinueTrace)
 	worker.On(r, m.Handle)
 	return r
-}
-
-// continueTrace makes a trend continue the trace of the post that completed it (the
-// library starts a trace of its own: a trend has many inputs). Only the trace changes,
-// never the id, so a trend found again is still the same fact.
-func continueTrace(next worker.HandlerFunc) worker.HandlerFunc {
-	return func(ctx context.Context, in events.Event) ([]events.Event, error) {
-		out, err := next(ctx, in)
-		for i, o := range out {
-			if o.Data != nil && events.TraceID(in.TraceParent) != "" {
-				out[i].TraceParent = events.Derive(in, o.Producer(), o.Data, o.Time).TraceParent
-			}
-		}
-		return out, err
-	}
 }
 
 // Stage is the running trends stage.
@@ -143,60 +127,16 @@ func NewStage(d services.Deps, cfg Config) (*Stage, error) {
 	return &Stage{m: m, js: d.JS, stage: st, log: log}, nil
 }
 
-// Run rebuilds the machine from the log up to the consumer's ack floor, restores the
-// cooldowns of every trend published since, then consumes until ctx ends.
+// Run rebuilds the machine from the log (Rebuild: the state up to the consumer's ack floor
+// and the cooldowns of every trend published), then consumes until ctx ends.
 func (s *Stage) Run(ctx context.Context) error {
-	now := time.Now()
-	stats, err := Rebuild(ctx, s.js, s.m, topology.ConsumerTrends, now, s.log)
-	var cooldowns int
-	if err == nil {
-		cooldowns, err = s.firedSince(ctx, now)
-	}
+	stats, err := Rebuild(ctx, s.js, s.m, topology.ConsumerTrends, time.Now(), s.log)
 	if ctx.Err() != nil {
 		return nil // stopped while rebuilding: nothing was consumed
 	}
 	if err != nil {
 		return fmt.Errorf("trends: rebuild: %w", err)
 	}
-	s.log.Info("trends: rebuilt from the log", "facts", stats.Facts, "trends", stats.Trends, "cooldowns", cooldowns, "undecodable", stats.Undecodable, "last_seq", stats.LastSeq, "watermark", s.m.Watermark())
+	s.log.Info("trends: rebuilt from the log", "facts", stats.Facts, "trends", stats.Trends, "undecodable", stats.Undecodable, "last_seq", stats.LastSeq, "watermark", s.m.Watermark())
 	return s.stage.Run(ctx)
-}
-
-// firedSince records the cooldown of every trends.detected fact on the log from the
-// replay's start to its end, and returns how many it read (counting again those Rebuild
-// read). Rebuild reads trends.detected
-// only up to the consumer's ack floor, but a trend is stored after the post that completed
-// it, so the last ones published before a stop lie beyond the floor; the consumer does not
-// deliver them again (it reads posts.tagged), and without them the tag would be detected a
-// second time within its cooldown. Fired is idempotent: the facts Rebuild read already
-// change nothing.
-func (s *Stage) firedSince(ctx context.Context, now time.Time) (int, error) {
-	spec, ok := events.Lookup(events.TypeTrendDetected)
-	if !ok {
-		return 0, fmt.Errorf("%s is not registered", events.TypeTrendDetected)
-	}
-	from, err := ReplayStart(ctx, s.js, s.m, now)
-	if err != nil {
-		return 0, err
-	}
-	rctx, done := context.WithCancel(ctx)
-	defer done()
-	n := 0
-	err = logtail.Follow(rctx, s.js, logtail.Options{
-		Filters: []string{spec.Filter()}, From: logtail.From{Since: from}, Logger: s.log, CaughtUp: done,
-	}, func(seq uint64, msg jetstream.Msg) error {
-		ev, err := events.Decode(events.Header(msg.Headers()), msg.Data())
-		if err != nil {
-			s.log.Warn("trends: an undecodable trends.detected is skipped", "seq", seq, "subject", msg.Subject(), "err", err)
-			return nil
-		}
-		if t, ok := ev.Data.(*events.TrendDetected); ok {
-			s.m.Fired(t)
-			n++
-		}
-		return nil
-	})
-	// Follow returns nil when its ctx ends: caught up, or the stage's ctx ended (Run
-	// checks that).
-	return n, err
 }
