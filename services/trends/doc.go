@@ -38,11 +38,14 @@
 // posts.tagged (Restore: the state, no evaluation) and the trends.detected facts already
 // published (Fired: the cooldowns) with an ordered consumer by start time, from
 // ReplayStart — Lookback (24 h, LateLimit, a bucket and a margin) before the newest post
-// date on the log — up to the trends consumer's ack floor; the consumer then delivers the
-// rest, observed live. Every fact about a post is stored no earlier than the post's date,
-// so the replay restores every post a window still evaluated can read, the same watermark
-// and the same cooldowns: from there the machine decides every window as a long-running
-// instance would (TestColdStartMatchesLongRunning, TestReplayFromColdStartMatchesLiveRun).
+// date on the log — the posts up to the trends consumer's ack floor, the trends up to the
+// end of the log (a trend is stored after the post that revealed it, so the last ones lie
+// past the floor); the consumer then delivers the rest, observed live. Every fact about a
+// post is stored no earlier than the post's date, so the replay restores every post a
+// window still evaluated can read, the same watermark and the same cooldowns: from there
+// the machine decides every window as a long-running instance would
+// (TestColdStartMatchesLongRunning, TestReplayFromColdStartMatchesLiveRun,
+// TestRebuildFromColdStartMatchesLiveRun).
 //
 // The machine is safe for concurrent use, but its answers depend on the order of the
 // facts and it must see all of them: run the stage as one consumer instance, in log order.
