@@ -96,9 +96,9 @@ func (l *violationLog) keep(format string, v []any) {
 	l.out = append(l.out, line)
 }
 
-func (l *violationLog) Noticef(string, ...any)       {}
-func (l *violationLog) Debugf(string, ...any)        {}
-func (l *violationLog) Tracef(string, ...any)        {}
-func (l *violationLog) Warnf(format string, v ...any) { l.keep(format, v) }
+func (l *violationLog) Noticef(string, ...any)         {}
+func (l *violationLog) Debugf(string, ...any)          {}
+func (l *violationLog) Tracef(string, ...any)          {}
+func (l *violationLog) Warnf(format string, v ...any)  { l.keep(format, v) }
 func (l *violationLog) Fatalf(format string, v ...any) { l.keep(format, v) }
 func (l *violationLog) Errorf(format string, v ...any) { l.keep(format, v) }
