@@ -10,9 +10,11 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"image"
 	"image/color"
+	"image/draw"
 	"image/jpeg"
 	"image/png"
 	"log"
@@ -21,23 +23,44 @@ import (
 	"path"
 	"path/filepath"
 	"strconv"
+	"sync"
 	"time"
+
+	"golang.org/x/image/font"
+	"golang.org/x/image/font/opentype"
+	"golang.org/x/image/math/fixed"
 )
 
-const outDir = "DataExport"
+// outDir is where the export is written (-out; sample_test writes a copy elsewhere to check
+// that the committed one is what this program writes).
+var outDir = "DataExport"
 
-// maxImageBytes keeps the embedded sample small.
-const maxImageBytes = 5000
+// maxImageBytes keeps the embedded sample small; the pictures with text (which OCR must
+// read) may be larger.
+const (
+	maxImageBytes     = 5000
+	maxTextImageBytes = 12000
+)
+
+// fontPath is DejaVu Sans (Debian fonts-dejavu-core), with Cyrillic: the text of the sign
+// pictures is drawn with it.
+const fontPath = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"
 
 func main() {
+	flag.StringVar(&outDir, "out", outDir, "folder to write the export to (replaced)")
+	flag.Parse()
 	if err := os.RemoveAll(outDir); err != nil {
 		log.Fatal(err)
 	}
 	images := map[string][]byte{}
 	for name, spec := range imageSpecs {
 		images[name] = spec.encode()
-		if n := len(images[name]); n >= maxImageBytes {
-			log.Fatalf("image %s is %d bytes, want < %d", name, n, maxImageBytes)
+		limit := maxImageBytes
+		if len(spec.lines) > 0 {
+			limit = maxTextImageBytes
+		}
+		if n := len(images[name]); n >= limit {
+			log.Fatalf("image %s is %d bytes, want < %d", name, n, limit)
 		}
 	}
 
@@ -312,6 +335,9 @@ type imageSpec struct {
 	base  color.RGBA
 	shape string
 	seed  float64
+	// lines, when set, make a sign: this text in DejaVu Sans, dark on base (w and h are
+	// then computed), for OCR to read.
+	lines []string
 }
 
 var imageSpecs = map[string]imageSpec{
@@ -327,9 +353,77 @@ var imageSpecs = map[string]imageSpec{
 	"rocket":    {w: 64, h: 96, base: color.RGBA{30, 30, 50, 255}, shape: "rocket", seed: 10},
 	"notebook":  {w: 64, h: 64, png: true, base: color.RGBA{250, 245, 220, 255}, shape: "stripes", seed: 11},
 	"telescope": {w: 96, h: 64, base: color.RGBA{40, 40, 70, 255}, shape: "arch", seed: 12},
+	// The album of signs: readable text in Russian and in English, for OCR.
+	"sign_ru": {png: true, base: color.RGBA{250, 250, 240, 255}, lines: []string{"Трамвай 7: Садовая улица", "Интервал движения 10 минут"}},
+	"sign_en": {png: true, base: color.RGBA{240, 248, 255, 255}, lines: []string{"Tram 7: Garden Street", "Runs every 10 minutes"}},
+}
+
+func init() {
+	for name, s := range imageSpecs {
+		if len(s.lines) > 0 {
+			s.w, s.h = textSize(s.lines)
+			imageSpecs[name] = s
+		}
+	}
+}
+
+// textFace is DejaVu Sans at the size of the signs.
+var textFace = sync.OnceValue(func() font.Face {
+	data, err := os.ReadFile(fontPath)
+	if err != nil {
+		log.Fatalf("font (apt-get install fonts-dejavu-core): %v", err)
+	}
+	f, err := opentype.Parse(data)
+	if err != nil {
+		log.Fatal(err)
+	}
+	face, err := opentype.NewFace(f, &opentype.FaceOptions{Size: 26, DPI: 72, Hinting: font.HintingFull})
+	if err != nil {
+		log.Fatal(err)
+	}
+	return face
+})
+
+const textMargin = 24
+
+func lineHeight() int { return (textFace().Metrics().Height * 14 / 10).Ceil() }
+
+func textSize(lines []string) (w, h int) {
+	for _, l := range lines {
+		w = max(w, font.MeasureString(textFace(), l).Ceil())
+	}
+	return w + 2*textMargin, lineHeight()*len(lines) + 2*textMargin
+}
+
+// encodeSign draws s's lines dark on its background and writes a grey-level paletted PNG
+// (small, and lossless: the text stays sharp).
+func (s imageSpec) encodeSign() []byte {
+	img := image.NewRGBA(image.Rect(0, 0, s.w, s.h))
+	draw.Draw(img, img.Bounds(), image.NewUniform(s.base), image.Point{}, draw.Src)
+	d := &font.Drawer{Dst: img, Src: image.NewUniform(color.RGBA{25, 25, 40, 255}), Face: textFace()}
+	for i, l := range s.lines {
+		d.Dot = fixed.P(textMargin, textMargin+i*lineHeight()+textFace().Metrics().Ascent.Ceil())
+		d.DrawString(l)
+	}
+	pal := make(color.Palette, 0, 16)
+	for i := range 16 {
+		f := float64(i) / 15
+		pal = append(pal, color.RGBA{uint8(25 + f*float64(s.base.R-25)), uint8(25 + f*float64(s.base.G-25)), uint8(40 + f*float64(s.base.B-40)), 255})
+	}
+	out := image.NewPaletted(img.Bounds(), pal)
+	draw.Draw(out, out.Bounds(), img, image.Point{}, draw.Src)
+	var b bytes.Buffer
+	enc := png.Encoder{CompressionLevel: png.BestCompression}
+	if err := enc.Encode(&b, out); err != nil {
+		log.Fatal(err)
+	}
+	return b.Bytes()
 }
 
 func (s imageSpec) encode() []byte {
+	if len(s.lines) > 0 {
+		return s.encodeSign()
+	}
 	img := image.NewRGBA(image.Rect(0, 0, s.w, s.h))
 	cx, cy := float64(s.w)/2, float64(s.h)/2
 	for y := range s.h {
@@ -453,6 +547,8 @@ var channels = []channel{
 		{id: 10, at: "2024-05-09 23:30", edited: "2024-05-10 08:00", text: t("Ночной город с высоты ", tag("#город"))},
 		{id: 11, at: "2024-05-10 19:00", video: true, text: t("Таймлапс / timelapse ", tag("#city"))},
 		{id: 12, at: "2024-05-11 10:00", text: t("Карта маршрута: ", link("https://example.com/maps/walk-1"), " / route map")},
+		{id: 13, at: "2024-05-11 12:00", photo: "sign_ru", text: t("Новые таблички на остановке / New signs at the stop ", tag("#city"))},
+		{id: 14, at: "2024-05-11 12:00", photo: "sign_en"},
 	}},
 	{name: "Архив заметок", typ: "private_channel", id: "-1001700000004", left: true, msgs: []msg{
 		{id: 1, at: "2024-04-01 10:00", service: "create_channel"},
