@@ -22,6 +22,9 @@ type writes struct {
 	pgx.Batch
 	copies  []copyLoad
 	copyBuf []byte // the COPY data of every load, back to back
+	// final runs after the COPYs: statements that read the rows the batch and the COPYs
+	// wrote (the search documents, search.go).
+	final pgx.Batch
 }
 
 // copyLoad is one COPY … FROM STDIN (text format) of copyBuf[start:end].
@@ -30,7 +33,7 @@ type copyLoad struct {
 	start, end int
 }
 
-// run sends the batch, then the COPYs.
+// run sends the batch, then the COPYs, then the final statements.
 func (w *writes) run(ctx context.Context, tx pgx.Tx) error {
 	if w.Len() > 0 {
 		if err := tx.SendBatch(ctx, &w.Batch).Close(); err != nil {
@@ -41,6 +44,11 @@ func (w *writes) run(ctx context.Context, tx pgx.Tx) error {
 	for _, c := range w.copies {
 		if _, err := pg.CopyFrom(ctx, bytes.NewReader(w.copyBuf[c.start:c.end]), c.sql); err != nil {
 			return fmt.Errorf("%s: %w", c.sql, err)
+		}
+	}
+	if w.final.Len() > 0 {
+		if err := tx.SendBatch(ctx, &w.final).Close(); err != nil {
+			return fmt.Errorf("search documents: %w", err)
 		}
 	}
 	return nil

@@ -169,7 +169,7 @@ func (r *reduced) page(pg events.Page, factAt time.Time) {
 		at = factAt
 	}
 	m := r.pageOK
-	if pg.Error != "" {
+	if pg.Error != "" || pg.Reason != "" {
 		m = r.pageErr
 	}
 	if old, ok := m[pg.URL]; ok && at.Before(old.at) {

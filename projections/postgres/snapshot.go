@@ -30,6 +30,7 @@ var snapshotTables = []struct {
 	{name: "post_embeddings"},
 	{name: "trends"},
 	{name: "pipeline_progress"},
+	{name: "post_search"},
 }
 
 // Snapshot renders every content table: one section per table, one line per row, the row as

@@ -31,6 +31,7 @@ func queueWrites(b *writes, r *reduced, st *stored, after *stored) error {
 	queueAlbums(b, r)
 	queueTrends(b, r)
 	queueProgress(b, prog)
+	queueSearchDocs(b, content, prog)
 	if after != nil {
 		for k, m := range prog {
 			if m.changed() {
@@ -527,6 +528,11 @@ func queueVision(b *writes, r *reduced, prog map[key]*progressMerge) {
 	var ch, msg, ver []int64
 	var rev, pos []int32
 	var sha, desc, ocr, labels, phash, errs, provider, model []pgtype.Text
+	var reason, format, dhash, colors, ocrErr, objects, scene, provErr, dupSHA []pgtype.Text
+	var ocrConf, nsfw []pgtype.Float8
+	var meme []bool
+	var dupCh, dupMsg []pgtype.Int8
+	var dupDist []pgtype.Int4
 	var width, height []pgtype.Int4
 	var analyzed []pgtype.Timestamptz
 	for _, k := range keys {
@@ -539,6 +545,22 @@ func queueVision(b *writes, r *reduced, prog map[key]*progressMerge) {
 			width, height = append(width, optInt4(it.Width)), append(height, optInt4(it.Height))
 			provider, model = append(provider, text(p.Provider)), append(model, optText(p.Model))
 			analyzed = append(analyzed, optTS(usec(p.AnalyzedAt)))
+			reason, format, dhash = append(reason, optText(it.Reason)), append(format, optText(it.Format)), append(dhash, optText(it.DHash))
+			colors, objects = append(colors, textArray(it.Colors)), append(objects, textArray(it.Objects))
+			ocrConf, ocrErr = append(ocrConf, optFloat8(it.OCRConfidence)), append(ocrErr, optText(it.OCRError))
+			scene, meme, provErr = append(scene, optText(it.Scene)), append(meme, it.IsMeme), append(provErr, optText(it.ProviderError))
+			if it.NSFW != nil {
+				nsfw = append(nsfw, pgtype.Float8{Float64: *it.NSFW, Valid: true})
+			} else {
+				nsfw = append(nsfw, pgtype.Float8{})
+			}
+			if d := it.NearDuplicateOf; d != nil {
+				dupCh, dupMsg = append(dupCh, pgtype.Int8{Int64: int64(d.ChannelID), Valid: true}), append(dupMsg, pgtype.Int8{Int64: d.MessageID, Valid: true})
+				dupSHA, dupDist = append(dupSHA, optText(d.MediaSHA256)), append(dupDist, pgtype.Int4{Int32: int32(d.Distance), Valid: true})
+			} else {
+				dupCh, dupMsg = append(dupCh, pgtype.Int8{}), append(dupMsg, pgtype.Int8{})
+				dupSHA, dupDist = append(dupSHA, pgtype.Text{}), append(dupDist, pgtype.Int4{})
+			}
 		}
 	}
 	deletePosts(b, "post_vision", replace)
@@ -559,6 +581,21 @@ func queueVision(b *writes, r *reduced, prog map[key]*progressMerge) {
 	rows.add("analyzed_at", "timestamptz", analyzed)
 	rows.add("version", "bigint", ver)
 	rows.add("revision", "integer", rev)
+	rows.add("reason", "text", reason)
+	rows.add("format", "text", format)
+	rows.add("dhash", "text", dhash)
+	rows.addCast("colors", "text[]", colors)
+	rows.add("ocr_confidence", "double precision", ocrConf)
+	rows.add("ocr_error", "text", ocrErr)
+	rows.addCast("objects", "text[]", objects)
+	rows.add("scene", "text", scene)
+	rows.add("is_meme", "boolean", meme)
+	rows.add("nsfw", "double precision", nsfw)
+	rows.add("provider_error", "text", provErr)
+	rows.add("dup_channel_id", "bigint", dupCh)
+	rows.add("dup_message_id", "bigint", dupMsg)
+	rows.add("dup_media_sha256", "text", dupSHA)
+	rows.add("dup_distance", "integer", dupDist)
 	insert(b, "post_vision", &rows)
 }
 
@@ -566,14 +603,19 @@ func queuePostPages(b *writes, r *reduced, prog map[key]*progressMerge) {
 	keys, replace := stageWinners(r.enriched, prog, stageEnriched)
 	var ch, msg, ver []int64
 	var rev, pos []int32
-	var url, errs []pgtype.Text
-	var status []pgtype.Int4
+	var url, errs, reason, finalURL, domain, title, site, byline, excerpt, lang []pgtype.Text
+	var status, words []pgtype.Int4
+	var fetched []pgtype.Timestamptz
 	for _, k := range keys {
 		p := r.enriched[k].p
 		for i, pg := range p.Pages {
 			ch, msg, ver = append(ch, k.ch), append(msg, k.msg), append(ver, p.Version)
 			rev, pos = append(rev, int32(p.Revision)), append(pos, int32(i))
 			url, errs, status = append(url, text(pg.URL)), append(errs, optText(pg.Error)), append(status, optInt4(pg.Status))
+			reason, finalURL, domain = append(reason, optText(pg.Reason)), append(finalURL, optText(pg.FinalURL)), append(domain, optText(pg.Domain))
+			title, site, byline = append(title, optText(pg.Title)), append(site, optText(pg.Site)), append(byline, optText(pg.Byline))
+			excerpt, lang, words = append(excerpt, optText(pg.Excerpt)), append(lang, optText(pg.Lang)), append(words, optInt4(pg.WordCount))
+			fetched = append(fetched, optTS(usec(pg.FetchedAt)))
 		}
 	}
 	deletePosts(b, "post_pages", replace)
@@ -586,6 +628,16 @@ func queuePostPages(b *writes, r *reduced, prog map[key]*progressMerge) {
 	rows.add("error", "text", errs)
 	rows.add("version", "bigint", ver)
 	rows.add("revision", "integer", rev)
+	rows.add("reason", "text", reason)
+	rows.add("final_url", "text", finalURL)
+	rows.add("domain", "text", domain)
+	rows.add("title", "text", title)
+	rows.add("site", "text", site)
+	rows.add("byline", "text", byline)
+	rows.add("excerpt", "text", excerpt)
+	rows.add("lang", "text", lang)
+	rows.add("word_count", "integer", words)
+	rows.add("fetched_at", "timestamptz", fetched)
 	insert(b, "post_pages", &rows)
 }
 
@@ -594,7 +646,8 @@ func queuePostPages(b *writes, r *reduced, prog map[key]*progressMerge) {
 type pageCols struct {
 	url                                           []string
 	domain, finalURL, title, txt, lang, sha, errs []pgtype.Text
-	status                                        []pgtype.Int4
+	site, byline, excerpt, errReason              []pgtype.Text
+	status, words                                 []pgtype.Int4
 	fetched, errAt                                []pgtype.Timestamptz
 }
 
@@ -606,6 +659,8 @@ func (pc *pageCols) add(u string, ok, bad *pageObs) {
 		pc.finalURL, pc.title, pc.txt = append(pc.finalURL, optText(pg.FinalURL)), append(pc.title, optText(pg.Title)), append(pc.txt, optText(pg.Text))
 		pc.lang, pc.sha = append(pc.lang, optText(pg.Lang)), append(pc.sha, optText(pg.ContentSHA256))
 		pc.status, pc.fetched = append(pc.status, optInt4(pg.Status)), append(pc.fetched, ts(ok.at))
+		pc.site, pc.byline, pc.excerpt = append(pc.site, optText(pg.Site)), append(pc.byline, optText(pg.Byline)), append(pc.excerpt, optText(pg.Excerpt))
+		pc.words = append(pc.words, optInt4(pg.WordCount))
 	} else {
 		var domain pgtype.Text
 		if bad != nil {
@@ -615,11 +670,19 @@ func (pc *pageCols) add(u string, ok, bad *pageObs) {
 		pc.finalURL, pc.title, pc.txt = append(pc.finalURL, pgtype.Text{}), append(pc.title, pgtype.Text{}), append(pc.txt, pgtype.Text{})
 		pc.lang, pc.sha = append(pc.lang, pgtype.Text{}), append(pc.sha, pgtype.Text{})
 		pc.status, pc.fetched = append(pc.status, pgtype.Int4{}), append(pc.fetched, pgtype.Timestamptz{})
+		pc.site, pc.byline, pc.excerpt = append(pc.site, pgtype.Text{}), append(pc.byline, pgtype.Text{}), append(pc.excerpt, pgtype.Text{})
+		pc.words = append(pc.words, pgtype.Int4{})
 	}
 	if bad != nil {
-		pc.errs, pc.errAt = append(pc.errs, text(bad.page.Error)), append(pc.errAt, ts(bad.at))
+		msg := bad.page.Error
+		if msg == "" {
+			msg = bad.page.Reason
+		}
+		pc.errs, pc.errAt = append(pc.errs, text(msg)), append(pc.errAt, ts(bad.at))
+		pc.errReason = append(pc.errReason, optText(bad.page.Reason))
 	} else {
 		pc.errs, pc.errAt = append(pc.errs, pgtype.Text{}), append(pc.errAt, pgtype.Timestamptz{})
+		pc.errReason = append(pc.errReason, pgtype.Text{})
 	}
 }
 
@@ -640,10 +703,15 @@ func (pc *pageCols) cols(groups int) *cols {
 		c.add("lang", "text", pc.lang)
 		c.add("content_sha256", "text", pc.sha)
 		c.add("fetched_at", "timestamptz", pc.fetched)
+		c.add("site", "text", pc.site)
+		c.add("byline", "text", pc.byline)
+		c.add("excerpt", "text", pc.excerpt)
+		c.add("word_count", "integer", pc.words)
 	}
 	if groups&groupFailed != 0 {
 		c.add("error", "text", pc.errs)
 		c.add("error_at", "timestamptz", pc.errAt)
+		c.add("error_reason", "text", pc.errReason)
 	}
 	return &c
 }
@@ -701,6 +769,8 @@ func queueEmbeddings(b *writes, r *reduced, prog map[key]*progressMerge) {
 		ch, msg, ver           []int64
 		rev, dim               []int32
 		provider, model, input []pgtype.Text
+		embVer                 []pgtype.Text
+		lexical                []bool
 	}
 	for _, k := range keys {
 		p := r.embedded[k].p
@@ -711,11 +781,14 @@ func queueEmbeddings(b *writes, r *reduced, prog map[key]*progressMerge) {
 		e.ch, e.msg, e.ver, e.rev = append(e.ch, k.ch), append(e.msg, k.msg), append(e.ver, p.Rev.Version), append(e.rev, int32(p.Revision))
 		e.provider, e.model, e.input = append(e.provider, text(p.Provider)), append(e.model, optText(p.Model)), append(e.input, optText(p.InputSHA256))
 		e.dim = append(e.dim, int32(len(p.Vector)))
+		e.embVer, e.lexical = append(e.embVer, optText(p.EmbedderVersion)), append(e.lexical, p.Lexical)
 	}
 	for _, e := range []*struct {
 		ch, msg, ver           []int64
 		rev, dim               []int32
 		provider, model, input []pgtype.Text
+		embVer                 []pgtype.Text
+		lexical                []bool
 	}{&fresh, &up} {
 		var c cols
 		c.add("channel_id", "bigint", e.ch)
@@ -726,6 +799,8 @@ func queueEmbeddings(b *writes, r *reduced, prog map[key]*progressMerge) {
 		c.add("model", "text", e.model)
 		c.add("dim", "integer", e.dim)
 		c.add("input_sha256", "text", e.input)
+		c.add("embedder_version", "text", e.embVer)
+		c.add("lexical", "boolean", e.lexical)
 		if e == &fresh {
 			insert(b, "post_embeddings", &c)
 		} else {
@@ -789,13 +864,27 @@ SET caption = EXCLUDED.caption, posted_at = EXCLUDED.posted_at, inferred = EXCLU
 		keys := sortedAlbumKeys(r.assembled)
 		var ch, grp []int64
 		var outcome, summary, labels, ids, missing []pgtype.Text
-		var at []pgtype.Timestamptz
+		var groupedIDs, version, caption, descs, ocr []pgtype.Text
+		var count []pgtype.Int4
+		var cover []pgtype.Int8
+		var at, posted []pgtype.Timestamptz
 		for _, k := range keys {
 			a := r.assembled[k]
 			ch, grp = append(ch, k.ch), append(grp, k.grouped)
 			outcome, summary, labels = append(outcome, text(a.Outcome)), append(summary, optText(a.Summary)), append(labels, textArray(a.Labels))
 			ids, missing = append(ids, int8Array(a.MessageIDs)), append(missing, int8Array(a.Missing))
 			at = append(at, optTS(usec(a.At)))
+			gids := a.GroupedIDs
+			if len(gids) == 0 {
+				gids = []int64{a.GroupedID}
+			}
+			n := a.ItemCount
+			if n == 0 {
+				n = len(a.MessageIDs)
+			}
+			groupedIDs, version, count = append(groupedIDs, int8Array(gids)), append(version, optText(a.Version)), append(count, pgtype.Int4{Int32: int32(n), Valid: true})
+			cover, caption, posted = append(cover, optInt8(a.CoverMessageID)), append(caption, optText(a.Caption)), append(posted, optTS(usec(a.PostedAt)))
+			descs, ocr = append(descs, textArray(a.Descriptions)), append(ocr, optText(a.OCRText))
 		}
 		var c cols
 		c.add("channel_id", "bigint", ch)
@@ -806,9 +895,20 @@ SET caption = EXCLUDED.caption, posted_at = EXCLUDED.posted_at, inferred = EXCLU
 		c.addCast("assembled_message_ids", "bigint[]", ids)
 		c.addCast("missing_message_ids", "bigint[]", missing)
 		c.add("assembled_at", "timestamptz", at)
+		c.addCast("grouped_ids", "bigint[]", groupedIDs)
+		c.add("summary_version", "text", version)
+		c.add("assembled_item_count", "integer", count)
+		c.add("cover_message_id", "bigint", cover)
+		c.add("assembled_caption", "text", caption)
+		c.add("assembled_posted_at", "timestamptz", posted)
+		c.addCast("descriptions", "text[]", descs)
+		c.add("ocr_text", "text", ocr)
 		b.Queue(fmt.Sprintf(`INSERT INTO albums AS x (%s) SELECT %s FROM %s ON CONFLICT (channel_id, grouped_id) DO UPDATE
 SET outcome = EXCLUDED.outcome, summary = EXCLUDED.summary, labels = EXCLUDED.labels,
-  assembled_message_ids = EXCLUDED.assembled_message_ids, missing_message_ids = EXCLUDED.missing_message_ids, assembled_at = EXCLUDED.assembled_at`,
+  assembled_message_ids = EXCLUDED.assembled_message_ids, missing_message_ids = EXCLUDED.missing_message_ids, assembled_at = EXCLUDED.assembled_at,
+  grouped_ids = EXCLUDED.grouped_ids, summary_version = EXCLUDED.summary_version, assembled_item_count = EXCLUDED.assembled_item_count,
+  cover_message_id = EXCLUDED.cover_message_id, assembled_caption = EXCLUDED.assembled_caption,
+  assembled_posted_at = EXCLUDED.assembled_posted_at, descriptions = EXCLUDED.descriptions, ocr_text = EXCLUDED.ocr_text`,
 			c.list(), c.selectList(), c.from()), c.args...)
 	}
 }
@@ -827,6 +927,8 @@ func queueTrends(b *writes, r *reduced) {
 	var count []int32
 	var chans, posts []pgtype.Text
 	var baseline, score []float64
+	var expected []pgtype.Float8
+	var method []pgtype.Text
 	for _, k := range keys {
 		w := r.trends[k]
 		p := w.p
@@ -839,6 +941,7 @@ func queueTrends(b *writes, r *reduced) {
 		}
 		chans, posts = append(chans, int8Array(ids)), append(posts, textArray(p.Posts))
 		baseline, score = append(baseline, p.Baseline), append(score, p.Score)
+		expected, method = append(expected, optFloat8(p.Expected)), append(method, optText(p.Method))
 	}
 	var c cols
 	c.add("tag", "text", tag)
@@ -851,9 +954,11 @@ func queueTrends(b *writes, r *reduced) {
 	c.add("score", "double precision", score)
 	c.addCast("posts", "text[]", posts)
 	c.add("detected_at", "timestamptz", detected)
+	c.add("expected", "double precision", expected)
+	c.add("method", "text", method)
 	b.Queue(fmt.Sprintf(`INSERT INTO trends AS x (%s) SELECT %s FROM %s ON CONFLICT (tag, window_size, window_end) DO UPDATE
 SET window_start = EXCLUDED.window_start, count = EXCLUDED.count, channels = EXCLUDED.channels, baseline = EXCLUDED.baseline,
-  score = EXCLUDED.score, posts = EXCLUDED.posts, detected_at = EXCLUDED.detected_at`,
+  score = EXCLUDED.score, posts = EXCLUDED.posts, detected_at = EXCLUDED.detected_at, expected = EXCLUDED.expected, method = EXCLUDED.method`,
 		c.list(), c.selectList(), c.from()), c.args...)
 }
 
