@@ -109,10 +109,14 @@ func (p *Projection) Apply(ctx context.Context, facts []projections.Fact) error 
 		if err != nil {
 			return err
 		}
+		images, err := readImages(ctx, tx, b.imageOrder)
+		if err != nil {
+			return err
+		}
 		if err := applyChannels(ctx, tx, b.channels); err != nil {
 			return err
 		}
-		if err := p.writePosts(ctx, tx, b, pages); err != nil {
+		if err := p.writePosts(ctx, tx, b, pages, images); err != nil {
 			return fmt.Errorf("write batch at seq %d: %w", todo[0].Seq, err)
 		}
 		return exec(ctx, tx, `MATCH (c:Checkpoint {projection: $name}) SET c.seq = $seq`, map[string]any{"name": Name, "seq": int64(last)})
@@ -182,6 +186,29 @@ func readPages(ctx context.Context, tx nd.ExplicitTransaction, urls []string) (m
 	})
 	if err != nil {
 		return nil, fmt.Errorf("read pages: %w", err)
+	}
+	return out, nil
+}
+
+const cyReadImages = `UNWIND $shas AS s
+MATCH (i:Image {sha256: s})
+RETURN s, i.analyzed_at`
+
+// readImages reads the analysis time of the images that exist among shas (the zero time for
+// an image known only as a near-duplicate target).
+func readImages(ctx context.Context, tx nd.ExplicitTransaction, shas []string) (map[string]time.Time, error) {
+	out := make(map[string]time.Time, len(shas))
+	if len(shas) == 0 {
+		return out, nil
+	}
+	err := query(ctx, tx, cyReadImages, map[string]any{"shas": strAny(shas)}, func(r *nd.Record) error {
+		s, _ := r.Values[0].(string)
+		at, _ := r.Values[1].(time.Time)
+		out[s] = at
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read images: %w", err)
 	}
 	return out, nil
 }

@@ -23,9 +23,9 @@ type postFold struct {
 	key     string
 	ch, msg int64
 	st      postState
-	// storedTags and storedLinks say whether the graph holds TAGGED / LINKS_TO edges of the
-	// post (exactly when it holds their revision).
-	storedTags, storedLinks bool
+	// storedTags, storedLinks and storedVision say whether the graph holds TAGGED and ABOUT /
+	// LINKS_TO / HAS_IMAGE edges of the post (exactly when it holds their revision).
+	storedTags, storedLinks, storedVision bool
 
 	// The facts that won, nil when the batch did not change that part.
 	content  *events.Post
@@ -52,12 +52,31 @@ type pageObs struct {
 	page events.Page
 }
 
+// imageObs is the newest analysis of an image (by media sha256) among the accepted
+// posts.vision.analyzed facts of a batch: ordered by the fact's analysis time, the later
+// fact (or item) on a tie.
+type imageObs struct {
+	at              time.Time
+	item            events.VisionItem
+	provider, model string
+}
+
+// nearDup is a NEAR_DUPLICATE edge between two images.
+type nearDup struct {
+	from, to string
+	distance int
+}
+
 type albumFold struct {
-	key       string
-	ch        int64
-	grouped   int64
-	parsed    *events.AlbumParsed
-	assembled *events.AlbumAssembled
+	key     string
+	ch      int64
+	grouped int64
+	// props are the album's property changes, overlaid in log order (nil removes).
+	props map[string]any
+	// labels are those of the last albums.assembled of the batch, which replace the album's
+	// LABELED edges when assembled is set.
+	labels    []string
+	assembled bool
 	// items are the album's message ids in first-seen order, with the position the newest
 	// albums.parsed gave each (-1: none).
 	items    []int64
@@ -100,6 +119,21 @@ type batch struct {
 	trends    map[string]*events.TrendDetected
 	trOrder   []string
 	channels  []projections.Fact
+
+	topicNames []string
+	seenTopic  map[string]bool
+	labelNames []string
+	seenLabel  map[string]bool
+	// images are the newest analyses of the batch by sha256; imageOrder lists every image the
+	// batch names (analysed or a near-duplicate target) in first-seen order.
+	images     map[string]*imageObs
+	imageOrder []string
+	seenImage  map[string]bool
+	nearDups   []nearDup
+	nearIdx    map[[2]string]int
+	// sameAs are SAME_AS edges from the album of another grouped id to the assembled album.
+	sameAs   [][2]string
+	seenSame map[[2]string]bool
 }
 
 func newBatch() *batch {
@@ -112,6 +146,13 @@ func newBatch() *batch {
 		pages:   map[string]*pageObs{},
 		albums:  map[string]*albumFold{},
 		trends:  map[string]*events.TrendDetected{},
+
+		seenTopic: map[string]bool{},
+		seenLabel: map[string]bool{},
+		images:    map[string]*imageObs{},
+		seenImage: map[string]bool{},
+		nearIdx:   map[[2]string]int{},
+		seenSame:  map[[2]string]bool{},
 	}
 }
 
@@ -159,7 +200,7 @@ func (b *batch) fold(facts []projections.Fact, stored map[string]postState) {
 		pf, ok := b.posts[k]
 		if !ok {
 			st := stored[k]
-			pf = &postFold{key: k, ch: int64(r.ChannelID), msg: r.MessageID, st: st, storedTags: st.tags != nil, storedLinks: st.links != nil}
+			pf = &postFold{key: k, ch: int64(r.ChannelID), msg: r.MessageID, st: st, storedTags: st.tags != nil, storedLinks: st.links != nil, storedVision: st.vis != nil}
 			b.posts[k] = pf
 			b.postOrder = append(b.postOrder, k)
 		}
@@ -184,6 +225,9 @@ func (b *batch) fold(facts []projections.Fact, stored map[string]postState) {
 				for _, t := range d.Tags {
 					b.tag(t.Name)
 				}
+				for _, t := range d.Topics {
+					b.topic(t)
+				}
 			}
 		case *events.PostEnriched:
 			if pf := post(d.PostRef); accept(&pf.st, &pf.st.links, d.Rev) {
@@ -199,6 +243,7 @@ func (b *batch) fold(facts []projections.Fact, stored map[string]postState) {
 		case *events.PostVisionAnalyzed:
 			if pf := post(d.PostRef); accept(&pf.st, &pf.st.vis, d.Rev) {
 				pf.vision = d
+				b.vision(d, at)
 			}
 		case *events.PostDeleted:
 			pf := post(d.PostRef)
@@ -212,17 +257,30 @@ func (b *batch) fold(facts []projections.Fact, stored map[string]postState) {
 			pf.tagged, pf.enriched, pf.embedded, pf.vision = nil, nil, nil, nil
 		case *events.AlbumParsed:
 			a := b.album(d.ChannelID, d.GroupedID)
-			a.parsed = d
+			a.overlay(parsedAlbumProps(d))
 			for i, it := range d.Items {
 				a.item(it.MessageID, i)
 				b.stub(events.PostRef{ChannelID: d.ChannelID, MessageID: it.MessageID})
 			}
 		case *events.AlbumAssembled:
 			a := b.album(d.ChannelID, d.GroupedID)
-			a.assembled = d
+			a.overlay(assembledAlbumProps(d))
+			a.assembled, a.labels = true, dedupe(d.Labels)
+			for _, l := range a.labels {
+				b.label(l)
+			}
 			for _, id := range d.MessageIDs {
 				a.item(id, -1)
 				b.stub(events.PostRef{ChannelID: d.ChannelID, MessageID: id})
+			}
+			for _, g := range d.GroupedIDs {
+				if g != 0 && g != d.GroupedID {
+					b.album(d.ChannelID, g)
+					if e := [2]string{events.AlbumKey(d.ChannelID, g), d.Key()}; !b.seenSame[e] {
+						b.seenSame[e] = true
+						b.sameAs = append(b.sameAs, e)
+					}
+				}
 			}
 		case *events.TrendDetected:
 			k := d.Key()
@@ -231,6 +289,11 @@ func (b *batch) fold(facts []projections.Fact, stored map[string]postState) {
 			}
 			b.trends[k] = d
 			b.tag(d.Tag)
+			for _, pk := range d.Posts {
+				if ch, msg, err := events.ParsePostKey(pk); err == nil {
+					b.stub(events.PostRef{ChannelID: ch, MessageID: msg})
+				}
+			}
 		}
 		// Other (future) types are not part of the graph; the checkpoint still passes them.
 	}
@@ -298,6 +361,58 @@ func (b *batch) tag(name string) {
 	}
 }
 
+func (b *batch) topic(name string) {
+	if !b.seenTopic[name] {
+		b.seenTopic[name] = true
+		b.topicNames = append(b.topicNames, name)
+	}
+}
+
+func (b *batch) label(name string) {
+	if !b.seenLabel[name] {
+		b.seenLabel[name] = true
+		b.labelNames = append(b.labelNames, name)
+	}
+}
+
+func (b *batch) image(sha string) {
+	if !b.seenImage[sha] {
+		b.seenImage[sha] = true
+		b.imageOrder = append(b.imageOrder, sha)
+	}
+}
+
+// vision records the images of an accepted posts.vision.analyzed fact: each image's
+// analysis (the newest wins), its labels and its near-duplicate link. A link to the image
+// itself (the same picture in another post) is no edge: both posts reach the one Image.
+func (b *batch) vision(d *events.PostVisionAnalyzed, factAt time.Time) {
+	at := d.AnalyzedAt.UTC()
+	if d.AnalyzedAt.IsZero() {
+		at = factAt
+	}
+	for _, it := range d.Items {
+		b.image(it.MediaSHA256)
+		for _, l := range it.Labels {
+			b.label(l)
+		}
+		if old, ok := b.images[it.MediaSHA256]; !ok || !at.Before(old.at) {
+			b.images[it.MediaSHA256] = &imageObs{at: at, item: it, provider: d.Provider, model: d.Model}
+		}
+		nd := it.NearDuplicateOf
+		if nd == nil || nd.MediaSHA256 == it.MediaSHA256 {
+			continue
+		}
+		b.image(nd.MediaSHA256)
+		e := [2]string{it.MediaSHA256, nd.MediaSHA256}
+		if i, ok := b.nearIdx[e]; ok {
+			b.nearDups[i].distance = nd.Distance
+			continue
+		}
+		b.nearIdx[e] = len(b.nearDups)
+		b.nearDups = append(b.nearDups, nearDup{from: e[0], to: e[1], distance: nd.Distance})
+	}
+}
+
 func (b *batch) page(pg events.Page, factAt time.Time) {
 	at := pg.FetchedAt.UTC()
 	if pg.FetchedAt.IsZero() {
@@ -320,7 +435,7 @@ func (b *batch) album(ch events.ChannelID, grouped int64) *albumFold {
 	k := events.AlbumKey(ch, grouped)
 	a, ok := b.albums[k]
 	if !ok {
-		a = &albumFold{key: k, ch: int64(ch), grouped: grouped, position: map[int64]int{}}
+		a = &albumFold{key: k, ch: int64(ch), grouped: grouped, position: map[int64]int{}, props: map[string]any{}}
 		b.albums[k] = a
 		b.albOrder = append(b.albOrder, k)
 	}

@@ -6,8 +6,9 @@ import (
 
 // Node labels and relationship types of the graph, in the order Snapshot renders them.
 var (
-	Labels = []string{"Channel", "Post", "Tag", "Page", "Domain", "Album", "Trend", "Checkpoint"}
-	Types  = []string{"PUBLISHED", "TAGGED", "LINKS_TO", "ON", "IN_ALBUM", "FORWARDED_FROM", "REPLIES_TO", "OF"}
+	Labels = []string{"Channel", "Post", "Tag", "Topic", "Page", "Domain", "Image", "Label", "Album", "Trend", "Checkpoint"}
+	Types  = []string{"PUBLISHED", "TAGGED", "ABOUT", "LINKS_TO", "ON", "HAS_IMAGE", "LABELED", "NEAR_DUPLICATE",
+		"IN_ALBUM", "SAME_AS", "FORWARDED_FROM", "REPLIES_TO", "OF", "SAMPLE"}
 )
 
 // schema is every constraint and index, named so that operators recognise them. Uniqueness
@@ -17,6 +18,9 @@ var schema = []string{
 	`CREATE CONSTRAINT tgflow_channel_username IF NOT EXISTS FOR (c:Channel) REQUIRE c.username_lc IS UNIQUE`,
 	`CREATE CONSTRAINT tgflow_post_key IF NOT EXISTS FOR (p:Post) REQUIRE p.key IS UNIQUE`,
 	`CREATE CONSTRAINT tgflow_tag_name IF NOT EXISTS FOR (t:Tag) REQUIRE t.name IS UNIQUE`,
+	`CREATE CONSTRAINT tgflow_topic_name IF NOT EXISTS FOR (t:Topic) REQUIRE t.name IS UNIQUE`,
+	`CREATE CONSTRAINT tgflow_image_sha256 IF NOT EXISTS FOR (i:Image) REQUIRE i.sha256 IS UNIQUE`,
+	`CREATE CONSTRAINT tgflow_label_name IF NOT EXISTS FOR (l:Label) REQUIRE l.name IS UNIQUE`,
 	`CREATE CONSTRAINT tgflow_page_url IF NOT EXISTS FOR (p:Page) REQUIRE p.url IS UNIQUE`,
 	`CREATE CONSTRAINT tgflow_domain_name IF NOT EXISTS FOR (d:Domain) REQUIRE d.name IS UNIQUE`,
 	`CREATE CONSTRAINT tgflow_album_key IF NOT EXISTS FOR (a:Album) REQUIRE a.key IS UNIQUE`,

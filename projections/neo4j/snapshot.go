@@ -19,13 +19,14 @@ import (
 // A node line is "<ref>\t<properties as JSON>", a relationship line
 // "<start ref>\t<end ref>\t<properties as JSON>". A ref is "<Label>:<key>": the key property
 // of the node (Post.key, Channel.id, or "@<username>" for a channel known only by username,
-// Tag.name, Page.url, Domain.name, Album.key, Trend.key, Checkpoint.projection). JSON keys are
+// Tag.name, Topic.name, Page.url, Domain.name, Image.sha256, Label.name, Album.key, Trend.key,
+// Checkpoint.projection). JSON keys are
 // sorted and datetimes are RFC 3339 in UTC. Every property comes from a fact, except the
 // rebuild bookkeeping of the checkpoint node (random ids and a wall-clock start), which is
 // left out.
 
 // nodeKey is the Cypher expression of a node's key, matching ref.
-const nodeKey = `coalesce(%[1]s.key, toString(%[1]s.id), %[1]s.name, %[1]s.url, '@' + %[1]s.username, %[1]s.projection)`
+const nodeKey = `coalesce(%[1]s.key, toString(%[1]s.id), %[1]s.name, %[1]s.url, %[1]s.sha256, '@' + %[1]s.username, %[1]s.projection)`
 
 var snapshotSkip = map[string]bool{"rebuild_id": true, "rebuild_started_at": true, "swapped_id": true}
 
@@ -86,7 +87,7 @@ RETURN [l IN labels(a) WHERE l IN $labels][0], ` + fmt.Sprintf(nodeKey, "a") +
 
 // nodeRef is "<label>:<key>" of a node given its properties (see nodeKey).
 func nodeRef(label string, props map[string]any) string {
-	for _, k := range []string{"key", "id", "name", "url", "username", "projection"} {
+	for _, k := range []string{"key", "id", "name", "url", "sha256", "username", "projection"} {
 		switch v := props[k].(type) {
 		case string:
 			if k == "username" {

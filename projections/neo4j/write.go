@@ -59,12 +59,54 @@ MERGE (:Tag {name: n})`
 	// The TAGGED edges of a post are those of its newest tagged revision, replaced as a
 	// whole: the old ones (only posts with a stored revision have any) go first.
 	cyUntag = `UNWIND $keys AS k
-MATCH (:Post {key: k})-[x:TAGGED]->()
+MATCH (:Post {key: k})-[x:TAGGED|ABOUT]->()
 DELETE x`
 	cyTag = `UNWIND $rows AS r
 MATCH (p:Post {key: r.key})
 MATCH (tg:Tag {name: r.tag})
 CREATE (p)-[e:TAGGED]->(tg)
+SET e = r.props`
+
+	cyTopics = `UNWIND $names AS n
+MERGE (:Topic {name: n})`
+	cyAbout = `UNWIND $rows AS r
+MATCH (p:Post {key: r.key})
+MATCH (tp:Topic {name: r.topic})
+CREATE (p)-[e:ABOUT]->(tp)
+SET e = r.props`
+
+	cyLabels = `UNWIND $names AS n
+MERGE (:Label {name: n})`
+
+	// Images are content-addressed (media sha256) and shared by every post showing them; an
+	// image shows its newest analysis. An image named only as a near-duplicate target has
+	// just its sha256 until its own analysis arrives.
+	cyImages = `UNWIND $rows AS r
+MERGE (i:Image {sha256: r.sha})
+SET i += r.props`
+	cyUnlabelImages = `UNWIND $shas AS s
+MATCH (:Image {sha256: s})-[x:LABELED]->()
+DELETE x`
+	cyLabelImages = `UNWIND $rows AS r
+MATCH (i:Image {sha256: r.sha})
+MATCH (l:Label {name: r.label})
+CREATE (i)-[:LABELED {position: r.position}]->(l)`
+	// Near-duplicate links are only ever added (the pair's distance is a fact about the two
+	// pictures); the latest fact's distance is kept.
+	cyNearDups = `UNWIND $rows AS r
+MATCH (a:Image {sha256: r.from})
+MATCH (b:Image {sha256: r.to})
+MERGE (a)-[e:NEAR_DUPLICATE]->(b)
+SET e.distance = r.distance`
+
+	// The HAS_IMAGE edges of a post are the images of its newest vision revision.
+	cyUnimage = `UNWIND $keys AS k
+MATCH (:Post {key: k})-[x:HAS_IMAGE]->()
+DELETE x`
+	cyImage = `UNWIND $rows AS r
+MATCH (p:Post {key: r.key})
+MATCH (i:Image {sha256: r.sha})
+CREATE (p)-[e:HAS_IMAGE]->(i)
 SET e = r.props`
 
 	cyDomains = `UNWIND $names AS n
@@ -106,12 +148,33 @@ MATCH (p:Post {key: r.post})
 MERGE (p)-[e:IN_ALBUM]->(a)
 FOREACH (_ IN CASE WHEN r.position IS NULL THEN [] ELSE [1] END | SET e.position = r.position)`
 
+	// An album's LABELED edges are the labels of its last albums.assembled.
+	cyUnlabelAlbums = `UNWIND $keys AS k
+MATCH (:Album {key: k})-[x:LABELED]->()
+DELETE x`
+	cyLabelAlbums = `UNWIND $rows AS r
+MATCH (a:Album {key: r.album})
+MATCH (l:Label {name: r.label})
+CREATE (a)-[:LABELED {position: r.position}]->(l)`
+	cySameAs = `UNWIND $rows AS r
+MATCH (a:Album {key: r.from})
+MATCH (b:Album {key: r.to})
+MERGE (a)-[:SAME_AS]->(b)`
+
 	cyTrends = `UNWIND $rows AS r
 MERGE (t:Trend {key: r.key})
 SET t += r.props
 WITH t, r
 MATCH (tg:Tag {name: r.props.tag})
 MERGE (t)-[:OF]->(tg)`
+	// A trend's SAMPLE edges are the sample posts of its last fact.
+	cyUnsample = `UNWIND $keys AS k
+MATCH (:Trend {key: k})-[x:SAMPLE]->()
+DELETE x`
+	cySample = `UNWIND $rows AS r
+MATCH (t:Trend {key: r.trend})
+MATCH (p:Post {key: r.post})
+CREATE (t)-[:SAMPLE {position: r.position}]->(p)`
 )
 
 type step struct {
@@ -121,12 +184,13 @@ type step struct {
 
 // writePosts writes everything of the batch except channels and the checkpoint; pages holds
 // the stored state of the batch's pages.
-func (p *Projection) writePosts(ctx context.Context, tx nd.ExplicitTransaction, b *batch, pages map[string]pageState) error {
+func (p *Projection) writePosts(ctx context.Context, tx nd.ExplicitTransaction, b *batch, pages map[string]pageState, images map[string]time.Time) error {
 	var (
 		chanIDs                  []any
 		seenCh                   = map[int64]bool{}
 		create, stubs, props     []any
 		untag, tag, unlink, link []any
+		about, unimage, image    []any
 	)
 	channel := func(id int64) {
 		if !seenCh[id] {
@@ -154,6 +218,12 @@ func (p *Projection) writePosts(ctx context.Context, tx nd.ExplicitTransaction, 
 			untag = append(untag, k)
 		}
 		tag = append(tag, taggedRows(pf)...)
+		about = append(about, aboutRows(pf)...)
+		revision := pf.vision != nil || !pf.deletedAt.IsZero()
+		if revision && pf.st.exists && pf.storedVision {
+			unimage = append(unimage, k)
+		}
+		image = append(image, imageEdgeRows(pf)...)
 		relink := pf.enriched != nil || !pf.deletedAt.IsZero()
 		if relink && pf.st.exists && pf.storedLinks {
 			unlink = append(unlink, k)
@@ -173,6 +243,9 @@ func (p *Projection) writePosts(ctx context.Context, tx nd.ExplicitTransaction, 
 		stubs = append(stubs, map[string]any{"key": k, "ch": s[0], "msg": s[1]})
 	}
 	newPages, updPages, movePages := b.pageRows(pages)
+	imgs, relabel, labeled := b.imageRows(images, p.opts.TextRunes)
+	unlabelAlbums, labelAlbums := b.albumLabelRows()
+	unsample, sample := b.trendSampleRows()
 
 	steps := []step{
 		{"channels", cyChannelIDs, "ids", chanIDs},
@@ -183,8 +256,17 @@ func (p *Projection) writePosts(ctx context.Context, tx nd.ExplicitTransaction, 
 		{"forward channels", cyForwardChannels, "rows", refRows(b.fwdChans)},
 		{"replies", cyReplies, "rows", refRows(b.replies)},
 		{"tags", cyTags, "names", strAny(b.tagNames)},
+		{"topics", cyTopics, "names", strAny(b.topicNames)},
 		{"untag", cyUntag, "keys", untag},
 		{"tag", cyTag, "rows", tag},
+		{"about", cyAbout, "rows", about},
+		{"labels", cyLabels, "names", strAny(b.labelNames)},
+		{"images", cyImages, "rows", imgs},
+		{"unlabel images", cyUnlabelImages, "shas", relabel},
+		{"label images", cyLabelImages, "rows", labeled},
+		{"near duplicates", cyNearDups, "rows", b.nearDupRows()},
+		{"unimage", cyUnimage, "keys", unimage},
+		{"image", cyImage, "rows", image},
 		{"domains", cyDomains, "names", strAny(b.domains)},
 		{"create pages", cyCreatePages, "rows", newPages},
 		{"update pages", cyUpdatePages, "rows", updPages},
@@ -193,7 +275,12 @@ func (p *Projection) writePosts(ctx context.Context, tx nd.ExplicitTransaction, 
 		{"link", cyLink, "rows", link},
 		{"albums", cyAlbums, "rows", b.albumRows()},
 		{"album items", cyAlbumItems, "rows", b.albumItemRows()},
+		{"unlabel albums", cyUnlabelAlbums, "keys", unlabelAlbums},
+		{"label albums", cyLabelAlbums, "rows", labelAlbums},
+		{"same album", cySameAs, "rows", b.sameAsRows()},
 		{"trends", cyTrends, "rows", b.trendRows()},
+		{"unsample", cyUnsample, "keys", unsample},
+		{"sample", cySample, "rows", sample},
 	}
 	for _, s := range steps {
 		if len(s.rows) == 0 {
@@ -397,24 +484,82 @@ func (b *batch) pageRows(stored map[string]pageState) (create, update, move []an
 	return create, update, move
 }
 
+// parsedAlbumProps are the properties an albums.parsed fact sets.
+func parsedAlbumProps(d *events.AlbumParsed) map[string]any {
+	return map[string]any{
+		"channel_id": int64(d.ChannelID), "grouped_id": d.GroupedID,
+		"caption": opt(d.Caption), "posted_at": d.PostedAt.UTC(), "inferred": d.Inferred, "item_count": int64(len(d.Items)),
+	}
+}
+
+// assembledAlbumProps are the properties an albums.assembled fact sets. Its own properties
+// are replaced whole (absent: removed); caption, posted_at and item_count, which
+// albums.parsed sets too, only when the fact has them (older albums stages did not write
+// them).
+func assembledAlbumProps(d *events.AlbumAssembled) map[string]any {
+	m := map[string]any{
+		"channel_id": int64(d.ChannelID), "grouped_id": d.GroupedID,
+		"outcome": d.Outcome, "summary": opt(d.Summary), "labels": strs(dedupe(d.Labels)), "assembled_at": d.At.UTC(),
+		"missing": nil, "grouped_ids": nil, "summary_version": opt(d.Version), "cover_message_id": nil,
+		"descriptions": strs(d.Descriptions), "ocr_text": opt(d.OCRText),
+	}
+	if len(d.Missing) > 0 {
+		m["missing"] = d.Missing
+	}
+	if len(d.GroupedIDs) > 0 {
+		m["grouped_ids"] = d.GroupedIDs
+	}
+	if d.CoverMessageID != 0 {
+		m["cover_message_id"] = d.CoverMessageID
+	}
+	if d.Caption != "" {
+		m["caption"] = d.Caption
+	}
+	if !d.PostedAt.IsZero() {
+		m["posted_at"] = d.PostedAt.UTC()
+	}
+	switch {
+	case d.ItemCount > 0:
+		m["item_count"] = int64(d.ItemCount)
+	case len(d.MessageIDs) > 0:
+		m["item_count"] = int64(len(d.MessageIDs))
+	}
+	return m
+}
+
+// overlay applies a fact's property changes after those of the earlier facts of the batch.
+func (a *albumFold) overlay(m map[string]any) {
+	for k, v := range m {
+		a.props[k] = v
+	}
+}
+
 func (b *batch) albumRows() []any {
 	rows := make([]any, 0, len(b.albOrder))
 	for _, k := range b.albOrder {
 		a := b.albums[k]
 		m := map[string]any{"channel_id": a.ch, "grouped_id": a.grouped}
-		if d := a.parsed; d != nil {
-			m["caption"], m["posted_at"], m["inferred"], m["item_count"] = opt(d.Caption), d.PostedAt.UTC(), d.Inferred, int64(len(d.Items))
-		}
-		if d := a.assembled; d != nil {
-			m["outcome"], m["summary"], m["labels"], m["assembled_at"] = d.Outcome, opt(d.Summary), strs(d.Labels), d.At.UTC()
-			m["missing"] = nil
-			if len(d.Missing) > 0 {
-				m["missing"] = d.Missing
-			}
+		for p, v := range a.props {
+			m[p] = v
 		}
 		rows = append(rows, map[string]any{"key": k, "props": m})
 	}
 	return rows
+}
+
+// albumLabelRows are the LABELED edges of the albums whose labels the batch replaced.
+func (b *batch) albumLabelRows() (replaced, rows []any) {
+	for _, k := range b.albOrder {
+		a := b.albums[k]
+		if !a.assembled {
+			continue
+		}
+		replaced = append(replaced, k)
+		for i, l := range a.labels {
+			rows = append(rows, map[string]any{"album": k, "label": l, "position": int64(i)})
+		}
+	}
+	return replaced, rows
 }
 
 func (b *batch) albumItemRows() []any {
@@ -447,7 +592,141 @@ func (b *batch) trendRows() []any {
 		rows = append(rows, map[string]any{"key": k, "props": map[string]any{
 			"tag": t.Tag, "window": t.Window, "window_start": t.WindowStart.UTC(), "window_end": t.WindowEnd.UTC(),
 			"count": int64(t.Count), "channels": chv, "baseline": t.Baseline, "score": t.Score, "posts": strs(t.Posts),
+			"expected": optFloat(t.Expected), "method": opt(t.Method),
 		}})
+	}
+	return rows
+}
+
+// trendSampleRows are the SAMPLE edges of the batch's trends (each replaces the edges of
+// its trend): to the sample posts whose keys parse.
+func (b *batch) trendSampleRows() (replaced, rows []any) {
+	for _, k := range b.trOrder {
+		replaced = append(replaced, k)
+		seen := map[string]bool{}
+		for _, pk := range b.trends[k].Posts {
+			if _, _, err := events.ParsePostKey(pk); err != nil || seen[pk] {
+				continue
+			}
+			seen[pk] = true
+			rows = append(rows, map[string]any{"trend": k, "post": pk, "position": int64(len(seen) - 1)})
+		}
+	}
+	return replaced, rows
+}
+
+// imageRows are the Image nodes of the batch: every image it names is merged, and those
+// whose stored analysis is not newer than the batch's get its properties (absent ones
+// removed) and have their LABELED edges replaced.
+func (b *batch) imageRows(stored map[string]time.Time, textRunes int) (merge, relabel, labeled []any) {
+	for _, sha := range b.imageOrder {
+		o, analysed := b.images[sha]
+		if !analysed {
+			merge = append(merge, map[string]any{"sha": sha, "props": map[string]any{}})
+			continue
+		}
+		if at, ok := stored[sha]; ok && o.at.Before(at) {
+			merge = append(merge, map[string]any{"sha": sha, "props": map[string]any{}})
+			continue
+		}
+		it := o.item
+		var nsfw any
+		if it.NSFW != nil {
+			nsfw = *it.NSFW
+		}
+		merge = append(merge, map[string]any{"sha": sha, "props": map[string]any{
+			"analyzed_at":    o.at,
+			"provider":       opt(o.provider),
+			"model":          opt(o.model),
+			"format":         opt(it.Format),
+			"width":          optInt(it.Width),
+			"height":         optInt(it.Height),
+			"phash":          opt(it.PHash),
+			"dhash":          opt(it.DHash),
+			"colors":         strs(it.Colors),
+			"description":    opt(it.Description),
+			"ocr_text":       opt(excerpt(it.OCRText, textRunes)),
+			"ocr_confidence": optFloat(it.OCRConfidence),
+			"ocr_error":      opt(it.OCRError),
+			"objects":        strs(it.Objects),
+			"scene":          opt(it.Scene),
+			"is_meme":        optBool(it.IsMeme),
+			"nsfw":           nsfw,
+			"error":          opt(it.Error),
+			"reason":         opt(it.Reason),
+			"provider_error": opt(it.ProviderError),
+		}})
+		if _, ok := stored[sha]; ok {
+			relabel = append(relabel, sha)
+		}
+		for i, l := range dedupe(it.Labels) {
+			labeled = append(labeled, map[string]any{"sha": sha, "label": l, "position": int64(i)})
+		}
+	}
+	return merge, relabel, labeled
+}
+
+func (b *batch) nearDupRows() []any {
+	rows := make([]any, 0, len(b.nearDups))
+	for _, e := range b.nearDups {
+		rows = append(rows, map[string]any{"from": e.from, "to": e.to, "distance": int64(e.distance)})
+	}
+	return rows
+}
+
+// aboutRows are the ABOUT edges of a post whose tags the batch replaced: its topics.
+func aboutRows(pf *postFold) []any {
+	t := pf.tagged
+	if t == nil || !pf.deletedAt.IsZero() {
+		return nil
+	}
+	var rows []any
+	for i, name := range dedupe(t.Topics) {
+		rows = append(rows, map[string]any{"key": pf.key, "topic": name, "props": map[string]any{
+			"version": t.Version, "revision": int64(t.Revision), "position": int64(i),
+		}})
+	}
+	return rows
+}
+
+// imageEdgeRows are the HAS_IMAGE edges of a post whose vision the batch replaced.
+func imageEdgeRows(pf *postFold) []any {
+	v := pf.vision
+	if v == nil || !pf.deletedAt.IsZero() {
+		return nil
+	}
+	var rows []any
+	seen := map[string]bool{}
+	for _, it := range v.Items {
+		if seen[it.MediaSHA256] {
+			continue
+		}
+		seen[it.MediaSHA256] = true
+		rows = append(rows, map[string]any{"key": pf.key, "sha": it.MediaSHA256, "props": map[string]any{
+			"version": v.Version, "revision": int64(v.Revision), "position": int64(len(seen) - 1),
+		}})
+	}
+	return rows
+}
+
+func optFloat(f float64) any {
+	if f == 0 {
+		return nil
+	}
+	return f
+}
+
+func optBool(v bool) any {
+	if !v {
+		return nil
+	}
+	return true
+}
+
+func (b *batch) sameAsRows() []any {
+	rows := make([]any, 0, len(b.sameAs))
+	for _, e := range b.sameAs {
+		rows = append(rows, map[string]any{"from": e[0], "to": e[1]})
 	}
 	return rows
 }
