@@ -19,8 +19,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"sync"
 
+	"github.com/tgflow/tgflow/events"
 	"github.com/tgflow/tgflow/services/embed"
 )
 
@@ -43,13 +46,13 @@ type FullText interface {
 
 // Semantic is vector search in Qdrant.
 type Semantic interface {
-	// Space is the vector space of the live collection (embed.Info.Space of the vectors it
-	// holds); "" when it holds none yet.
-	Space(ctx context.Context) (string, error)
-	// Nearest returns the posts nearest to vec that pass f, best first, at most limit. A
-	// filter the backend cannot apply (a topic, when its payload has none) is left to
-	// Search, which checks every hit with Filter.Match after hydration.
-	Nearest(ctx context.Context, vec []float32, f Filter, limit int) ([]Hit, error)
+	// Spaces lists the vector spaces (embed.Info.Space) that have a live collection; empty
+	// when nothing was embedded yet.
+	Spaces(ctx context.Context) ([]string, error)
+	// Nearest returns the posts of space nearest to vec that pass f, best first, at most
+	// limit. A filter the backend cannot apply (a topic, when its payload has none) is left
+	// to Search, which checks every hit with Filter.Match after hydration.
+	Nearest(ctx context.Context, space string, vec []float32, f Filter, limit int) ([]Hit, error)
 }
 
 // Hydrator completes hits found by another backend with what Postgres knows (channel title,
@@ -61,7 +64,11 @@ type Hydrator interface {
 
 // Graph finds related posts in Neo4j.
 type Graph interface {
-	Related(ctx context.Context, post Hit, limit int) ([]Related, error)
+	// Related lists the posts connected to ch/msg, best first, at most limit; ErrNotFound
+	// when the graph does not hold the post.
+	Related(ctx context.Context, ch events.ChannelID, msg int64, limit int) ([]Related, error)
+	// ChannelID resolves a username; ErrNotFound when the graph knows no such channel.
+	ChannelID(ctx context.Context, username string) (events.ChannelID, error)
 }
 
 // Related is a post connected to another through shared tags, pages or near-duplicate
@@ -105,13 +112,16 @@ func (s *Service) Search(ctx context.Context, q Query) (Result, error) {
 	if s.FullText == nil && s.Semantic == nil {
 		return Result{}, ErrNoBackend
 	}
-	var vec []float32
+	var (
+		vec   []float32
+		space string
+	)
 	if s.Semantic != nil {
-		v, err := s.embedQuery(ctx, q.Text)
+		v, sp, err := s.embedQuery(ctx, q.Text)
 		if err != nil {
 			return Result{}, err
 		}
-		vec = v
+		vec, space = v, sp
 	}
 	n := candidates(q.Limit)
 	var (
@@ -132,10 +142,10 @@ func (s *Service) Search(ctx context.Context, q Query) (Result, error) {
 			}
 		})
 	}
-	if s.Semantic != nil {
+	if vec != nil {
 		backends = append(backends, BackendQdrant)
 		wg.Go(func() {
-			sem, semErr = s.Semantic.Nearest(ctx, vec, q.Filter, n)
+			sem, semErr = s.Semantic.Nearest(ctx, space, vec, q.Filter, n)
 			if semErr != nil {
 				semErr = fmt.Errorf("qdrant search: %w", semErr)
 			}
@@ -170,7 +180,9 @@ func (s *Service) Search(ctx context.Context, q Query) (Result, error) {
 // finish fills the fields every hit has whatever its backend: link, excerpt, non-nil lists.
 func (s *Service) finish(h Hit, terms Terms) Hit {
 	h.Link = Link(h.ChannelID, h.ChannelUsername, h.MessageID)
-	h.Excerpt, h.Highlights = Excerpt(h.text, terms)
+	if h.Excerpt == "" { // Postgres full-text hits come with ts_headline's excerpt
+		h.Excerpt, h.Highlights = Excerpt(h.text, terms)
+	}
 	if h.Highlights == nil {
 		h.Highlights = []Span{}
 	}
@@ -183,34 +195,39 @@ func (s *Service) finish(h Hit, terms Terms) Hit {
 	return h
 }
 
-// embedQuery embeds the query with the configured embedder after checking its space is the
-// collection's.
-func (s *Service) embedQuery(ctx context.Context, text string) ([]float32, error) {
+// embedQuery embeds the query with the configured embedder after checking that a live
+// collection holds its space. With no collection at all (nothing embedded yet) it returns
+// no vector: the semantic backend has nothing to say.
+func (s *Service) embedQuery(ctx context.Context, text string) ([]float32, string, error) {
 	if s.Embedder == nil {
-		return nil, errors.New("search: semantic search configured without a query embedder")
+		return nil, "", errors.New("search: semantic search configured without a query embedder")
 	}
-	live, err := s.Semantic.Space(ctx)
+	spaces, err := s.Semantic.Spaces(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("qdrant: the collection's vector space: %w", err)
+		return nil, "", fmt.Errorf("qdrant: the collections' vector spaces: %w", err)
+	}
+	if len(spaces) == 0 {
+		return nil, "", nil
 	}
 	mine := s.Embedder.Info().Space()
-	if live != "" && live != mine {
-		return nil, fmt.Errorf("%w: the collection holds %s, the query embedder is %s; "+
-			"configure the embedder the collection was built with (TGFLOW_EMBEDDER and its model), or rebuild the collection",
-			ErrSpaceMismatch, live, mine)
+	if !slices.Contains(spaces, mine) {
+		return nil, "", fmt.Errorf("%w: the collections hold %s, the query embedder is %s; "+
+			"configure the embedder the collection was built with (TGFLOW_EMBEDDER and its model), or rebuild the collection for it",
+			ErrSpaceMismatch, strings.Join(spaces, ", "), mine)
 	}
 	vecs, err := s.Embedder.Embed(ctx, []string{text})
 	if err != nil {
-		return nil, fmt.Errorf("embed the query: %w", err)
+		return nil, "", fmt.Errorf("embed the query: %w", err)
 	}
 	if len(vecs) != 1 {
-		return nil, fmt.Errorf("embed the query: %d vectors for one text", len(vecs))
+		return nil, "", fmt.Errorf("embed the query: %d vectors for one text", len(vecs))
 	}
-	return vecs[0], nil
+	return vecs[0], mine, nil
 }
 
-// Related lists posts connected to the post ch/msg in the graph, best first.
-func (s *Service) Related(ctx context.Context, post Hit, limit int) ([]Related, error) {
+// Related lists posts connected to the post ref ("CHANNEL/ID", the channel an id or a
+// username) in the graph, best first.
+func (s *Service) Related(ctx context.Context, ref string, limit int) ([]Related, error) {
 	if s.Graph == nil {
 		return nil, fmt.Errorf("%w: --related needs Neo4j (TGFLOW_NEO4J_URI)", ErrNoBackend)
 	}
@@ -220,7 +237,16 @@ func (s *Service) Related(ctx context.Context, post Hit, limit int) ([]Related, 
 	if limit < 1 || limit > MaxLimit {
 		return nil, fmt.Errorf("%w: limit: %d is out of range 1..%d", ErrInvalid, limit, MaxLimit)
 	}
-	rel, err := s.Graph.Related(ctx, post, limit)
+	ch, user, msg, err := ParsePostRef(ref)
+	if err != nil {
+		return nil, err
+	}
+	if user != "" {
+		if ch, err = s.Graph.ChannelID(ctx, user); err != nil {
+			return nil, fmt.Errorf("neo4j: channel @%s: %w", user, err)
+		}
+	}
+	rel, err := s.Graph.Related(ctx, ch, msg, limit)
 	if err != nil {
 		return nil, fmt.Errorf("neo4j related: %w", err)
 	}

@@ -215,8 +215,17 @@ type fakeSem struct {
 	vec   []float32
 }
 
-func (f *fakeSem) Space(context.Context) (string, error) { return f.space, nil }
-func (f *fakeSem) Nearest(_ context.Context, vec []float32, _ search.Filter, limit int) ([]search.Hit, error) {
+func (f *fakeSem) Spaces(context.Context) ([]string, error) {
+	if f.space == "" {
+		return nil, nil
+	}
+	return []string{f.space}, nil
+}
+
+func (f *fakeSem) Nearest(_ context.Context, space string, vec []float32, _ search.Filter, limit int) ([]search.Hit, error) {
+	if space != f.space {
+		return nil, errors.New("wrong space " + space)
+	}
 	f.vec = vec
 	return f.hits[:min(limit, len(f.hits))], nil
 }
