@@ -38,6 +38,10 @@
 #      Without package arguments: every package under those folders that exist.
 #      With package arguments: only those of yours that lie under them (./...
 #      counts as all of them); the pass is skipped when none does.
+#   8. Fuzzing (only when no packages are given): each fuzz target of FUZZ_TARGETS below
+#      runs for TGFLOW_FUZZ_TIME (default 5s) with go test -fuzz. A crasher fails the pass
+#      and is written by go under the package's testdata/fuzz/<Target>/: commit it with
+#      the fix, and it runs in every later go test as a regression case.
 #   Every pass always runs; the exit status is non-zero if any fails or a
 #   service cannot be started. A trap stops the services and deletes the temp
 #   dir on any exit (Ctrl-C included); if the script is SIGKILLed, a watchdog
@@ -48,6 +52,7 @@
 # a package pattern, everything else as a go test flag (flag values such as
 # "-run Foo" or "-timeout 5m" are recognised). Flags go to both passes.
 #   --no-race       skip the -race pass
+#   --no-fuzz       skip the fuzzing pass
 #   --no-services   start no services (tests that need one skip; under CI they fail)
 #   -h, --help      print this help
 #
@@ -61,6 +66,7 @@
 #   TGFLOW_NEO4J_PORT         Bolt port for the started Neo4j (default: any free port)
 #   TGFLOW_NEO4J_JAVA_OPTS    JVM options for the harness (default: -Xms256m -Xmx1g
 #                             -XX:+UseSerialGC -XX:TieredStopAtLevel=1 ...)
+#   TGFLOW_FUZZ_TIME          how long each fuzz target runs (go's -fuzztime; default 5s)
 #   TGFLOW_SERVICE_TIMEOUT    seconds to wait for a service to start (default 180)
 #   PG_BINDIR                 directory with initdb/pg_ctl (default: newest /usr/lib/postgresql/*/bin)
 #   JAVA_HOME                 JDK to use if it is >= 17
@@ -89,10 +95,12 @@ usage() { sed -n '2,/^set -Eeuo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//
 
 # ---------------------------------------------------------------- arguments
 RACE=1
+FUZZ=1
 SERVICES=1
 while [[ $# -gt 0 ]]; do
 	case $1 in
 	--no-race) RACE=0 ;;
+	--no-fuzz) FUZZ=0 ;;
 	--no-services) SERVICES=0 ;;
 	-h | --help)
 		usage
@@ -684,6 +692,40 @@ if ((RACE)); then
 	fi
 else
 	SUMMARY+=("go test -race: skipped (--no-race)")
+fi
+
+# Fuzz targets: package and target name. The export parser, the event decoder, the
+# Telegram message converter, the link normaliser, the HTML extraction step and the
+# SentencePiece tokeniser (and its model-file parser).
+FUZZ_TARGETS=(
+	"./services/ingest/export FuzzParse"
+	"./events FuzzDecode"
+	"./services/ingest/telegram FuzzMapMessage"
+	"./events FuzzNormalizeLink"
+	"./services/enricher/fetch FuzzExtract"
+	"./services/embed/use FuzzTokenize"
+	"./services/embed/use FuzzLoadTokenizer"
+)
+if ((FUZZ)) && [[ ${#PACKAGES[@]} -eq 0 ]]; then
+	T0=$SECONDS
+	FUZZ_FAILED=()
+	for ft in "${FUZZ_TARGETS[@]}"; do
+		read -r pkg target <<<"$ft"
+		log "go test -run '^\$' -fuzz '^$target\$' -fuzztime ${TGFLOW_FUZZ_TIME:-5s} $pkg"
+		if ! go test -run '^$' -fuzz "^$target\$" -fuzztime "${TGFLOW_FUZZ_TIME:-5s}" "$pkg"; then
+			FUZZ_FAILED+=("$target")
+		fi
+	done
+	if ((${#FUZZ_FAILED[@]})); then
+		RESULT=1
+		SUMMARY+=("fuzzing: FAILED: ${FUZZ_FAILED[*]} (crashers under the package's testdata/fuzz; $((SECONDS - T0))s)")
+	else
+		SUMMARY+=("fuzzing: ok (${#FUZZ_TARGETS[@]} targets, ${TGFLOW_FUZZ_TIME:-5s} each, $((SECONDS - T0))s)")
+	fi
+elif ((FUZZ)); then
+	SUMMARY+=("fuzzing: skipped (packages given)")
+else
+	SUMMARY+=("fuzzing: skipped (--no-fuzz)")
 fi
 
 for s in "${SUMMARY[@]}"; do log "$s"; done
