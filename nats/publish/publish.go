@@ -15,8 +15,10 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/tgflow/tgflow/events"
+	"github.com/tgflow/tgflow/internal/tracing"
 	"github.com/tgflow/tgflow/nats/topology"
 )
 
@@ -173,7 +175,16 @@ func (p *Publisher) Publish(ctx context.Context, evs []events.Event) (dups int, 
 		return 0, nil
 	}
 	msgs := make([]*nats.Msg, 0, len(evs))
+	spans := make([]trace.Span, 0, len(evs))
+	defer func() {
+		for _, s := range spans {
+			tracing.Fail(s, err)
+			s.End()
+		}
+	}()
 	for _, ev := range evs {
+		ev, span := tracing.StartPublish(ctx, ev)
+		spans = append(spans, span)
 		m, err := p.Msg(ev)
 		if err != nil {
 			return 0, err
@@ -212,7 +223,12 @@ type Batch struct {
 func (p *Publisher) Batch() *Batch { return &Batch{p: p} }
 
 // Add publishes ev.
-func (b *Batch) Add(ctx context.Context, ev events.Event) error {
+func (b *Batch) Add(ctx context.Context, ev events.Event) (err error) {
+	ev, span := tracing.StartPublish(ctx, ev)
+	defer func() {
+		tracing.Fail(span, err)
+		span.End()
+	}()
 	m, err := b.p.Msg(ev)
 	if err != nil {
 		return err

@@ -11,6 +11,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/tgflow/tgflow/events"
+	"github.com/tgflow/tgflow/internal/tracing"
 	"github.com/tgflow/tgflow/projections"
 )
 
@@ -131,13 +132,19 @@ func (p *Projector) process(ctx context.Context, batch []delivery) {
 	sl := &p.slots[0]
 	sl.holdBatch(held)
 	defer sl.release()
+	applyCtx, span := tracing.StartBatch(ctx, p.name, len(facts), func(i int) tracing.Fact {
+		f := facts[i]
+		return tracing.Fact{Seq: f.Seq, Type: f.Event.Type, Subject: f.Event.Subject, TraceParent: f.Event.TraceParent}
+	})
 	for attempt := 1; ; attempt++ {
 		start := time.Now()
-		err := p.proj.Apply(ctx, facts)
+		err := p.proj.Apply(applyCtx, facts)
 		p.latency.Observe(time.Since(start).Seconds())
 		if err == nil {
+			span.End(nil)
 			break
 		}
+		span.Attempt(err)
 		delay := p.cfg.Backoff.Delay(attempt)
 		attrs := []any{"first_seq", facts[0].Seq, "facts", len(facts), "attempt", attempt, "delay", delay, "err", err}
 		if errors.Is(err, projections.ErrBackend) {
@@ -152,6 +159,7 @@ func (p *Projector) process(ctx context.Context, batch []delivery) {
 		select {
 		case <-ctx.Done():
 			// Shutdown grace is over: leave the batch unacked; it is redelivered in order.
+			span.End(ctx.Err())
 			return
 		case <-time.After(delay):
 		}
