@@ -137,6 +137,13 @@ func (s *Service) Search(ctx context.Context, q Query) (Result, error) {
 			fq := q
 			fq.Limit = n
 			ft, ftErr = s.FullText.FullText(ctx, fq)
+			if relaxed := anyWord(q.Text); ftErr == nil && len(ft) == 0 && relaxed != "" {
+				// websearch_to_tsquery wants every word; a query with one word the posts lack
+				// would find nothing. Ask again for any of its words: ts_rank puts the posts
+				// matching more of them first.
+				fq.Text = relaxed
+				ft, ftErr = s.FullText.FullText(ctx, fq)
+			}
 			if ftErr != nil {
 				ftErr = fmt.Errorf("postgres full-text search: %w", ftErr)
 			}
@@ -268,4 +275,20 @@ func (s *Service) Related(ctx context.Context, ref string, limit int) ([]Related
 		rel[i].Hit = s.finish(rel[i].Hit, nil)
 	}
 	return rel, nil
+}
+
+// anyWord rewrites a plain query of several words as their alternation in websearch syntax
+// ("a or b or c"); "" when the query has fewer than two words or uses the syntax itself
+// (quotes, a leading '-', "or"), which the user meant.
+func anyWord(text string) string {
+	words := strings.Fields(text)
+	if len(words) < 2 || strings.ContainsAny(text, `"`) {
+		return ""
+	}
+	for _, w := range words {
+		if strings.HasPrefix(w, "-") || strings.EqualFold(w, "or") {
+			return ""
+		}
+	}
+	return strings.Join(words, " or ")
 }

@@ -301,3 +301,41 @@ func TestServiceFusesHydratesAndFilters(t *testing.T) {
 		t.Errorf("no backends: %v", err)
 	}
 }
+
+// recordingFT finds posts only for queries in websearch "or" form, and records each query.
+type recordingFT struct{ texts []string }
+
+func (f *recordingFT) FullText(_ context.Context, q search.Query) ([]search.Hit, error) {
+	f.texts = append(f.texts, q.Text)
+	if strings.Contains(q.Text, " or ") {
+		return []search.Hit{hit(1, 1, "2026-01-01").WithText("диабет")}, nil
+	}
+	return nil, nil
+}
+
+func TestFullTextRetriesWithAnyWordWhenEveryWordMatchesNothing(t *testing.T) {
+	tests := []struct {
+		name, q string
+		want    []string
+	}{
+		{name: "plain words", q: "риск диабета недосып", want: []string{"риск диабета недосып", "риск or диабета or недосып"}},
+		{name: "one word", q: "диабет", want: []string{"диабет"}},
+		{name: "a phrase is meant", q: `"риск диабета" недосып`, want: []string{`"риск диабета" недосып`}},
+		{name: "an exclusion is meant", q: "диабет -сахар", want: []string{"диабет -сахар"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ft := &recordingFT{}
+			res, err := (&search.Service{FullText: ft}).Search(context.Background(), search.Query{Text: tt.q})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if strings.Join(ft.texts, "|") != strings.Join(tt.want, "|") {
+				t.Fatalf("asked %q, want %q", ft.texts, tt.want)
+			}
+			if len(tt.want) == 2 && len(res.Hits) != 1 {
+				t.Errorf("hits %v", keys(res.Hits))
+			}
+		})
+	}
+}
