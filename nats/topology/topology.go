@@ -231,8 +231,9 @@ func Consumers() []Consumer {
 		{Name: ConsumerProjPostgres, Kind: KindProjection, Inputs: allFacts(),
 			Doc: "projection: Postgres read model"},
 		{Name: ConsumerProjQdrant, Kind: KindProjection,
-			Inputs: []events.Type{events.TypePostParsed, events.TypePostEdited, events.TypePostDeleted, events.TypePostTagged, events.TypePostEmbedded},
-			Doc:    "projection: Qdrant vectors"},
+			Inputs: []events.Type{events.TypePostParsed, events.TypePostEdited, events.TypePostDeleted, events.TypePostTagged,
+				events.TypePostEnriched, events.TypePostVisionAnalyzed, events.TypePostEmbedded},
+			Doc: "projection: Qdrant vectors"},
 		{Name: ConsumerProjNeo4j, Kind: KindProjection, Inputs: allFacts(),
 			Doc: "projection: Neo4j graph"},
 	}

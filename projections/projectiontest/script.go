@@ -51,6 +51,16 @@ const AlbumGroupedID int64 = 777
 // Embedding dimension of the script's vectors.
 const Dim = 4
 
+// The vector space of the script's vectors (with Dim): an OpenAI-compatible embeddings model
+// "fh-4", which is what TGFLOW_EMBEDDER=openai, TGFLOW_OPENAI_EMBED_MODEL=fh-4 and
+// TGFLOW_OPENAI_EMBED_DIM=4 configure, so that a projection that follows the configured
+// embedder (Qdrant keeps one space per collection) keeps them.
+const (
+	EmbedProvider = "openai"
+	EmbedModel    = "fh-4"
+	EmbedVersion  = "1"
+)
+
 // NewScript builds the script. Sequences start at 1 and have no gaps.
 func NewScript() Script {
 	var s Script
@@ -141,7 +151,8 @@ func NewScript() Script {
 	enr20 := enrich(tagged20, PostReplied, events.Rev{}, p20.Text, []string{"ai", "chips"}, []events.Page{pageChips}, at(3))
 	add(enr20)
 	embed := func(in events.Event, ref events.PostRef, rev events.Rev, v ...float32) events.Event {
-		return events.Derive(in, events.ProducerEmbedder, &events.PostEmbedded{PostRef: ref, Rev: rev, Vector: v, Provider: "hashing", Model: "fh-4"}, at(8))
+		return events.Derive(in, events.ProducerEmbedder, &events.PostEmbedded{PostRef: ref, Rev: rev, Vector: v,
+			Provider: EmbedProvider, Model: EmbedModel, EmbedderVersion: EmbedVersion, Dim: Dim}, at(8))
 	}
 	add(embed(enr10, PostEdited, events.Rev{Revision: 1}, 1, 0, 0, 0))
 	add(embed(enr11, PostDeleted, events.Rev{}, 0, 1, 0, 0))

@@ -64,8 +64,7 @@ func edgeFacts(script []projections.Fact) []projections.Fact {
 		add(events.Derive(parsed, events.ProducerTagger, &events.PostTagged{PostRef: p.PostRef, Rev: events.Rev{Version: p.Version()},
 			Trigger: events.TriggerInitial, Tags: tags, PostedAt: at, Provider: "t"}, at))
 		v := []float32{1, float32(i), -2, 0.5}
-		add(events.Derive(parsed, events.ProducerEmbedder, &events.PostEmbedded{PostRef: p.PostRef, Rev: events.Rev{Version: p.Version()},
-			Vector: v, Provider: "t"}, at))
+		add(events.Derive(parsed, events.ProducerEmbedder, embedding(p.PostRef, events.Rev{Version: p.Version()}, v...), at))
 	}
 	return out
 }

@@ -87,10 +87,15 @@ func (p *Projection) Apply(ctx context.Context, facts []projections.Fact) error 
 			state(d.Key()).applyPost(&d.Post)
 		case *events.PostTagged:
 			state(d.Key()).applyTags(d)
+		case *events.PostEnriched:
+			state(d.Key()).applyPages(d)
+		case *events.PostVisionAnalyzed:
+			state(d.Key()).applyVision(d)
 		case *events.PostDeleted:
 			state(d.Key()).applyDelete(d)
 		case *events.PostEmbedded:
-			if p.opts.Model != "" && d.Model != p.opts.Model {
+			if sp := SpaceOfEmbedding(d); sp != p.opts.Space {
+				p.skip(sp, f.Seq, d.Key())
 				continue
 			}
 			if len(d.Vector) != t.dim {
@@ -184,6 +189,23 @@ func (p *Projection) Apply(ctx context.Context, facts []projections.Fact) error 
 	return p.writeCheckpoint(ctx, t.meta, last)
 }
 
+// skip counts an embedding of another space than the projection's and logs the first one
+// of each space: a log that outlived an embedder change holds vectors of both, and they must
+// never share a collection.
+func (p *Projection) skip(sp Space, seq uint64, key string) {
+	if p.opts.OnSkip != nil {
+		p.opts.OnSkip(sp)
+	}
+	p.mu.Lock()
+	first := !p.skipped[sp]
+	p.skipped[sp] = true
+	p.mu.Unlock()
+	if first {
+		p.opts.Logger.Warn("qdrant: skipping embeddings of another vector space (logged once per space)",
+			"space", sp.String(), "serves", p.opts.Space.String(), "alias", p.alias, "first_seq", seq, "post", key)
+	}
+}
+
 func (p *Projection) writeCheckpoint(ctx context.Context, meta string, seq uint64) error {
 	pl, err := toPayload(map[string]any{"kind": kindCheckpoint, "seq": int64(seq)})
 	if err != nil {
@@ -237,7 +259,8 @@ func denseOf(v *qd.VectorsOutput) []float32 {
 // postKeyOf returns the post key of the fact types the projection uses.
 func postKeyOf(e events.Event) (string, bool) {
 	switch d := e.Data.(type) {
-	case *events.PostParsed, *events.PostEdited, *events.PostTagged, *events.PostDeleted, *events.PostEmbedded:
+	case *events.PostParsed, *events.PostEdited, *events.PostTagged, *events.PostEnriched, *events.PostVisionAnalyzed,
+		*events.PostDeleted, *events.PostEmbedded:
 		return d.Key(), true
 	}
 	return "", false

@@ -42,7 +42,7 @@ func BenchmarkApply(b *testing.B) {
 		for range b.N {
 			b.StopTimer()
 			alias := freshName("bench")
-			p, err := qdrant.New(ctx, client, qdrant.Options{Alias: alias, Dim: dim})
+			p, err := qdrant.New(ctx, client, qdrant.Options{Alias: alias, Space: qdrant.Space{Name: "hashing", Dim: dim}})
 			if err != nil {
 				b.Fatal(err)
 			}

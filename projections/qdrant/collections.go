@@ -19,10 +19,14 @@ var payloadIndexes = []struct {
 	typ   qd.FieldType
 }{
 	{"channel_id", qd.FieldType_FieldTypeInteger},
+	{"channel_username", qd.FieldType_FieldTypeKeyword},
 	{"tags", qd.FieldType_FieldTypeKeyword},
+	{"topics", qd.FieldType_FieldTypeKeyword},
 	{"posted_at", qd.FieldType_FieldTypeInteger},
 	{"has_media", qd.FieldType_FieldTypeBool},
 	{"link_domains", qd.FieldType_FieldTypeKeyword},
+	{"page_domains", qd.FieldType_FieldTypeKeyword},
+	{"lang", qd.FieldType_FieldTypeKeyword},
 	{"grouped_id", qd.FieldType_FieldTypeInteger},
 }
 
@@ -36,12 +40,12 @@ type target struct {
 func metaName(collection string) string { return metaPrefix + collection }
 
 func (p *Projection) collectionName(version int) string {
-	return p.opts.Alias + "_v" + strconv.Itoa(version)
+	return p.alias + "_v" + strconv.Itoa(version)
 }
 
 // versionOf parses "<alias>_v<N>".
 func (p *Projection) versionOf(collection string) (int, bool) {
-	rest, ok := strings.CutPrefix(collection, p.opts.Alias+"_v")
+	rest, ok := strings.CutPrefix(collection, p.alias+"_v")
 	if !ok {
 		return 0, false
 	}
@@ -61,7 +65,7 @@ func (p *Projection) target(ctx context.Context) (target, error) {
 			return target{}, err
 		}
 		if !ok {
-			return target{}, fmt.Errorf("qdrant: %w: %s", ErrNoAlias, p.opts.Alias)
+			return target{}, fmt.Errorf("qdrant: %w: %s", ErrNoAlias, p.alias)
 		}
 		data = live
 	}
@@ -73,16 +77,7 @@ func (p *Projection) target(ctx context.Context) (target, error) {
 }
 
 func (p *Projection) liveCollection(ctx context.Context) (string, bool, error) {
-	aliases, err := p.client.ListAliases(ctx)
-	if err != nil {
-		return "", false, wrap("list aliases", err)
-	}
-	for _, a := range aliases {
-		if a.GetAliasName() == p.opts.Alias {
-			return a.GetCollectionName(), true, nil
-		}
-	}
-	return "", false, nil
+	return aliasTarget(ctx, p.client, p.alias)
 }
 
 func (p *Projection) dimOf(ctx context.Context, collection string) (int, error) {
@@ -135,7 +130,7 @@ func (p *Projection) ensureLive(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	name, dim := p.collectionName(1), p.opts.Dim
+	name, dim := p.collectionName(1), p.opts.Space.Dim
 	if len(names) > 0 {
 		// An adopted collection keeps its own dimension, as a live one does above (a
 		// rebuild for a model of another dimension may be what was interrupted).
@@ -147,8 +142,8 @@ func (p *Projection) ensureLive(ctx context.Context) error {
 	if err := p.ensureCollections(ctx, name, dim); err != nil {
 		return err
 	}
-	if err := p.client.CreateAlias(ctx, p.opts.Alias, name); err != nil {
-		return wrap("create alias "+p.opts.Alias, err)
+	if err := p.client.CreateAlias(ctx, p.alias, name); err != nil {
+		return wrap("create alias "+p.alias, err)
 	}
 	return nil
 }
@@ -169,7 +164,8 @@ func (p *Projection) versions(ctx context.Context) (map[int]string, error) {
 }
 
 // ensureCollections creates the data collection (Cosine, dim) with its payload indexes and
-// its meta collection, keeping whatever already exists.
+// its meta collection with the record of the projection's space, keeping whatever already
+// exists; a collection of another space is refused (ErrSpaceMismatch).
 func (p *Projection) ensureCollections(ctx context.Context, data string, dim int) error {
 	if err := p.ensureCollection(ctx, data, uint64(dim), qd.Distance_Cosine); err != nil {
 		return err
@@ -198,7 +194,7 @@ func (p *Projection) ensureCollections(ctx context.Context, data string, dim int
 	}); err != nil {
 		return wrap("create index "+meta+".kind", err)
 	}
-	return nil
+	return p.ensureSpace(ctx, data)
 }
 
 func (p *Projection) ensureCollection(ctx context.Context, name string, size uint64, d qd.Distance) error {

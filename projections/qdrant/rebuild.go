@@ -11,7 +11,7 @@ import (
 )
 
 // Shadow returns a projection over a new collection <alias>_v<N+1> (with its own meta
-// collection and checkpoint 0), N being the live version, created with Options.Dim. Calling
+// collection and checkpoint 0), N being the live version, for the projection's space. Calling
 // it again returns the same unfinished shadow with what it already holds.
 func (p *Projection) Shadow(ctx context.Context) (projections.Projection, error) {
 	liveVersion, err := p.liveVersion(ctx)
@@ -29,10 +29,10 @@ func (p *Projection) Shadow(ctx context.Context) (projections.Projection, error)
 		}
 	}
 	name := p.collectionName(version)
-	if err := p.ensureCollections(ctx, name, p.opts.Dim); err != nil {
+	if err := p.ensureCollections(ctx, name, p.opts.Space.Dim); err != nil {
 		return nil, err
 	}
-	return &Projection{client: p.client, opts: p.opts, fixed: name, dims: map[string]int{}}, nil
+	return &Projection{client: p.client, opts: p.opts, alias: p.alias, fixed: name, dims: map[string]int{}, skipped: map[Space]bool{}}, nil
 }
 
 // Swap points the alias at the shadow's collection with one UpdateAliases call (delete +
@@ -45,7 +45,7 @@ func (p *Projection) Shadow(ctx context.Context) (projections.Projection, error)
 // alias missing too; ensureLive puts it back on the live collection at the next start.)
 func (p *Projection) Swap(ctx context.Context, shadow projections.Projection) error {
 	s, ok := shadow.(*Projection)
-	if !ok || s.fixed == "" || s.opts.Alias != p.opts.Alias {
+	if !ok || s.fixed == "" || s.alias != p.alias {
 		return fmt.Errorf("qdrant swap: %w", ErrNotShadow)
 	}
 	newVersion, ok := p.versionOf(s.fixed)
@@ -57,12 +57,12 @@ func (p *Projection) Swap(ctx context.Context, shadow projections.Projection) er
 		return err
 	}
 	if !hasLive || live != s.fixed {
-		actions := []*qd.AliasOperations{qd.NewAliasCreate(p.opts.Alias, s.fixed)}
+		actions := []*qd.AliasOperations{qd.NewAliasCreate(p.alias, s.fixed)}
 		if hasLive {
-			actions = append([]*qd.AliasOperations{qd.NewAliasDelete(p.opts.Alias)}, actions...)
+			actions = append([]*qd.AliasOperations{qd.NewAliasDelete(p.alias)}, actions...)
 		}
 		if err := p.client.UpdateAliases(ctx, actions); err != nil {
-			err = wrap("swap alias "+p.opts.Alias+" to "+s.fixed, err)
+			err = wrap("swap alias "+p.alias+" to "+s.fixed, err)
 			if hasLive {
 				return p.restoreAlias(ctx, live, err)
 			}
@@ -96,7 +96,7 @@ func (p *Projection) restoreAlias(ctx context.Context, live string, swapErr erro
 	if ok {
 		return swapErr
 	}
-	if err := p.client.CreateAlias(ctx, p.opts.Alias, live); err != nil {
+	if err := p.client.CreateAlias(ctx, p.alias, live); err != nil {
 		return fmt.Errorf("%w; the alias is missing and could not be pointed back at %s (the next start does): %w",
 			swapErr, live, wrap("restore alias", err))
 	}
@@ -132,11 +132,11 @@ func (p *Projection) liveVersion(ctx context.Context) (int, error) {
 		return 0, err
 	}
 	if !ok {
-		return 0, fmt.Errorf("qdrant: %w: %s", ErrNoAlias, p.opts.Alias)
+		return 0, fmt.Errorf("qdrant: %w: %s", ErrNoAlias, p.alias)
 	}
 	v, ok := p.versionOf(live)
 	if !ok {
-		return 0, fmt.Errorf("qdrant: alias %s points at %s, not at %s_v<N>", p.opts.Alias, live, p.opts.Alias)
+		return 0, fmt.Errorf("qdrant: alias %s points at %s, not at %s_v<N>", p.alias, live, p.alias)
 	}
 	return v, nil
 }

@@ -23,6 +23,9 @@ const (
 	SectionState = "state"
 	// SectionCheckpoint has the one line "seq=<n>".
 	SectionCheckpoint = "checkpoint"
+	// SectionSpace has the one line "<space>" (Space.String()) recorded for the collection,
+	// or "none".
+	SectionSpace = "space"
 )
 
 // Snapshot scrolls the data and the meta collection and renders them canonically.
@@ -63,6 +66,14 @@ func (p *Projection) Snapshot(ctx context.Context) (projections.Snapshot, error)
 		return nil, err
 	}
 	snap[SectionCheckpoint] = []string{"seq=" + strconv.FormatUint(cp, 10)}
+	sp, ok, err := readSpace(ctx, p.client, t.data)
+	if err != nil {
+		return nil, err
+	}
+	snap[SectionSpace] = []string{"none"}
+	if ok {
+		snap[SectionSpace] = []string{sp.String()}
+	}
 	return snap.Sort(), nil
 }
 

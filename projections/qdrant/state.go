@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"unicode"
 
 	qd "github.com/qdrant/go-client/qdrant"
 
@@ -16,19 +17,23 @@ import (
 
 // postState is everything the projection knows of one post, kept in the meta collection
 // (one record per post key) because the facts that make up a point arrive separately and in
-// any order: the payload fields come from posts.parsed/edited, the tags from posts.tagged,
-// the vector from posts.embedded, and a point can only exist once there is a vector. Each
+// any order: the payload fields come from posts.parsed/edited, the tags and topics from
+// posts.tagged, the pages from posts.enriched, the image labels and OCR text from
+// posts.vision.analyzed, the vector from posts.embedded, and a point can only exist once
+// there is a vector. Each
 // part carries the revision it came from; a part is replaced only by a fact at least as new,
 // so stale facts are ignored and re-applying a fact changes nothing. The vector itself lives
 // only in the point; the state keeps its revision.
 type postState struct {
 	Key string `json:"key"`
 	// Deleted is the tombstone: once set, no later fact brings the post back.
-	Deleted   bool        `json:"deleted,omitempty"`
-	DeletedAt int64       `json:"deleted_at,omitempty"`
-	Post      *postFields `json:"post,omitempty"`
-	Tags      *tagState   `json:"tags,omitempty"`
-	Vector    *events.Rev `json:"vector,omitempty"`
+	Deleted   bool         `json:"deleted,omitempty"`
+	DeletedAt int64        `json:"deleted_at,omitempty"`
+	Post      *postFields  `json:"post,omitempty"`
+	Tags      *tagState    `json:"tags,omitempty"`
+	Pages     *pageState   `json:"pages,omitempty"`
+	Vision    *visionState `json:"vision,omitempty"`
+	Vector    *events.Rev  `json:"vector,omitempty"`
 }
 
 // postFields are the payload fields taken from posts.parsed / posts.edited.
@@ -40,26 +45,82 @@ type postFields struct {
 	GroupedID       int64    `json:"grouped_id,omitempty"`
 	LinkDomains     []string `json:"link_domains,omitempty"`
 	Text            string   `json:"text,omitempty"`
+	Lang            string   `json:"lang,omitempty"`
 }
 
 type tagState struct {
-	Rev   events.Rev `json:"rev"`
-	Names []string   `json:"names"`
+	Rev    events.Rev `json:"rev"`
+	Names  []string   `json:"names"`
+	Topics []string   `json:"topics,omitempty"`
 }
 
-// TextExcerptRunes bounds the text kept in a point's payload.
-const TextExcerptRunes = 500
+// pageState is what posts.enriched says of the pages a post links to: the titles and
+// domains of the pages that were fetched (skipped and failed pages have neither).
+type pageState struct {
+	Rev     events.Rev `json:"rev"`
+	Titles  []string   `json:"titles,omitempty"`
+	Domains []string   `json:"domains,omitempty"`
+}
+
+// visionState is what posts.vision.analyzed says of the post's images.
+type visionState struct {
+	Rev    events.Rev `json:"rev"`
+	Labels []string   `json:"labels,omitempty"`
+	OCR    string     `json:"ocr,omitempty"`
+}
+
+// Payload bounds.
+const (
+	// TextExcerptRunes bounds the text kept in a point's payload.
+	TextExcerptRunes = 500
+	// OCRExcerptRunes bounds the OCR text kept in a point's payload.
+	OCRExcerptRunes = 300
+	// MaxPageTitles bounds the page titles kept, each cut at PageTitleRunes.
+	MaxPageTitles  = 10
+	PageTitleRunes = 200
+	// MaxVisionLabels bounds the image labels kept.
+	MaxVisionLabels = 40
+)
 
 func fieldsOf(p *events.Post) *postFields {
 	return &postFields{
 		Version:         p.Version(),
-		ChannelUsername: p.ChannelUsername,
+		ChannelUsername: strings.ToLower(p.ChannelUsername),
 		PostedAt:        p.Date.Unix(),
 		HasMedia:        len(p.Media) > 0,
 		GroupedID:       p.GroupedID,
 		LinkDomains:     linkDomains(p.Links),
 		Text:            excerpt(p.Text, TextExcerptRunes),
+		Lang:            langOf(p.Text),
 	}
+}
+
+// langOf is the language of a text by its script, as far as tgflow tells languages apart
+// (the tagger's stemmers make the same cut): "ru" when Cyrillic letters are at least as many
+// as Latin ones, "en" when Latin ones are more, "" for a text without such letters. Links,
+// hashtags and mentions do not count: they are Latin whatever the language.
+func langOf(text string) string {
+	var cyr, lat int
+	for _, w := range strings.Fields(text) {
+		if strings.Contains(w, "://") || strings.HasPrefix(strings.ToLower(w), "www.") || strings.HasPrefix(w, "#") || strings.HasPrefix(w, "@") {
+			continue
+		}
+		for _, r := range w {
+			switch {
+			case unicode.Is(unicode.Cyrillic, r):
+				cyr++
+			case unicode.Is(unicode.Latin, r):
+				lat++
+			}
+		}
+	}
+	switch {
+	case cyr == 0 && lat == 0:
+		return ""
+	case cyr >= lat:
+		return "ru"
+	}
+	return "en"
 }
 
 // applyPost keeps the newest post version; an equal version replaces (same fact again, or
@@ -79,7 +140,49 @@ func (s *postState) applyTags(t *events.PostTagged) {
 	for _, tag := range t.Tags {
 		names = append(names, tag.Name)
 	}
-	s.Tags = &tagState{Rev: t.Rev, Names: names}
+	s.Tags = &tagState{Rev: t.Rev, Names: names, Topics: slices.Clone(t.Topics)}
+}
+
+func (s *postState) applyPages(e *events.PostEnriched) {
+	if s.Deleted || (s.Pages != nil && e.Rev.Compare(s.Pages.Rev) < 0) {
+		return
+	}
+	ps := &pageState{Rev: e.Rev}
+	for _, pg := range e.Pages {
+		if pg.Error != "" || pg.Reason != "" {
+			continue // not fetched: no title, and its domain is in link_domains already
+		}
+		if t := strings.TrimSpace(pg.Title); t != "" && len(ps.Titles) < MaxPageTitles {
+			if t = excerpt(t, PageTitleRunes); !slices.Contains(ps.Titles, t) {
+				ps.Titles = append(ps.Titles, t)
+			}
+		}
+		if d := strings.TrimPrefix(strings.ToLower(pg.Domain), "www."); d != "" && !slices.Contains(ps.Domains, d) {
+			ps.Domains = append(ps.Domains, d)
+		}
+	}
+	slices.Sort(ps.Domains)
+	s.Pages = ps
+}
+
+func (s *postState) applyVision(v *events.PostVisionAnalyzed) {
+	if s.Deleted || (s.Vision != nil && v.Rev.Compare(s.Vision.Rev) < 0) {
+		return
+	}
+	vs := &visionState{Rev: v.Rev}
+	var ocr []string
+	for _, it := range v.Items {
+		for _, l := range it.Labels {
+			if l = strings.TrimSpace(l); l != "" && len(vs.Labels) < MaxVisionLabels && !slices.Contains(vs.Labels, l) {
+				vs.Labels = append(vs.Labels, l)
+			}
+		}
+		if t := strings.TrimSpace(it.OCRText); t != "" {
+			ocr = append(ocr, t)
+		}
+	}
+	vs.OCR = excerpt(strings.Join(ocr, "\n"), OCRExcerptRunes)
+	s.Vision = vs
 }
 
 // applyVector reports whether the embedding of rev is the post's vector now.
@@ -124,11 +227,25 @@ func (s *postState) payload() (map[string]any, error) {
 		if len(p.LinkDomains) > 0 {
 			m["link_domains"] = p.LinkDomains
 		}
+		if p.Lang != "" {
+			m["lang"] = p.Lang
+		}
 	}
 	if t := s.Tags; t != nil {
 		m["tags"] = t.Names
+		m["topics"] = nonNil(t.Topics)
 		m["tags_version"] = t.Rev.Version
 		m["tags_revision"] = int64(t.Rev.Revision)
+	}
+	if pg := s.Pages; pg != nil {
+		m["page_titles"] = nonNil(pg.Titles)
+		m["page_domains"] = nonNil(pg.Domains)
+	}
+	if v := s.Vision; v != nil {
+		m["vision_labels"] = nonNil(v.Labels)
+		if v.OCR != "" {
+			m["ocr_text"] = v.OCR
+		}
 	}
 	if v := s.Vector; v != nil {
 		m["vector_version"] = v.Version
@@ -153,6 +270,13 @@ func linkDomains(links []string) []string {
 	}
 	slices.Sort(out)
 	return out
+}
+
+func nonNil(l []string) []string {
+	if l == nil {
+		return []string{}
+	}
+	return l
 }
 
 func excerpt(s string, n int) string {

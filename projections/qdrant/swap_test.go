@@ -30,7 +30,8 @@ func TestCrashBetweenAliasActions(t *testing.T) {
 		client := qdranttest.Dial(t, addr)
 		ctx := context.Background()
 		s := projectiontest.NewScript()
-		live := newProjection(t, client, qdrant.Options{})
+		opts := qdrant.Options{Alias: freshName("t"), Space: scriptSpace}
+		live := newProjection(t, client, opts)
 		alias := live.Alias()
 		applyAll(t, live, s.Facts, 5)
 		before := mustSnapshot(t, live)
@@ -44,7 +45,7 @@ func TestCrashBetweenAliasActions(t *testing.T) {
 		if err := client.UpdateAliases(ctx, []*qd.AliasOperations{qd.NewAliasDelete(alias)}); err != nil {
 			t.Fatal(err)
 		}
-		restarted, err := qdrant.New(ctx, client, qdrant.Options{Alias: alias, Dim: projectiontest.Dim})
+		restarted, err := qdrant.New(ctx, client, opts)
 		if err != nil {
 			t.Fatalf("start after the crash: %v", err)
 		}
@@ -164,7 +165,7 @@ func TestLargeScroll(t *testing.T) {
 		alias := freshName("big")
 		admin := qdranttest.Dial(t, addr)
 		t.Cleanup(func() { dropAlias(t, admin, alias) })
-		p, err := qdrant.Open(ctx, addr, qdrant.Options{Alias: alias, Dim: dim})
+		p, err := qdrant.Open(ctx, addr, qdrant.Options{Alias: alias, Space: qdrant.Space{Name: "t", Dim: dim}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -201,7 +202,7 @@ func TestLargeScroll(t *testing.T) {
 		// Over the limit (here gRPC's default 4 MiB) the error is not a backend outage:
 		// retrying cannot make the message smaller.
 		small := dialWith(t, addr, grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(4<<20)))
-		ps, err := qdrant.New(ctx, small, qdrant.Options{Alias: alias, Dim: dim})
+		ps, err := qdrant.New(ctx, small, qdrant.Options{Alias: alias, Space: qdrant.Space{Name: "t", Dim: dim}})
 		if err != nil {
 			t.Fatal(err)
 		}

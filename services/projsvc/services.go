@@ -10,8 +10,10 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats.go/jetstream"
 	nd "github.com/neo4j/neo4j-go-driver/v5/neo4j"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/tgflow/tgflow/internal/config"
+	"github.com/tgflow/tgflow/internal/promx"
 	"github.com/tgflow/tgflow/nats/topology"
 	"github.com/tgflow/tgflow/nats/worker"
 	"github.com/tgflow/tgflow/projections"
@@ -19,6 +21,11 @@ import (
 	"github.com/tgflow/tgflow/projections/postgres"
 	"github.com/tgflow/tgflow/projections/qdrant"
 	"github.com/tgflow/tgflow/services"
+	"github.com/tgflow/tgflow/services/embed"
+	"github.com/tgflow/tgflow/services/embed/hashing"
+	"github.com/tgflow/tgflow/services/embed/use"
+	"github.com/tgflow/tgflow/services/embedder"
+	"github.com/tgflow/tgflow/services/openaicompat"
 )
 
 // Backend describes one projection: how to open it from the environment.
@@ -79,7 +86,7 @@ func openPostgres(ctx context.Context, env map[string]string, _ *slog.Logger) (p
 	return p, cfg.Batch, pool.Close, nil
 }
 
-func openQdrant(ctx context.Context, env map[string]string, _ *slog.Logger) (projections.Rebuilder, int, func(), error) {
+func openQdrant(ctx context.Context, env map[string]string, log *slog.Logger) (projections.Rebuilder, int, func(), error) {
 	var cfg QdrantConfig
 	if err := config.Load(&cfg, env); err != nil {
 		return nil, 0, nil, err
@@ -87,11 +94,75 @@ func openQdrant(ctx context.Context, env map[string]string, _ *slog.Logger) (pro
 	if cfg.Addr == "" {
 		return nil, 0, nil, fmt.Errorf("%w: TGFLOW_QDRANT_ADDR is not set", services.ErrNotConfigured)
 	}
-	p, err := qdrant.Open(ctx, cfg.Addr, qdrant.Options{Alias: cfg.Alias, Dim: cfg.Dim, Model: cfg.Model})
+	info, err := EmbedderSpace(cfg.Embedder)
+	if err != nil {
+		return nil, 0, nil, err
+	}
+	p, err := qdrant.Open(ctx, cfg.Addr, qdrant.Options{Alias: cfg.Alias, Space: SpaceOf(info), Logger: log,
+		OnSkip: func(s qdrant.Space) { qdrantSkipped.WithLabelValues(s.String()).Inc() }})
 	if err != nil {
 		return nil, 0, nil, fmt.Errorf("qdrant projection: %w", err)
 	}
-	return p, cfg.Batch, func() { _ = p.Close() }, nil
+	log.Info("qdrant projection", "alias", p.Alias(), "space", info.Space(), "lexical", info.Lexical)
+	return p, cfg.Batch, func() {
+		if err := p.Close(); err != nil {
+			log.Warn("close the Qdrant connection", "err", err)
+		}
+	}, nil
+}
+
+// qdrantSkipped counts the embeddings the Qdrant projection skipped because they belong to
+// another vector space than the configured embedder's. It is registered by the proj-qdrant
+// service (registerQdrantMetrics); replays (rebuild, verify) count too.
+var qdrantSkipped = prometheus.NewCounterVec(prometheus.CounterOpts{
+	Name: "tgflow_qdrant_skipped_embeddings_total",
+	Help: "Embeddings the Qdrant projection skipped because they are of another vector space than the configured embedder's, by space.",
+}, []string{"space"})
+
+func registerQdrantMetrics(reg prometheus.Registerer) error {
+	if reg == nil {
+		return nil
+	}
+	_, err := promx.Register(reg, qdrantSkipped)
+	return err
+}
+
+// EmbedderSpace is the vector space the embedder stage configured by cfg writes, without
+// loading a model: use is Universal Sentence Encoder multilingual v3 (use.Name, use.Model,
+// use.Version, use.Dim); hashing and openai are built from cfg as the stage builds them
+// (their constructors load nothing and dial nothing).
+//
+// With `use`, a model that was never pulled where pip is unavailable makes the embedder
+// stage fall back to the hashing embedder (it warns): those vectors are of another space,
+// and the Qdrant projection skips them until the model is pulled or TGFLOW_EMBEDDER=hashing
+// is set.
+func EmbedderSpace(cfg embedder.Config) (embed.Info, error) {
+	switch cfg.Kind {
+	case embedder.KindUSE:
+		return embed.Info{Name: use.Name, Model: use.Model, Version: use.Version, Dim: use.Dim}, nil
+	case embedder.KindHashing:
+		e, err := hashing.New(hashing.Config{Dim: cfg.HashingDim})
+		if err != nil {
+			return embed.Info{}, fmt.Errorf("env: TGFLOW_HASHING_DIM: %w", err)
+		}
+		return e.Info(), nil
+	case embedder.KindOpenAI:
+		c, err := openaicompat.New(cfg.OpenAI, openaicompat.Options{})
+		if err != nil {
+			return embed.Info{}, fmt.Errorf("qdrant projection: the embedder's provider: %w", err)
+		}
+		e, err := c.Embedder(cfg.OpenAIDim)
+		if err != nil {
+			return embed.Info{}, fmt.Errorf("qdrant projection: the embedder's provider: %w", err)
+		}
+		return e.Info(), nil
+	}
+	return embed.Info{}, fmt.Errorf("env: TGFLOW_EMBEDDER: %q is not one of use, hashing, openai", cfg.Kind)
+}
+
+// SpaceOf is the Qdrant projection's name of the embedder's vector space.
+func SpaceOf(i embed.Info) qdrant.Space {
+	return qdrant.Space{Name: i.Name, Model: i.Model, Version: i.Version, Dim: i.Dim}
 }
 
 func openNeo4j(ctx context.Context, env map[string]string, _ *slog.Logger) (projections.Rebuilder, int, func(), error) {
@@ -136,6 +207,11 @@ func Specs() []services.Spec {
 				}
 				if err := b.configured(cfg); err != nil {
 					return nil, err
+				}
+				if b.Name == "qdrant" {
+					if err := registerQdrantMetrics(d.Registry); err != nil {
+						return nil, fmt.Errorf("proj-qdrant metrics: %w", err)
+					}
 				}
 				return &projector{b: b, d: d}, nil
 			},

@@ -179,7 +179,11 @@ func qdrantEnv(t *testing.T) map[string]string {
 	addr, _ := qdranttest.Addr(t)
 	alias := fmt.Sprintf("posts_t%d_%d", time.Now().UnixNano(), aliasSeq.Add(1))
 	t.Cleanup(func() { dropQdrant(t, addr, alias) })
-	return map[string]string{"TGFLOW_QDRANT_ADDR": addr, "TGFLOW_EMBED_DIM": fmt.Sprint(projectiontest.Dim), "TGFLOW_QDRANT_ALIAS": alias}
+	return map[string]string{"TGFLOW_QDRANT_ADDR": addr, "TGFLOW_QDRANT_ALIAS": alias,
+		// The embedder whose vector space the contract script's embeddings are in (the
+		// projection keeps only that space). Nothing is dialled.
+		"TGFLOW_EMBEDDER": "openai", "TGFLOW_OPENAI_BASE_URL": "http://127.0.0.1:9/v1",
+		"TGFLOW_OPENAI_EMBED_MODEL": projectiontest.EmbedModel, "TGFLOW_OPENAI_EMBED_DIM": fmt.Sprint(projectiontest.Dim)}
 }
 
 // dropQdrant deletes the alias and every collection whose name holds it (the data
@@ -224,16 +228,21 @@ func qdrantDrift(change func(*qd.RetrievedPoint) *qd.PointStruct) func(t *testin
 			t.Fatal(err)
 		}
 		defer c.Close()
+		info, err := projsvc.EmbedderSpace(cfg.Embedder)
+		if err != nil {
+			t.Fatal(err)
+		}
+		alias := qdrant.AliasFor(cfg.Alias, projsvc.SpaceOf(info))
 		ctx := context.Background()
-		pts, err := c.Scroll(ctx, &qd.ScrollPoints{CollectionName: cfg.Alias, Limit: qd.PtrOf(uint32(1)),
+		pts, err := c.Scroll(ctx, &qd.ScrollPoints{CollectionName: alias, Limit: qd.PtrOf(uint32(1)),
 			WithPayload: qd.NewWithPayload(true), WithVectors: qd.NewWithVectors(true)})
 		if err != nil {
 			t.Fatal(err)
 		}
 		if len(pts) != 1 {
-			t.Fatalf("live collection %s has no point", cfg.Alias)
+			t.Fatalf("live collection %s has no point", alias)
 		}
-		if _, err := c.Upsert(ctx, &qd.UpsertPoints{CollectionName: cfg.Alias, Wait: qd.PtrOf(true),
+		if _, err := c.Upsert(ctx, &qd.UpsertPoints{CollectionName: alias, Wait: qd.PtrOf(true),
 			Points: []*qd.PointStruct{change(pts[0])}}); err != nil {
 			t.Fatal(err)
 		}
