@@ -27,7 +27,7 @@ func runNATS(ctx context.Context, a *app, args []string) error {
 			return err
 		}
 		defer c.Close()
-		opts := topology.ApplyOptions{Consumers: registry().Consumers()}
+		opts := topology.ApplyOptions{Consumers: registry().Consumers(), Replicas: b.StreamReplicas}
 		if *all {
 			opts.Consumers = nil
 		}

@@ -14,9 +14,12 @@ type Base struct {
 	NATSCreds    string `env:"TGFLOW_NATS_CREDS" help:"path of a NATS .creds file (per-service user)"`
 	DataDir      string `env:"TGFLOW_DATA_DIR" envDefault:".tgflow" help:"laptop mode: embedded NATS store and local state"`
 	EmbeddedPort int    `env:"TGFLOW_EMBEDDED_PORT" envDefault:"4222" help:"laptop mode: loopback port of the embedded NATS server (0 picks one)"`
-	HTTPAddr     string `env:"TGFLOW_HTTP_ADDR" envDefault:"127.0.0.1:9464" help:"listen address of /metrics, /healthz and /readyz; empty disables"`
-	LogLevel     string `env:"TGFLOW_LOG_LEVEL" envDefault:"info" help:"debug, info, warn or error"`
-	LogFormat    string `env:"TGFLOW_LOG_FORMAT" envDefault:"text" help:"text or json"`
+	// StreamReplicas is read by `tgflow nats apply`: the log's, the DLQ's and every bucket's
+	// replica count on a JetStream cluster.
+	StreamReplicas int    `env:"TGFLOW_STREAM_REPLICAS" envDefault:"1" help:"replicas of the log, the DLQ and every bucket (tgflow nats apply); 3 or 5 on a JetStream cluster"`
+	HTTPAddr       string `env:"TGFLOW_HTTP_ADDR" envDefault:"127.0.0.1:9464" help:"listen address of /metrics, /healthz and /readyz; empty disables"`
+	LogLevel       string `env:"TGFLOW_LOG_LEVEL" envDefault:"info" help:"debug, info, warn or error"`
+	LogFormat      string `env:"TGFLOW_LOG_FORMAT" envDefault:"text" help:"text or json"`
 }
 
 // Validate checks values beyond their types.
@@ -38,6 +41,9 @@ func (b *Base) Validate() error {
 	}
 	if b.EmbeddedPort < 0 || b.EmbeddedPort > 65535 {
 		errs = append(errs, fmt.Errorf("env: TGFLOW_EMBEDDED_PORT: %d is not a port", b.EmbeddedPort))
+	}
+	if b.StreamReplicas < 1 || b.StreamReplicas > 5 {
+		errs = append(errs, fmt.Errorf("env: TGFLOW_STREAM_REPLICAS: %d is not between 1 and 5 (JetStream's limit)", b.StreamReplicas))
 	}
 	if b.DataDir == "" {
 		errs = append(errs, errors.New("env: TGFLOW_DATA_DIR: must not be empty"))

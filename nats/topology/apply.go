@@ -69,13 +69,20 @@ type ApplyOptions struct {
 	// consumer. A consumer whose service does not run would pile up pending facts, so
 	// `tgflow nats apply` creates only those of services this binary implements.
 	Consumers []string
+	// Replicas is the replica count of the streams, buckets and object stores (their
+	// consumers inherit it); 0 means 1. More than 1 needs a JetStream cluster of at least
+	// that many servers. Changing it on an existing stream asks the cluster to add or remove
+	// replicas; the data stays.
+	Replicas int
 }
 
 // Apply creates or updates the streams, buckets, object stores and consumers. Running it
 // twice in a row reports no change the second time.
 func Apply(ctx context.Context, js jetstream.JetStream, opts ApplyOptions) (Report, error) {
 	var rep Report
+	replicas := max(opts.Replicas, 1)
 	for _, cfg := range Streams() {
+		cfg.Replicas = replicas
 		ch, err := applyStream(ctx, js, cfg)
 		if err != nil {
 			return rep, err
@@ -83,6 +90,7 @@ func Apply(ctx context.Context, js jetstream.JetStream, opts ApplyOptions) (Repo
 		rep = append(rep, ch)
 	}
 	for _, cfg := range KeyValues() {
+		cfg.Replicas = replicas
 		ch, err := applyBacking(ctx, js, "kv", cfg.Bucket, "KV_"+cfg.Bucket, func() error {
 			_, err := js.CreateOrUpdateKeyValue(ctx, cfg)
 			return err
@@ -93,6 +101,7 @@ func Apply(ctx context.Context, js jetstream.JetStream, opts ApplyOptions) (Repo
 		rep = append(rep, ch)
 	}
 	for _, cfg := range ObjectStores() {
+		cfg.Replicas = replicas
 		ch, err := applyBacking(ctx, js, "objectstore", cfg.Bucket, "OBJ_"+cfg.Bucket, func() error {
 			_, err := js.CreateOrUpdateObjectStore(ctx, cfg)
 			return err
