@@ -126,8 +126,8 @@ CALL {
   UNION ALL
   WITH p
   MATCH (p)-[:LINKS_TO]->(a:Page)-[:ON]->(d:Domain)<-[:ON]-(b:Page)<-[:LINKS_TO]-(q:Post)
-  WITH q, d, collect(DISTINCT a.url) AS mine, collect(DISTINCT b.url) AS theirs, min(a.url) AS ma, min(b.url) AS mb
-  WHERE none(u IN theirs WHERE u IN mine)
+  WITH p, q, d, min(a.url) AS ma, min(b.url) AS mb
+  WHERE NOT EXISTS { MATCH (p)-[:LINKS_TO]->(s:Page)<-[:LINKS_TO]-(q) WHERE (s)-[:ON]->(d) }
   RETURN q, 'domain' AS kind, [['Page', ma], ['Domain', d.name], ['Page', mb]] AS path, 0 AS distance
   UNION ALL
   WITH p

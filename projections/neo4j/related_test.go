@@ -17,7 +17,7 @@ import (
 // image a):
 //
 //	71/4  same image a, tags go and release    3+1+1 = 5
-//	72/2  tag go, the same page                1+3   = 4
+//	72/2  tag go, the same page (and another)  1+3   = 4
 //	72/3  image b, a near-duplicate of a       3
 //	71/5  tag go, another page on go.dev       1+1   = 2
 //	72/6  tag release, posted later than 71/7  1
@@ -41,7 +41,8 @@ func relatedGraph(t *testing.T) {
 		tags(a, 1, "go", "release"), tags(a, 4, "go", "release"), tags(b, 2, "go"), tags(a, 5, "go"), tags(b, 6, "release"), tags(a, 7, "go"),
 		tags(b, 8, "go"), tags(b, 9, "python"),
 		enriched(a, 1, events.Rev{}, page("https://go.dev/blog/x", "go.dev", "X", 1)),
-		enriched(b, 2, events.Rev{}, page("https://go.dev/blog/x", "go.dev", "X", 1)),
+		// 72/2 also links another go.dev page: the shared page does not count the domain again.
+		enriched(b, 2, events.Rev{}, page("https://go.dev/blog/x", "go.dev", "X", 1), page("https://go.dev/blog/w", "go.dev", "W", 1)),
 		enriched(a, 5, events.Rev{}, page("https://go.dev/doc/y", "go.dev", "Y", 1), page("https://go.dev/doc/z", "go.dev", "Z", 1)),
 		vision(a, 1, events.Rev{}, 1, img{sha: sha("a")}),
 		vision(a, 4, events.Rev{}, 2, img{sha: sha("a")}),
