@@ -188,6 +188,21 @@ func TestNewestRevisionWins(t *testing.T) {
 				}
 			}
 		}
+
+		// Vision facts are per post version: the analysis of the edited version stays when
+		// the analysis of version 0 arrives late.
+		p := newProjection(t, client, qdrant.Options{})
+		v100 := events.Rev{Version: 100}
+		applyAll(t, p, seqs(
+			ps.parsed,
+			ps.embedded(r0, 1, 0, 0, 0),
+			ps.vision(v100, events.VisionItem{MediaSHA256: "ef", Labels: []string{"new"}, OCRText: "new"}),
+			ps.vision(r0, events.VisionItem{MediaSHA256: "ab", Labels: []string{"old"}, OCRText: "old"}),
+		), 1)
+		pl := payloadOf(t, p, "4002/1")
+		if !equalJSON(t, pl["vision_labels"], []string{"new"}) || pl["ocr_text"] != "new" {
+			t.Errorf("after a late analysis of version 0: labels %v, OCR %v; want the edited version's", pl["vision_labels"], pl["ocr_text"])
+		}
 	})
 }
 
