@@ -3,6 +3,7 @@ package neo4j_test
 import (
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -190,6 +191,37 @@ func expectScript(t *testing.T, s projectiontest.Script, snap projections.Snapsh
 		field(t, tr.ref, tr.props, "window_end", at(60))
 		if of := edgesFrom(t, snap, "OF", tr.ref); len(of) != 1 || of[0].to != "Tag:выборы" {
 			t.Errorf("trend OF %v", of)
+		}
+		var samples []string
+		for _, e := range edgesFrom(t, snap, "SAMPLE", tr.ref) {
+			samples = append(samples, e.to)
+		}
+		slices.Sort(samples)
+		if want := []string{p10, p21}; !slices.Equal(samples, want) {
+			t.Errorf("trend SAMPLE %v, want %v", samples, want)
+		}
+	})
+
+	t.Run("image of the post with its labels", func(t *testing.T) {
+		img := "Image:" + strings.Repeat("aa11", 16)
+		if h := edgesFrom(t, snap, "HAS_IMAGE", p10); len(h) != 1 || h[0].to != img {
+			t.Fatalf("post 10 HAS_IMAGE %v, want %s", h, img)
+		}
+		i := one(t, snap, "Image", img)
+		field(t, img, i, "description", "A ballot box")
+		field(t, img, i, "width", 640)
+		field(t, img, i, "analyzed_at", at(6))
+		var labels []string
+		for _, e := range edgesFrom(t, snap, "LABELED", img) {
+			labels = append(labels, e.to)
+		}
+		slices.Sort(labels)
+		if want := []string{"Label:ballot", "Label:box"}; !slices.Equal(labels, want) {
+			t.Errorf("image LABELED %v, want %v", labels, want)
+		}
+		ref := "Album:" + events.AlbumKey(projectiontest.ChannelA, projectiontest.AlbumGroupedID)
+		if l := edgesFrom(t, snap, "LABELED", ref); len(l) != 1 || l[0].to != "Label:rally" {
+			t.Errorf("album LABELED %v, want rally", l)
 		}
 	})
 

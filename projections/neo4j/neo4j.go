@@ -1,5 +1,6 @@
-// Package neo4j is the Neo4j read model of tgflow: channels, posts, tags, linked pages and
-// their domains, albums and trends as a graph, built only from facts of the log.
+// Package neo4j is the Neo4j read model of tgflow: channels, posts, tags, topics, linked
+// pages and their domains, images with their labels and near-duplicates, albums and trends
+// as a graph, built only from facts of the log. Related reads it for related posts.
 //
 // Every node has a key guarded by a uniqueness constraint created at start. Apply
 // runs one transaction per batch: it locks and reads the checkpoint node, skips facts at or
