@@ -395,3 +395,47 @@ func TestDerivedRebuildAndBatchBoundaries(t *testing.T) {
 		want = got
 	}
 }
+
+// TestAlbumAndTrendFactsInLogOrder: an album's properties follow its facts in log order
+// (an albums.parsed after the assembly overrides the caption, keeps the summary), its
+// LABELED edges are its last assembly's; a trend's SAMPLE edges are its last fact's; an
+// image whose object was missing is a node with the reason.
+func TestAlbumAndTrendFactsInLogOrder(t *testing.T) {
+	at := func(min int) time.Time { return t0.Add(time.Duration(min) * time.Minute) }
+	items := []events.AlbumItem{{MessageID: 3}, {MessageID: 4}}
+	assembled := func(labels []string, caption string, min int) events.Event {
+		return events.New(events.ProducerAlbums, &events.AlbumAssembled{ChannelID: chX, GroupedID: 900, MessageIDs: []int64{3, 4}, Outcome: events.AlbumComplete,
+			Summary: "summary " + caption, Labels: labels, At: at(min), Caption: caption, ItemCount: 2}, at(min), fmt.Sprint(min))
+	}
+	trend := func(min int, posts ...string) events.Event {
+		return events.New(events.ProducerTrends, &events.TrendDetected{Tag: "go", Window: "1h", WindowStart: at(0), WindowEnd: at(60), Count: len(posts),
+			Channels: []events.ChannelID{chX}, Score: float64(min), Posts: posts}, at(min), fmt.Sprint(min))
+	}
+	missing := events.New(events.ProducerVision, &events.PostVisionAnalyzed{PostRef: pref(chX, 3), Items: []events.VisionItem{{MediaSHA256: sha("m"),
+		Reason: "missing", Error: "object not found"}}, Provider: "local", AnalyzedAt: at(5)}, at(5))
+	facts := seq(
+		assembled([]string{"cat", "sofa"}, "first caption", 10),
+		assembled([]string{"dog"}, "second caption", 11),
+		events.New(events.ProducerIngest, &events.AlbumParsed{ChannelID: chX, GroupedID: 900, Items: items, Caption: "parsed caption", PostedAt: at(2)}, at(12)),
+		trend(13, pref(chX, 1).Key(), pref(chX, 2).Key()),
+		trend(14, pref(chX, 2).Key(), pref(chX, 5).Key()),
+		missing,
+	)
+	checkBatches(t, facts, func(t *testing.T, snap projections.Snapshot) {
+		ref := "Album:" + events.AlbumKey(chX, 900)
+		a := one(t, snap, "Album", ref)
+		field(t, ref, a, "caption", "parsed caption")
+		field(t, ref, a, "summary", "summary second caption")
+		field(t, ref, a, "labels", []string{"dog"})
+		field(t, ref, a, "item_count", 2)
+		wantTargets(t, snap, "LABELED", ref, "Label:dog")
+		tr := "Trend:trend/1h/go/" + fmt.Sprint(at(60).Unix())
+		field(t, tr, one(t, snap, "Trend", tr), "score", 14)
+		wantTargets(t, snap, "SAMPLE", tr, postRef(pref(chX, 2)), postRef(pref(chX, 5)))
+		m := one(t, snap, "Image", "Image:"+sha("m"))
+		field(t, "missing image", m, "reason", "missing")
+		field(t, "missing image", m, "error", "object not found")
+		field(t, "missing image", m, "width", nil)
+		wantTargets(t, snap, "HAS_IMAGE", postRef(pref(chX, 3)), "Image:"+sha("m"))
+	})
+}

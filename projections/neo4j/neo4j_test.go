@@ -32,6 +32,7 @@ func TestConstraintsAfterNew(t *testing.T) {
 	for _, want := range []string{
 		"UNIQUENESS Channel [id]", "UNIQUENESS Channel [username_lc]", "UNIQUENESS Post [key]",
 		"UNIQUENESS Tag [name]", "UNIQUENESS Page [url]", "UNIQUENESS Domain [name]",
+		"UNIQUENESS Topic [name]", "UNIQUENESS Image [sha256]", "UNIQUENESS Label [name]",
 		"UNIQUENESS Album [key]", "UNIQUENESS Trend [key]", "UNIQUENESS Checkpoint [projection]",
 	} {
 		if !got[want] {
