@@ -222,23 +222,23 @@ ORDER BY p.posted_at DESC, p.channel_id DESC, p.message_id DESC
 LIMIT %[3]s`, s, strings.Join(where, " AND "), arg(q.Limit))
 	} else {
 		text, opts := arg(q.Text), arg(headlineOptions)
-		// One tsquery per configuration, each matched only against the documents built in it
-		// (so the GIN index serves every branch); the hits' headlines are computed over the
-		// folded searchable text, whose characters are those of the original one by one.
-		sql = fmt.Sprintf(`WITH q AS MATERIALIZED (
-  SELECT websearch_to_tsquery('pg_catalog.russian', %[1]s.search_norm(%[2]s)) AS ru,
-         websearch_to_tsquery('pg_catalog.english', %[1]s.search_norm(%[2]s)) AS en,
-         websearch_to_tsquery('pg_catalog.simple', %[1]s.search_norm(%[2]s)) AS si
-), m AS (
+		// One tsquery per configuration, each matched only against the documents built in it;
+		// written out (not computed once in a CTE) so that the planner sees constants, estimates
+		// their selectivity and can combine GIN index scans of the three branches (BitmapOr).
+		// The hits' headlines are computed over the folded searchable text, whose characters
+		// are those of the original one by one.
+		tsq := func(cfg string) string {
+			return fmt.Sprintf("websearch_to_tsquery('pg_catalog.%s', %s.search_norm(%s))", cfg, s, text)
+		}
+		sql = fmt.Sprintf(`WITH m AS (
   SELECT s.channel_id, s.message_id, s.config, s.extra, p.posted_at, p.text,
-    CASE s.config WHEN 'pg_catalog.russian'::regconfig THEN q.ru WHEN 'pg_catalog.english'::regconfig THEN q.en ELSE q.si END AS tq,
+    CASE s.config WHEN 'pg_catalog.russian'::regconfig THEN %[6]s WHEN 'pg_catalog.english'::regconfig THEN %[7]s ELSE %[8]s END AS tq,
     s.document
   FROM %[1]s.post_search s
   JOIN %[1]s.posts p ON p.channel_id = s.channel_id AND p.message_id = s.message_id
-  CROSS JOIN q
-  WHERE ((s.config = 'pg_catalog.russian'::regconfig AND s.document @@ (SELECT ru FROM q))
-      OR (s.config = 'pg_catalog.english'::regconfig AND s.document @@ (SELECT en FROM q))
-      OR (s.config = 'pg_catalog.simple'::regconfig AND s.document @@ (SELECT si FROM q)))
+  WHERE ((s.config = 'pg_catalog.russian'::regconfig AND s.document @@ %[6]s)
+      OR (s.config = 'pg_catalog.english'::regconfig AND s.document @@ %[7]s)
+      OR (s.config = 'pg_catalog.simple'::regconfig AND s.document @@ %[8]s))
     AND %[3]s
 ), top AS (
   SELECT m.*, ts_rank(m.document, m.tq)::float8 AS score FROM m
@@ -249,7 +249,7 @@ SELECT top.channel_id, top.message_id, top.posted_at, coalesce(top.text, ''), to
   ts_headline(top.config, %[1]s.search_norm(coalesce(top.text, '') || E'\n' || top.extra), top.tq, %[5]s)
 FROM top
 ORDER BY top.score DESC, top.posted_at DESC, top.channel_id DESC, top.message_id DESC`,
-			s, text, strings.Join(where, " AND "), arg(q.Limit), opts)
+			s, text, strings.Join(where, " AND "), arg(q.Limit), opts, tsq("russian"), tsq("english"), tsq("simple"))
 	}
 	rows, err := db.Query(ctx, sql, args...)
 	if err != nil {
