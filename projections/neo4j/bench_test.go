@@ -15,8 +15,8 @@ import (
 )
 
 // BenchmarkRebuild measures a rebuild's replay: the log of 100k posts (each parsed, tagged
-// with three tags, enriched with one or two pages, embedded: ~400k facts, interleaved as the
-// pipeline writes them) applied through Apply in batches of 2000 into an empty graph.
+// with three tags and a topic, enriched with one or two pages, embedded; a quarter analysed
+// by vision, a tenth re-tagged: ~435k facts, interleaved as the pipeline writes them) applied through Apply in batches of 2000 into an empty graph.
 // TGFLOW_BENCH_NEO4J_POSTS and TGFLOW_BENCH_NEO4J_BATCH change the size.
 //
 //	go test -run '^$' -bench Rebuild -benchtime 1x ./projections/neo4j/
@@ -55,10 +55,13 @@ func BenchmarkRebuild(b *testing.B) {
 }
 
 // rebuildFacts builds the log of n posts in 50 channels: the subscriptions, then at step i
-// post i is parsed, post i-50 tagged, post i-75 enriched and post i-100 embedded.
+// post i is parsed, post i-25 analysed (every fourth post: one picture out of 36, with
+// labels and a near-duplicate), post i-50 tagged (three tags, a topic), post i-60 re-tagged
+// (every tenth: revision 1), post i-75 enriched and post i-100 embedded.
 func rebuildFacts(n int) []projections.Fact {
-	const tagLag, enrichLag, embedLag, channels = 50, 75, 100, 50
+	const visionLag, tagLag, retagLag, enrichLag, embedLag, channels = 25, 50, 60, 75, 100, 50
 	vocab := []string{"ai", "chips", "economy", "elections", "markets", "science", "sport", "weather", "energy", "health", "space", "crypto"}
+	topics := []string{"Technology", "Politics", "Economy", "Science", "Sport"}
 	at := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
 	vector := make([]float32, 384) // the graph keeps only its revision and dimension
 	var facts []projections.Fact
@@ -94,10 +97,26 @@ func rebuildFacts(n int) []projections.Fact {
 			parsed[i] = events.New(events.ProducerIngest, p, t, "0")
 			add(parsed[i])
 		}
+		if i := step - visionLag; i >= 0 && i < n && i%4 == 0 {
+			// Pictures repeat (i%36) and near-duplicate an earlier one (i%36 - 4).
+			pic := func(k int) string { return fmt.Sprintf("%064x", k) }
+			it := events.VisionItem{MediaSHA256: pic(i % 36), Labels: []string{vocab[i%len(vocab)], "photo"}, PHash: "f0f0f0f0f0f0f0f0", Width: 640, Height: 480}
+			if i%36 >= 4 {
+				it.NearDuplicateOf = &events.NearDuplicate{PostRef: ref(i - 4), MediaSHA256: pic(i%36 - 4), Distance: i % 7}
+			}
+			add(events.Derive(parsed[i], events.ProducerVision, &events.PostVisionAnalyzed{PostRef: ref(i), Items: []events.VisionItem{it},
+				Provider: "local", AnalyzedAt: at.Add(time.Duration(i) * time.Second)}, at))
+		}
 		if i := step - tagLag; i >= 0 && i < n {
 			tags := []events.Tag{{Name: vocab[i%len(vocab)], Score: 0.9}, {Name: vocab[(i/3)%len(vocab)], Score: 0.7}, {Name: vocab[(i/7)%len(vocab)], Score: 0.5}}
 			add(events.Derive(parsed[i], events.ProducerTagger, &events.PostTagged{PostRef: ref(i), Trigger: events.TriggerInitial,
-				Tags: tags, PostedAt: at, Links: links(i), Provider: "keyword"}, at))
+				Tags: tags, Topics: []string{topics[i%len(topics)]}, PostedAt: at, Links: links(i), Provider: "keyword"}, at))
+		}
+		if i := step - retagLag; i >= 0 && i < n && i%10 == 0 {
+			// Every tenth post is re-tagged after its vision (revision 1): its edges are replaced.
+			add(events.Derive(parsed[i], events.ProducerTagger, &events.PostTagged{PostRef: ref(i), Rev: events.Rev{Revision: 1}, Trigger: events.TriggerVisionRetag,
+				Tags: []events.Tag{{Name: vocab[(i+1)%len(vocab)], Score: 0.8}}, Topics: []string{topics[(i+1)%len(topics)], topics[(i+2)%len(topics)]},
+				PostedAt: at, Links: links(i), Provider: "keyword"}, at))
 		}
 		if i := step - enrichLag; i >= 0 && i < n {
 			var pages []events.Page
