@@ -27,8 +27,9 @@
 // Every point carries post_key ("<channel_id>/<message_id>"), channel_id and message_id;
 // once the post itself is known (posts.parsed / posts.edited, newest version) also version
 // (its edit date, 0 if never edited), posted_at (Unix seconds, for numeric range filters),
-// has_media, text (the first 500 runes), lang ("ru" when Cyrillic letters are the majority
-// of the text's letters, "en" when Latin ones are; absent without letters),
+// has_media, text (the first 500 runes), lang ("ru" when the text has at least as many
+// Cyrillic letters as Latin ones, links, hashtags and mentions left out; "en" when Latin ones
+// are more; absent without letters),
 // channel_username (lower case), grouped_id (albums) and link_domains (lower-case hosts
 // without "www."); once tagged (posts.tagged, newest revision) tags and topics with
 // tags_version/tags_revision; once enriched (posts.enriched, newest revision) page_titles
@@ -40,6 +41,18 @@
 // vision re-tag chain (revision 1) supersedes the first one and a late fact of an older
 // revision changes nothing. channel_id, channel_username, tags, topics, posted_at,
 // has_media, link_domains, page_domains, lang and grouped_id are indexed.
+//
+// # Searching
+//
+// The read side, for `tgflow search` and the API: the caller embeds the query with the
+// embedder configured for the pipeline, turns its Info into a Space (services/projsvc.SpaceOf)
+// and calls Search(ctx, client, base, space, vector, filter, limit), base being
+// TGFLOW_QDRANT_ALIAS ("posts"). Search reads the live collection of that space
+// (AliasFor(base, space)) and refuses with ErrSpaceMismatch a query of a space that has no
+// live collection there; the error names the spaces that do (Spaces), so the message can say
+// which embedder the collection needs. Hits come best first (cosine similarity) with their
+// decoded Payload. Search opens nothing: the client (Dial) stays the caller's and may be
+// shared; each call makes three requests (aliases, the space record, the query).
 //
 // # Why a batch takes effect exactly once
 //

@@ -13,19 +13,6 @@ import (
 	"github.com/tgflow/tgflow/events"
 )
 
-// The read side, for `tgflow search` and the API (issue #10). A caller:
-//
-//  1. embeds the query with the embedder configured for the pipeline (services/embedder
-//     Open, or the same Config) and turns its Info into a Space;
-//  2. calls Search(ctx, client, base, space, vector, filter, limit), base being
-//     TGFLOW_QDRANT_ALIAS ("posts"). Search reads the live collection of that space
-//     (AliasFor(base, space)) and refuses, with ErrSpaceMismatch, a query of a space that
-//     has no live collection there; the error names the spaces that do (Spaces), so the
-//     message can tell the user which embedder the collection needs.
-//
-// Hits are ordered by cosine similarity, best first. Search opens nothing: the client (Dial)
-// stays the caller's and may be shared.
-
 // Search limits.
 const (
 	DefaultLimit = 10
