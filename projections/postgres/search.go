@@ -262,11 +262,8 @@ ORDER BY top.score DESC, top.posted_at DESC, top.channel_id DESC, top.message_id
 			return h, err
 		}
 		h.Date = h.Date.UTC()
-		doc := h.Text
-		if extra != "" {
-			doc += "\n" + extra
-		}
-		h.Excerpt, h.Highlights = excerpt(doc, marked)
+		// The document ts_headline marked: text, newline, extra (see the statement).
+		h.Excerpt, h.Highlights = excerpt(h.Text+"\n"+extra, marked)
 		return h, nil
 	})
 	if err != nil {
@@ -309,11 +306,7 @@ ORDER BY t.n`, ident(schema)), chs, msgs)
 			return h, err
 		}
 		h.Date = h.Date.UTC()
-		doc := h.Text
-		if extra != "" {
-			doc += "\n" + extra
-		}
-		h.Excerpt, h.Highlights = excerpt(doc, "")
+		h.Excerpt, h.Highlights = excerpt(h.Text+"\n"+extra, "")
 		return h, nil
 	})
 	if err != nil {

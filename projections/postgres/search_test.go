@@ -345,3 +345,71 @@ func TestSearch(t *testing.T) {
 		}
 	})
 }
+
+// TestRebuildCoversDerivedDetails rebuilds a live model holding every derived field and the
+// search documents through a bulk-mode shadow: the swapped-in schema equals the live one
+// table by table (what `tgflow projections verify` compares), its deferred GIN index is
+// built, and Search answers from it.
+func TestRebuildCoversDerivedDetails(t *testing.T) {
+	ctx := context.Background()
+	pool := newPool(t)
+	fs := facts(append(fullFacts(), searchCorpus()...)...)
+	live := newProjection(t, pool, "tgflow")
+	apply(t, live, fs, 1)
+	want := snapshot(t, live)
+	for _, table := range []string{"post_search", "post_vision", "post_pages", "albums", "trends", "post_embeddings"} {
+		if len(want[table]) == 0 {
+			t.Fatalf("live model has no %s rows: the rebuild would compare nothing", table)
+		}
+	}
+	sh, err := live.Shadow(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	apply(t, sh, fs, len(fs))
+	assertSame(t, want, snapshot(t, sh))
+	if err := live.Swap(ctx, sh); err != nil {
+		t.Fatal(err)
+	}
+	assertSame(t, want, snapshot(t, live))
+	if idx := strings.Join(indexes(t, pool, "tgflow"), "\n"); !strings.Contains(idx, "post_search_document") || !strings.Contains(idx, "post_vision_dup") {
+		t.Errorf("indexes after the swap = %v, want the deferred ones built", idx)
+	}
+	hits, err := postgres.Search(ctx, pool, "tgflow", postgres.Query{Text: "распродажа"})
+	if err != nil || len(hits) != 2 {
+		// The OCR post of the corpus and the fully derived post, whose image says the same.
+		t.Fatalf("search after the swap = %v, %v", keys(hits), err)
+	}
+}
+
+func TestExcerptWindow(t *testing.T) {
+	ctx := context.Background()
+	pool := newPool(t)
+	ref := events.PostRef{ChannelID: 3, MessageID: 3}
+	long := strings.Repeat("Вступление без нужного слова, ", 20) + "и вот\tнаконец   ЖИРАФ  появился. " + strings.Repeat("Хвост текста. ", 40)
+	p := newProjection(t, pool, "live")
+	apply(t, p, facts(parsed(ref, long, 0, 0)), 1)
+	hits, err := postgres.Search(ctx, pool, "live", postgres.Query{Text: "жирафы"})
+	if err != nil || len(hits) != 1 {
+		t.Fatalf("search = %v, %v", hits, err)
+	}
+	h := hits[0]
+	rs := []rune(h.Excerpt)
+	if !strings.HasPrefix(h.Excerpt, "…") || !strings.HasSuffix(h.Excerpt, "…") || len(rs) > postgres.ExcerptRunes+2 {
+		t.Errorf("excerpt %q: want a window cut on both sides, at most %d runes", h.Excerpt, postgres.ExcerptRunes+2)
+	}
+	if len(h.Highlights) != 1 || string(rs[h.Highlights[0].Start:h.Highlights[0].End]) != "ЖИРАФ" {
+		t.Fatalf("highlights %v of %q, want the original-case word", h.Highlights, h.Excerpt)
+	}
+	if !strings.Contains(h.Excerpt, "и вот наконец ЖИРАФ появился.") {
+		t.Errorf("excerpt %q: white space not collapsed", h.Excerpt)
+	}
+	if got := h.Marked("<b>", "</b>", strings.ToUpper); !strings.Contains(got, "НАКОНЕЦ <b>ЖИРАФ</b> ПОЯВИЛСЯ") {
+		t.Errorf("marked = %q", got)
+	}
+	// Without a text the excerpt is the start of the post, nothing highlighted.
+	all, err := postgres.Search(ctx, pool, "live", postgres.Query{})
+	if err != nil || len(all) != 1 || !strings.HasPrefix(all[0].Excerpt, "Вступление") || len(all[0].Highlights) != 0 {
+		t.Errorf("listing = %+v, %v", all, err)
+	}
+}
