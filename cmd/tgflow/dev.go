@@ -4,31 +4,30 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
-	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
-	"text/tabwriter"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/tgflow/tgflow/internal/config"
+	"github.com/tgflow/tgflow/internal/embeddedpg"
 	"github.com/tgflow/tgflow/nats/topology"
 	"github.com/tgflow/tgflow/nats/worker"
 	"github.com/tgflow/tgflow/services"
 )
 
-func runDev(ctx context.Context, a *app, args []string) error {
+func runDev(ctx context.Context, a *app, args []string) (err error) {
 	fs := newFlags("dev", a)
-	dataDir := fs.String("data-dir", "", "data directory of the embedded NATS server (overrides TGFLOW_DATA_DIR)")
-	untilIdle := fs.Bool("until-idle", false, "exit 0 once no consumer has pending or unacknowledged messages")
+	dataDir := fs.String("data-dir", "", "data directory of the embedded NATS server and Postgres (overrides TGFLOW_DATA_DIR)")
+	untilIdle := fs.Bool("until-idle", false, "exit 0 once no consumer has pending or unacknowledged messages, with a summary")
 	idleTimeout := fs.Duration("idle-timeout", 10*time.Minute, "with --until-idle: give up (exit 1) after this long")
 	only := fs.String("services", "", "comma-separated subset of services to run (default: all)")
 	withSample := fs.Bool("sample", false, "import the bundled sample channels before the services start")
+	noPostgres := fs.Bool("no-postgres", false, "with TGFLOW_POSTGRES_URL unset: run no embedded Postgres (the Postgres projection is off)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -46,6 +45,12 @@ func runDev(ctx context.Context, a *app, args []string) error {
 	if err := validateConfigs(reg, a.env); err != nil {
 		return err
 	}
+	embedPG := !*noPostgres && a.env["TGFLOW_POSTGRES_URL"] == ""
+	if embedPG {
+		if err := config.Load(&embeddedpg.Config{}, a.env); err != nil {
+			return err
+		}
+	}
 	if err := os.MkdirAll(b.DataDir, 0o755); err != nil {
 		return err
 	}
@@ -55,6 +60,17 @@ func runDev(ctx context.Context, a *app, args []string) error {
 		return err
 	}
 	defer c.Close()
+	opts := runOptions{untilIdle: *untilIdle, idleTimeout: *idleTimeout, dataDir: b.DataDir}
+	if embedPG {
+		// Laptop mode's read model: the projector, and every later command over this data
+		// dir (search, api, projections, migrate), use this server.
+		pg, pgErr := laptopPostgres(ctx, a, b, log, true)
+		if pgErr != nil {
+			return fmt.Errorf("%w (--no-postgres runs without it)", pgErr)
+		}
+		defer func() { err = errors.Join(err, pg.Close()) }() // the named result
+		opts.pg = pg
+	}
 	rep, err := topology.Apply(ctx, c.JS, topology.ApplyOptions{Consumers: reg.Consumers()})
 	if err != nil {
 		return err
@@ -67,7 +83,15 @@ func runDev(ctx context.Context, a *app, args []string) error {
 			return err
 		}
 	}
-	return runServices(ctx, a, b, c, log, reg, *untilIdle, *idleTimeout)
+	return runServices(ctx, a, b, c, log, reg, opts)
+}
+
+// runOptions are how runServices runs and what its summary says.
+type runOptions struct {
+	untilIdle   bool
+	idleTimeout time.Duration
+	dataDir     string             // laptop mode's data dir; empty for a single service
+	pg          *embeddedpg.Server // the embedded Postgres, when this run uses one
 }
 
 func selectServices(reg services.Registry, only string) (services.Registry, error) {
@@ -123,10 +147,10 @@ func runService(ctx context.Context, a *app, spec services.Spec, args []string) 
 	if _, err := c.JS.Stream(ctx, topology.LogStream); err != nil {
 		return fmt.Errorf("log stream %s: %w (run `tgflow nats apply` first)", topology.LogStream, err)
 	}
-	return runServices(ctx, a, b, c, log, services.Registry{spec}, false, 0)
+	return runServices(ctx, a, b, c, log, services.Registry{spec}, runOptions{})
 }
 
-func runServices(ctx context.Context, a *app, b *config.Base, c *conn, log *slog.Logger, reg services.Registry, untilIdle bool, idleTimeout time.Duration) error {
+func runServices(ctx context.Context, a *app, b *config.Base, c *conn, log *slog.Logger, reg services.Registry, o runOptions) error {
 	metricsReg := newMetricsRegistry()
 	deps := services.Deps{JS: c.JS, Logger: log, Metrics: worker.NewMetrics(metricsReg), Registry: metricsReg, Env: a.env}
 	var ready atomic.Bool
@@ -143,11 +167,12 @@ func runServices(ctx context.Context, a *app, b *config.Base, c *conn, log *slog
 		svc  services.Service
 	}
 	var runs []running
+	var off []skipped
 	for _, spec := range reg {
 		svc, err := spec.New(runCtx, deps)
 		if errors.Is(err, services.ErrNotConfigured) {
-			log.Warn("service skipped", "service", spec.Name, "reason", err)
-			fmt.Fprintf(a.stderr, "skipped %s: %v\n", spec.Name, err)
+			log.Info("service not configured", "service", spec.Name, "reason", err)
+			off = append(off, skipped{spec.Name, err})
 			continue
 		}
 		if err != nil {
@@ -155,16 +180,19 @@ func runServices(ctx context.Context, a *app, b *config.Base, c *conn, log *slog
 		}
 		runs = append(runs, running{spec, svc})
 	}
+	// Said once, each with the variable that turns it on; not a warning per service.
+	printSkipped(a.stderr, off)
+	sum := summaryInput{dataDir: o.dataDir, natsURL: c.URL, embeddedPort: b.EmbeddedPort, external: b.NATSURL != "", pg: o.pg, off: off, env: a.env}
 	if len(runs) == 0 {
 		if len(reg) == 0 {
 			fmt.Fprintln(a.stdout, "no service is registered in this build yet: the log, DLQ, buckets and media store are ready.")
 		} else {
 			fmt.Fprintln(a.stdout, "no service could run (each was skipped, see above): the log, DLQ, buckets and media store are ready.")
 		}
-		if !untilIdle {
+		if !o.untilIdle {
 			<-ctx.Done()
 		}
-		return printSummary(context.WithoutCancel(ctx), a.stdout, c.JS, nil)
+		return printSummary(context.WithoutCancel(ctx), a.stdout, c.JS, sum)
 	}
 	var consumers []string
 	errs := make(chan error, len(runs))
@@ -189,8 +217,8 @@ func runServices(ctx context.Context, a *app, b *config.Base, c *conn, log *slog
 	}
 	ready.Store(true)
 	var idleErr error
-	if untilIdle {
-		idleErr = waitIdle(runCtx, c.JS, consumers, idleTimeout)
+	if o.untilIdle {
+		idleErr = waitIdle(runCtx, c.JS, consumers, o.idleTimeout)
 	} else {
 		<-runCtx.Done()
 	}
@@ -204,8 +232,9 @@ func runServices(ctx context.Context, a *app, b *config.Base, c *conn, log *slog
 	if idleErr != nil {
 		all = append(all, idleErr)
 	}
-	if untilIdle {
-		if err := printSummary(context.WithoutCancel(ctx), a.stdout, c.JS, consumers); err != nil {
+	if o.untilIdle {
+		sum.consumers = consumers
+		if err := printSummary(context.WithoutCancel(ctx), a.stdout, c.JS, sum); err != nil {
 			all = append(all, err)
 		}
 	}
@@ -265,40 +294,4 @@ func consumerInfo(ctx context.Context, js jetstream.JetStream, name string) (*je
 		return nil, err
 	}
 	return cons.Info(ctx)
-}
-
-// printSummary writes the log's state and one line per consumer.
-func printSummary(ctx context.Context, w io.Writer, js jetstream.JetStream, consumers []string) error {
-	s, err := js.Stream(ctx, topology.LogStream)
-	if err != nil {
-		return err
-	}
-	info, err := s.Info(ctx)
-	if err != nil {
-		return err
-	}
-	dlqCount := map[string]int{}
-	dls, err := worker.ListDeadLetters(ctx, js, "", 0)
-	if err != nil {
-		return err
-	}
-	for _, d := range dls {
-		dlqCount[d.Consumer]++
-	}
-	fmt.Fprintf(w, "log %s: %d facts, %d bytes, last seq %d; DLQ: %d\n", topology.LogStream, info.State.Msgs, info.State.Bytes, info.State.LastSeq, len(dls))
-	if len(consumers) == 0 {
-		return nil
-	}
-	slices.Sort(consumers)
-	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "CONSUMER\tDELIVERED\tACK FLOOR\tPENDING\tACK PENDING\tREDELIVERED\tDLQ")
-	for _, name := range consumers {
-		ci, err := consumerInfo(ctx, js, name)
-		if err != nil {
-			fmt.Fprintf(tw, "%s\t-\t-\t-\t-\t-\t%d\t(%v)\n", name, dlqCount[name], err)
-			continue
-		}
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%d\n", name, ci.Delivered.Stream, ci.AckFloor.Stream, ci.NumPending, ci.NumAckPending, ci.NumRedelivered, dlqCount[name])
-	}
-	return tw.Flush()
 }

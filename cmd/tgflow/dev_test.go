@@ -7,12 +7,22 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
+	"os/user"
+	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/tgflow/tgflow/internal/config"
+	"github.com/tgflow/tgflow/internal/embeddedpg"
+	"github.com/tgflow/tgflow/nats/embedded"
 	"github.com/tgflow/tgflow/nats/natstest"
 	"github.com/tgflow/tgflow/services"
 	"github.com/tgflow/tgflow/services/ingest"
@@ -113,7 +123,7 @@ func TestDevStopsEverythingUnlessAnOperatorIsNeeded(t *testing.T) {
 			defer cancel(nil)
 			done := make(chan error, 1)
 			go func() {
-				done <- runServices(ctx, a, &b, c, slog.New(slog.NewTextHandler(io.Discard, nil)), reg, false, 0)
+				done <- runServices(ctx, a, &b, c, slog.New(slog.NewTextHandler(io.Discard, nil)), reg, runOptions{})
 			}()
 			var err error
 			returned := false
@@ -162,5 +172,212 @@ func TestWaitIdleSaysWhyItGaveUp(t *testing.T) {
 	err := waitIdle(context.Background(), env.JS, []string{"no-such-consumer"}, time.Second)
 	if err == nil || !strings.Contains(err.Error(), "no-such-consumer") {
 		t.Fatalf("waitIdle = %v, want the consumer it could not read", err)
+	}
+}
+
+// reachableDir is a temp dir every user can enter. As root, dev runs the embedded Postgres
+// as an unprivileged user, which cannot enter t.TempDir's mode-0700 directory.
+func reachableDir(t *testing.T) string {
+	t.Helper()
+	d := t.TempDir()
+	for _, p := range []string{d, filepath.Dir(d)} {
+		if err := os.Chmod(p, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return d
+}
+
+// pgSnapshot is what the test reads of the embedded Postgres after a run.
+type pgSnapshot struct {
+	system                                                   string // the cluster's identifier: a new initdb changes it
+	posts, withText, textWithoutTags, untagged, tags, topics int
+	embeddings, postsWithoutEmbedding                        int
+	checkpoint                                               int64
+}
+
+// readEmbeddedPostgres opens the cluster dev left in dataDir (dev stopped it) and reads it.
+func readEmbeddedPostgres(t *testing.T, dataDir string) pgSnapshot {
+	t.Helper()
+	ctx := context.Background()
+	s, err := embeddedpg.Open(ctx, embeddedpg.Options{Dir: filepath.Join(dataDir, "postgres"), NoCreate: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		if err := s.Close(); err != nil {
+			t.Error(err)
+		}
+	}()
+	conn, err := pgx.Connect(ctx, s.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	var snap pgSnapshot
+	for _, q := range []struct {
+		sql  string
+		dest any
+	}{
+		{"SELECT system_identifier::text FROM pg_control_system()", &snap.system},
+		{"SELECT count(*) FROM tgflow.posts WHERE version IS NOT NULL", &snap.posts},
+		{"SELECT count(*) FROM tgflow.posts WHERE coalesce(text, '') <> ''", &snap.withText},
+		{`SELECT count(*) FROM tgflow.posts p WHERE coalesce(p.text, '') <> ''
+			AND NOT EXISTS (SELECT 1 FROM tgflow.post_tags t WHERE (t.channel_id, t.message_id) = (p.channel_id, p.message_id))`, &snap.textWithoutTags},
+		{`SELECT count(*) FROM tgflow.posts p LEFT JOIN tgflow.pipeline_progress g USING (channel_id, message_id)
+			WHERE g.tagged_version IS NULL`, &snap.untagged},
+		{"SELECT count(*) FROM tgflow.post_tags", &snap.tags},
+		{"SELECT count(*) FROM tgflow.post_topics", &snap.topics},
+		{"SELECT count(*) FROM tgflow.post_embeddings", &snap.embeddings},
+		{`SELECT count(*) FROM tgflow.posts p
+			WHERE NOT EXISTS (SELECT 1 FROM tgflow.post_embeddings e WHERE (e.channel_id, e.message_id) = (p.channel_id, p.message_id))`, &snap.postsWithoutEmbedding},
+		{"SELECT max(seq) FROM tgflow.projection_checkpoints", &snap.checkpoint},
+	} {
+		if err := conn.QueryRow(ctx, q.sql).Scan(q.dest); err != nil {
+			t.Fatalf("%s: %v", q.sql, err)
+		}
+	}
+	return snap
+}
+
+// logFacts counts facts in the log dev left in dataDir, from subject counts.
+func logFacts(t *testing.T, dataDir string, filters ...string) (counts []int, lastSeq uint64) {
+	t.Helper()
+	srv, err := embedded.Start(embedded.Options{DataDir: dataDir, Port: 0})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Stop()
+	nc, js := natstest.Connect(t, srv.ClientURL())
+	defer nc.Close()
+	for _, f := range filters {
+		counts = append(counts, natstest.Count(t, js, f))
+	}
+	s, err := js.Stream(context.Background(), "TGFLOW")
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := s.Info(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return counts, info.State.LastSeq
+}
+
+// consumerLags parses the LAG column of the summary's consumer table.
+func consumerLags(t *testing.T, out string) map[string]string {
+	t.Helper()
+	lags := map[string]string{}
+	in := false
+	for line := range strings.SplitSeq(out, "\n") {
+		f := strings.Fields(line)
+		switch {
+		case len(f) > 4 && f[0] == "CONSUMER" && f[4] == "LAG": // ACK FLOOR is two fields
+			in = true
+		case in && len(f) == 0:
+			return lags
+		case in:
+			lags[f[0]] = f[3]
+		}
+	}
+	t.Fatalf("no consumer table in:\n%s", out)
+	return nil
+}
+
+// The README's first command: dev with the sample fills the embedded Postgres (every post,
+// its tags, topics, embeddings) and prints the summary; a second run reuses the cluster and
+// the log and adds nothing. As root, the cluster belongs to the unprivileged user.
+func TestDevFillsTheEmbeddedPostgresAndSummarises(t *testing.T) {
+	dir := reachableDir(t)
+	out, errOut, err := tgflow(t, nil, "dev", "--data-dir", dir, "--sample", "--until-idle")
+	if err != nil {
+		t.Fatalf("dev: %v\n%s", err, errOut)
+	}
+	for _, want := range []string{
+		"sample: 4 channel(s)", "log TGFLOW: ", "FACTS IN THE LOG", "POSTGRES (tgflow)", "applied up to",
+		"where the data lives:", "embedded PostgreSQL " + embeddedpg.Version + " run as ",
+		"qdrant      off: TGFLOW_QDRANT_ADDR is not set", "neo4j       off: TGFLOW_NEO4J_URI is not set",
+		"next:", "stream info TGFLOW", "consumer report TGFLOW",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("the summary lacks %q", want)
+		}
+	}
+	lags := consumerLags(t, out)
+	for _, c := range []string{"tagger", "enricher", "embedder", "vision", "albums", "trends", "proj-postgres-v1"} {
+		if lags[c] != "0" {
+			t.Errorf("consumer %s: lag %q, want 0", c, lags[c])
+		}
+	}
+	// The projections that are off are said once, with their variables, not per warning.
+	if strings.Count(errOut, "not running (not configured") != 1 || !strings.Contains(errOut, "proj-qdrant  TGFLOW_QDRANT_ADDR is not set") || strings.Contains(errOut, "skipped proj-") {
+		t.Errorf("the services that are off are not said once:\n%s", errOut)
+	}
+	pw, err := os.ReadFile(filepath.Join(dir, "postgres", "password"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(out+errOut, strings.TrimSpace(string(pw))) {
+		t.Fatal("the Postgres password is printed")
+	}
+	if t.Failed() {
+		t.Fatalf("summary:\n%s", out)
+	}
+	// dev stopped the server it started.
+	for _, f := range []string{filepath.Join(dir, "postgres", "cluster", "data", "postmaster.pid"), embeddedpg.URLFile(filepath.Join(dir, "postgres"))} {
+		if _, err := os.Stat(f); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("%s after dev: %v (the server still runs?)", f, err)
+		}
+	}
+	if os.Geteuid() == 0 {
+		u, err := user.Lookup(embeddedpg.DefaultOSUser)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fi, err := os.Stat(filepath.Join(dir, "postgres", "cluster", "data"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if uid := fi.Sys().(*syscall.Stat_t).Uid; strconv.Itoa(int(uid)) != u.Uid {
+			t.Errorf("as root, PGDATA belongs to uid %d, want %s (%s)", uid, embeddedpg.DefaultOSUser, u.Uid)
+		}
+		if !strings.Contains(out, "run as "+embeddedpg.DefaultOSUser) {
+			t.Errorf("the summary does not say the server ran as %s", embeddedpg.DefaultOSUser)
+		}
+	}
+
+	counts, lastSeq := logFacts(t, dir, "posts.parsed.>")
+	first := readEmbeddedPostgres(t, dir)
+	t.Logf("log: %d posts, last seq %d; Postgres: %+v", counts[0], lastSeq, first)
+	switch {
+	case counts[0] == 0 || first.posts != counts[0]:
+		t.Errorf("Postgres holds %d posts, the log %d", first.posts, counts[0])
+	case first.untagged != 0 || first.textWithoutTags != 0 || first.tags == 0:
+		t.Errorf("%d posts never tagged, %d posts with text have no tags (%d tags in all)", first.untagged, first.textWithoutTags, first.tags)
+	case first.topics == 0:
+		t.Error("no topics in Postgres")
+	case first.postsWithoutEmbedding != 0 || first.embeddings != first.posts:
+		t.Errorf("%d embeddings rows for %d posts", first.embeddings, first.posts)
+	case first.checkpoint != int64(lastSeq):
+		t.Errorf("the Postgres checkpoint is %d, the log's last seq %d", first.checkpoint, lastSeq)
+	}
+	// The summary's posts row: facts in the log, rows in Postgres.
+	if m := regexp.MustCompile(`(?m)^posts +(\d+) +(\d+)$`).FindStringSubmatch(out); m == nil || m[1] != strconv.Itoa(counts[0]) || m[2] != strconv.Itoa(first.posts) {
+		t.Errorf("summary's posts row %q, want %d facts and %d rows", m, counts[0], first.posts)
+	}
+
+	// Again: the same cluster (no new initdb), the same log, nothing added.
+	out2, errOut2, err := tgflow(t, nil, "dev", "--data-dir", dir, "--sample", "--until-idle")
+	if err != nil {
+		t.Fatalf("second dev: %v\n%s", err, errOut2)
+	}
+	if !strings.Contains(out2, "published 0 facts") || !strings.Contains(out2, fmt.Sprintf("last seq %d;", lastSeq)) {
+		t.Fatalf("second run added facts:\n%s", out2)
+	}
+	if second := readEmbeddedPostgres(t, dir); second != first {
+		t.Fatalf("second run changed Postgres:\nfirst  %+v\nsecond %+v", first, second)
+	}
+	if _, again := logFacts(t, dir); again != lastSeq {
+		t.Fatalf("log last seq %d after the second run, %d before", again, lastSeq)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -23,15 +24,19 @@ func tgflow(t *testing.T, env []string, args ...string) (string, string, error) 
 
 func TestDevUntilIdleExitsCleanly(t *testing.T) {
 	dir := t.TempDir()
-	out, errOut, err := tgflow(t, nil, "dev", "--data-dir", dir, "--sample", "--until-idle")
+	// --no-postgres: the log alone (TestDevFillsTheEmbeddedPostgresAndSummarises runs the rest).
+	out, errOut, err := tgflow(t, nil, "dev", "--data-dir", dir, "--sample", "--until-idle", "--no-postgres")
 	if err != nil {
 		t.Fatalf("dev: %v\n%s", err, errOut)
 	}
-	if !strings.Contains(out, "sample: 4 channel(s)") || !strings.Contains(out, "log TGFLOW: ") {
+	if !strings.Contains(out, "sample: 4 channel(s)") || !strings.Contains(out, "log TGFLOW: ") || !strings.Contains(out, "POSTGRES: off") {
 		t.Fatalf("summary missing:\n%s", out)
 	}
+	if _, err := os.Stat(filepath.Join(dir, "postgres")); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("--no-postgres made %s/postgres: %v", dir, err)
+	}
 	// Laptop mode keeps its data: a second run reuses the log and publishes nothing new.
-	out, errOut, err = tgflow(t, nil, "dev", "--data-dir", dir, "--sample", "--until-idle")
+	out, errOut, err = tgflow(t, nil, "dev", "--data-dir", dir, "--sample", "--until-idle", "--no-postgres")
 	if err != nil {
 		t.Fatalf("second dev: %v\n%s", err, errOut)
 	}
@@ -202,7 +207,7 @@ func TestEmptyHTTPAddrDisablesTheServer(t *testing.T) {
 	if !strings.Contains(out, "TGFLOW_HTTP_ADDR=\n") {
 		t.Fatalf("an empty TGFLOW_HTTP_ADDR is not empty:\n%s", out)
 	}
-	_, errOut, err := tgflow(t, []string{"TGFLOW_DATA_DIR=" + t.TempDir(), "TGFLOW_LOG_LEVEL=info"}, "dev", "--until-idle")
+	_, errOut, err := tgflow(t, []string{"TGFLOW_DATA_DIR=" + t.TempDir(), "TGFLOW_LOG_LEVEL=info"}, "dev", "--until-idle", "--no-postgres")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"time"
@@ -9,13 +10,14 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/tgflow/tgflow/internal/config"
+	"github.com/tgflow/tgflow/internal/embeddedpg"
 	"github.com/tgflow/tgflow/migrations"
 	"github.com/tgflow/tgflow/nats/topology"
 	"github.com/tgflow/tgflow/services"
 	"github.com/tgflow/tgflow/services/projsvc"
 )
 
-func runProjections(ctx context.Context, a *app, args []string) error {
+func runProjections(ctx context.Context, a *app, args []string) (err error) {
 	if len(args) == 0 {
 		return fmt.Errorf("%w: tgflow projections rebuild NAME | verify NAME | status", errUsage)
 	}
@@ -50,6 +52,14 @@ func runProjections(ctx context.Context, a *app, args []string) error {
 		return err
 	}
 	defer c.Close()
+	if sub == "status" || backends[0].Name == "postgres" {
+		// Laptop mode: the embedded Postgres of the data dir (a rebuild may create it).
+		pg, pgErr := laptopPostgres(ctx, a, b, log, sub == "rebuild")
+		if pgErr != nil && !(errors.Is(pgErr, embeddedpg.ErrNoCluster) && sub != "rebuild") {
+			return pgErr
+		}
+		defer func() { err = errors.Join(err, pg.Close()) }() // the named result
+	}
 
 	if sub == "status" {
 		var st []projsvc.Status
@@ -107,10 +117,20 @@ func runProjections(ctx context.Context, a *app, args []string) error {
 }
 
 // runMigrate applies or lists the Postgres read schema's migrations.
-func runMigrate(ctx context.Context, a *app, args []string) error {
+func runMigrate(ctx context.Context, a *app, args []string) (err error) {
 	if len(args) == 0 || (args[0] != "up" && args[0] != "status") {
 		return fmt.Errorf("%w: tgflow migrate up|status", errUsage)
 	}
+	b, log, err := a.base()
+	if err != nil {
+		return err
+	}
+	// Laptop mode: the embedded Postgres of the data dir (up creates it).
+	pg, pgErr := laptopPostgres(ctx, a, b, log, args[0] == "up")
+	if pgErr != nil && !(errors.Is(pgErr, embeddedpg.ErrNoCluster) && args[0] != "up") {
+		return pgErr
+	}
+	defer func() { err = errors.Join(err, pg.Close()) }() // the named result
 	var cfg projsvc.PostgresConfig
 	if err := config.Load(&cfg, a.env); err != nil {
 		return err
