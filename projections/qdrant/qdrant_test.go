@@ -279,7 +279,7 @@ func TestSearchThroughAlias(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, f := range []string{"channel_id", "tags", "posted_at", "has_media", "link_domains"} {
+		for _, f := range []string{"channel_id", "channel_username", "tags", "topics", "posted_at", "has_media", "link_domains", "page_domains", "lang", "grouped_id"} {
 			if _, ok := info.GetPayloadSchema()[f]; !ok {
 				t.Errorf("no payload index on %s: %v", f, info.GetPayloadSchema())
 			}
