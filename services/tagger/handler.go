@@ -138,8 +138,8 @@ func (h *Handler) VisionAnalyzed(ctx context.Context, in events.Event, p *events
 	vision := VisionText(p.Items)
 	unseen := false
 	rec, err := h.posts.Update(ctx, p.Key(), func(cur *PostRecord) (*PostRecord, bool) {
+		unseen = cur == nil // set on every call: the store may call fn more than once
 		if cur == nil || cur.Deleted {
-			unseen = cur == nil
 			return cur, false
 		}
 		if len(vision) == 0 || slices.Equal(cur.VisionText, vision) {

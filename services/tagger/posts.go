@@ -103,6 +103,22 @@ func kvKey(postKey string) string {
 // Update implements PostStore.
 func (s *KVPosts) Update(ctx context.Context, key string, fn func(*PostRecord) (*PostRecord, bool)) (*PostRecord, error) {
 	k := kvKey(key)
+	// Most posts are seen once, with nothing stored yet: try that first, one write instead
+	// of a read and a write. A record already there refuses the create, and the
+	// compare-and-set loop below reads it (fn may be called more than once).
+	if out, changed := fn(nil); changed && out != nil {
+		b, err := json.Marshal(out)
+		if err != nil {
+			return nil, fmt.Errorf("%w: encode %s: %w", ErrPostState, k, err)
+		}
+		_, err = s.kv.Create(ctx, k, b)
+		if err == nil {
+			return out, nil
+		}
+		if !errors.Is(err, jetstream.ErrKeyExists) {
+			return nil, fmt.Errorf("%w: write %s: %w", ErrPostState, k, err)
+		}
+	}
 	for range casAttempts {
 		var cur *PostRecord
 		var rev uint64

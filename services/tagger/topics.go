@@ -68,6 +68,12 @@ func validateTopics(topics []Topic) error {
 type topicIndex struct {
 	names   []string
 	vectors [][][]float32 // per topic: one vector per description
+	// byDim is the description vectors transposed: byDim[k*len(owner)+j] is dimension k of
+	// description j, whose topic is owner[j]. A post's dot products then read one short
+	// contiguous row per non-zero dimension of its vector instead of one scattered element
+	// of every description vector (the topics are matched for every post).
+	byDim []float32
+	owner []int
 }
 
 func buildTopicIndex(ctx context.Context, emb embed.Embedder, topics []Topic) (*topicIndex, error) {
@@ -100,6 +106,13 @@ func buildTopicIndex(ctx context.Context, emb embed.Embedder, topics []Topic) (*
 		}
 		idx.vectors[owner[k]] = append(idx.vectors[owner[k]], v)
 	}
+	idx.owner = owner
+	idx.byDim = make([]float32, dim*len(vecs))
+	for j, v := range vecs {
+		for k, x := range v {
+			idx.byDim[k*len(vecs)+j] = x
+		}
+	}
 	return idx, nil
 }
 
@@ -112,25 +125,31 @@ type scored struct {
 // match returns the topics of vector v: similarity at least threshold and at least cut times
 // the best, best first, at most max.
 func (idx *topicIndex) match(v []float32, threshold, cut float64, max int) []scored {
-	// Lexical vectors are sparse: dot products over v's non-zero entries only.
-	nz := make([]int32, 0, len(v))
-	for i, x := range v {
-		if x != 0 {
-			nz = append(nz, int32(i))
+	// Lexical vectors are sparse: dot products over v's non-zero entries only, in
+	// ascending dimension order for every description (the sums are those of a plain loop).
+	n := len(idx.owner)
+	dots := make([]float64, n)
+	for k, x := range v {
+		if x == 0 {
+			continue
+		}
+		xf := float64(x)
+		row := idx.byDim[k*n : (k+1)*n : (k+1)*n]
+		for j, t := range row {
+			dots[j] += xf * float64(t)
 		}
 	}
+	best := make([]float64, len(idx.names))
+	for i := range best {
+		best[i] = -2
+	}
+	for j, d := range dots {
+		best[idx.owner[j]] = math.Max(best[idx.owner[j]], d)
+	}
 	var out []scored
-	for i, vs := range idx.vectors {
-		best := -2.0
-		for _, tv := range vs {
-			var s float64
-			for _, k := range nz {
-				s += float64(v[k]) * float64(tv[k])
-			}
-			best = math.Max(best, s)
-		}
-		if best >= threshold {
-			out = append(out, scored{idx.names[i], best})
+	for i, b := range best {
+		if len(idx.vectors[i]) > 0 && b >= threshold {
+			out = append(out, scored{idx.names[i], b})
 		}
 	}
 	slices.SortFunc(out, func(a, b scored) int {
