@@ -29,13 +29,15 @@ func TestEveryServiceRunsUnderItsNATSUser(t *testing.T) {
 	ctx := context.Background()
 	base := map[string]string{
 		"TGFLOW_DATA_DIR": t.TempDir(), "TGFLOW_EMBEDDER": "hashing", "TGFLOW_HTTP_ADDR": "",
-		"TGFLOW_LOG_LEVEL": "warn", "TGFLOW_EMBED_DIM": "256",
+		"TGFLOW_LOG_LEVEL": "warn",
 		// Only the local page is fetched: the sample's example.* links would need the network.
 		"TGFLOW_FETCH_DENY_DOMAINS": "example.com,example.org,example.net", "TGFLOW_FETCH_ALLOW_CIDRS": "127.0.0.0/8",
 	}
 	for _, b := range projsvctest.Backends() {
 		env := b.Env(t)
-		delete(env, "TGFLOW_EMBED_DIM") // the hashing embedder's 256
+		// One embedder for all (proj-qdrant holds its space): the hashing one, not the
+		// contract script's.
+		maps.DeleteFunc(env, func(k, _ string) bool { return k == "TGFLOW_EMBEDDER" || strings.HasPrefix(k, "TGFLOW_OPENAI_") })
 		maps.Copy(base, env)
 	}
 	page := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
