@@ -4,9 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/tgflow/tgflow/internal/config"
 	"github.com/tgflow/tgflow/internal/doctor"
@@ -16,7 +21,7 @@ import (
 
 func init() {
 	register(command{"doctor",
-		"[--json] [--services a,b] [--stall-after 5m] [--dead-after 1m] [--lag-max 10000] [--stuck-after 30m] [--max-stuck 20] [--dlq-max 0] [--full-ratio 0.9] [--min-free-disk 1073741824]",
+		"[--json] [--listen ADDR] [--services a,b] [--stall-after 5m] [--dead-after 1m] [--lag-max 10000] [--stuck-after 30m] [--max-stuck 20] [--dlq-max 0] [--full-ratio 0.9] [--min-free-disk 1073741824]",
 		"check consumers (stalled, dead, unknown, lagging), the DLQ, stuck posts, log size and disk, channels, projection checkpoints; exit 0 healthy, 1 unhealthy, 2 cannot connect",
 		runDoctor, nil})
 }
@@ -36,6 +41,7 @@ func runDoctor(ctx context.Context, a *app, args []string) error {
 	fs := newFlags("doctor", a)
 	def := doctor.DefaultThresholds()
 	asJSON := fs.Bool("json", false, "JSON output")
+	listen := fs.String("listen", "", "serve doctor's findings as Prometheus series on ADDR/metrics (re-checked at each scrape) until interrupted")
 	only := fs.String("services", "", "comma-separated services expected here (default: those configured in this environment)")
 	var th doctor.Thresholds
 	fs.DurationVar(&th.StallAfter, "stall-after", def.StallAfter, "work pending, pulls waiting, nothing delivered for this long: stalled")
@@ -80,6 +86,17 @@ func runDoctor(ctx context.Context, a *app, args []string) error {
 			opts.StoreDir = ""
 		}
 	}
+	if *listen != "" {
+		var ready atomic.Bool
+		ready.Store(true)
+		stop, err := serveHTTP(ctx, *listen, doctorRegistry(c, opts, log), c.NC, &ready, log)
+		if err != nil {
+			return err
+		}
+		defer stop()
+		<-ctx.Done()
+		return nil
+	}
 	rep, err := doctor.Run(ctx, c.JS, opts)
 	if err != nil {
 		return err
@@ -102,6 +119,14 @@ func runDoctor(ctx context.Context, a *app, args []string) error {
 		return fmt.Errorf("%w: %d problem(s)", errDoctorUnhealthy, n)
 	}
 	return nil
+}
+
+// doctorRegistry is what `tgflow doctor --listen` serves: the process collectors and
+// doctor's series (the Grafana dashboard's lag, DLQ, checkpoint and channel panels).
+func doctorRegistry(c *conn, opts doctor.Options, log *slog.Logger) *prometheus.Registry {
+	reg := newMetricsRegistry()
+	reg.MustRegister(doctor.NewCollector(c.JS, opts, 20*time.Second, log))
+	return reg
 }
 
 // expectedHere lists the consumers of the services expected to run where doctor runs, and

@@ -19,7 +19,9 @@ import (
 // (channels.synced) and the last failure (channels.failed).
 type Channel struct {
 	// Channel is the subject token: the bare id, or @username before it was resolved.
-	Channel     string     `json:"channel"`
+	Channel string `json:"channel"`
+	// Posts counts the channel's posts.parsed facts on the log.
+	Posts       uint64     `json:"posts"`
 	LastSync    *time.Time `json:"last_sync,omitempty"`
 	LastNew     int        `json:"last_sync_new"`
 	LastError   string     `json:"last_error,omitempty"`
@@ -80,6 +82,17 @@ func (d *doctor) channels(ctx context.Context) error {
 				}
 			}
 		}
+	}
+	parsed, ok := events.Lookup(events.TypePostParsed)
+	if !ok {
+		return fmt.Errorf("event type %s is not registered", events.TypePostParsed)
+	}
+	info, err := s.Info(ctx, jetstream.WithSubjectFilter(parsed.Subject+".>"))
+	if err != nil {
+		return fmt.Errorf("subjects of %s: %w", events.TypePostParsed, err)
+	}
+	for subj, n := range info.State.Subjects {
+		get(strings.TrimPrefix(subj, parsed.Subject+".")).Posts = n
 	}
 	d.r.Channels = []Channel{}
 	for _, c := range byName {
