@@ -12,6 +12,7 @@ import (
 
 	"github.com/tgflow/tgflow/events"
 	"github.com/tgflow/tgflow/projections"
+	"github.com/tgflow/tgflow/projections/neo4j"
 )
 
 // BenchmarkRebuild measures a rebuild's replay: the log of 100k posts (each parsed, tagged
@@ -143,4 +144,35 @@ func envInt(b *testing.B, name string, def int) int {
 		b.Fatalf("%s=%q: want a positive integer", name, v)
 	}
 	return n
+}
+
+// BenchmarkRelated measures Related over the benchmark's graph (TGFLOW_BENCH_NEO4J_POSTS,
+// default 10k here: each tag is shared by about a quarter of the posts, so every call
+// aggregates thousands of connections), asking for posts in turn; it reports the mean
+// latency and the mean number of results.
+//
+//	go test -run '^$' -bench Related -benchtime 50x ./projections/neo4j/
+func BenchmarkRelated(b *testing.B) {
+	posts := envInt(b, "TGFLOW_BENCH_NEO4J_POSTS", 10_000)
+	d := newDriver(b)
+	facts := rebuildFacts(posts)
+	p := newProjection(b, d)
+	ctx := context.Background()
+	for chunk := range slices.Chunk(facts, 2000) {
+		if err := p.Apply(ctx, chunk); err != nil {
+			b.Fatal(err)
+		}
+	}
+	results := 0
+	b.ResetTimer()
+	for i := range b.N {
+		k := (i * 97) % posts
+		rel, err := neo4j.Related(ctx, d, "", events.ChannelID(1000+k%50), int64(k/50+1), 20)
+		if err != nil {
+			b.Fatal(err)
+		}
+		results += len(rel)
+	}
+	b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(b.N), "ms/op")
+	b.ReportMetric(float64(results)/float64(b.N), "results/op")
 }

@@ -44,6 +44,10 @@ var Weights = map[string]int{
 const (
 	DefaultRelatedLimit = 20
 	MaxRelatedLimit     = 500
+	// RelatedFanOut bounds the work of a common tag: of the posts sharing one tag, only the
+	// newest RelatedFanOut (by posted_at, then key) are considered. A tag on thousands of
+	// posts says little about any two of them.
+	RelatedFanOut = 1000
 )
 
 var (
@@ -117,7 +121,12 @@ const cyRelatedPost = `MATCH (p:Post {key: $key}) RETURN coalesce(p.stub, false)
 const cyRelated = `MATCH (p:Post {key: $key})
 CALL {
   WITH p
-  MATCH (p)-[:TAGGED]->(t:Tag)<-[:TAGGED]-(q:Post)
+  MATCH (p)-[:TAGGED]->(t:Tag)
+  CALL {
+    WITH t
+    MATCH (t)<-[:TAGGED]-(q:Post)
+    RETURN q ORDER BY q.posted_at DESC, q.key LIMIT $fanout
+  }
   RETURN q, 'tag' AS kind, [['Tag', t.name]] AS path, 0 AS distance
   UNION ALL
   WITH p
@@ -192,7 +201,7 @@ func Related(ctx context.Context, driver nd.DriverWithContext, db string, channe
 		case deleted:
 			return fmt.Errorf("%w: %s", ErrPostDeleted, key)
 		}
-		return query(ctx, tx, cyRelated, map[string]any{"key": key, "limit": int64(limit), "weights": weights}, func(rec *nd.Record) error {
+		return query(ctx, tx, cyRelated, map[string]any{"key": key, "limit": int64(limit), "weights": weights, "fanout": int64(RelatedFanOut)}, func(rec *nd.Record) error {
 			rp, err := relatedOf(rec)
 			if err != nil {
 				return err

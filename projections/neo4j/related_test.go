@@ -163,3 +163,33 @@ func TestRelated(t *testing.T) {
 		}
 	})
 }
+
+// TestRelatedFanOut: of the posts sharing a tag, only the newest RelatedFanOut count; an
+// older one is still found through another connection, without the tag's.
+func TestRelatedFanOut(t *testing.T) {
+	ctx := context.Background()
+	d := newDriver(t)
+	const ch events.ChannelID = 81
+	n := neo4j.RelatedFanOut + 2 // the asked post 1, post 2 just outside the fan-out, 1000 newer
+	var es []events.Event
+	for msg := int64(1); msg <= int64(n); msg++ {
+		date := t0.Add(time.Duration(msg) * time.Minute)
+		es = append(es, events.New(events.ProducerIngest, &events.PostParsed{Post: events.Post{PostRef: pref(ch, msg), Date: date}}, date, "0"),
+			taggedTopics(ch, msg, events.Rev{}, []string{"common"}, nil))
+	}
+	es = append(es, enriched(ch, 1, events.Rev{}, page("https://p.example/", "p.example", "P", 1)),
+		enriched(ch, 2, events.Rev{}, page("https://p.example/", "p.example", "P", 1)))
+	facts := seq(es...)
+	p := newProjection(t, d)
+	apply(t, p, facts, len(facts))
+	got, err := neo4j.Related(ctx, d, "", ch, 1, neo4j.MaxRelatedLimit)
+	if err != nil {
+		t.Fatalf("Related: %v", err)
+	}
+	if len(got) != neo4j.MaxRelatedLimit {
+		t.Fatalf("%d related posts, want %d", len(got), neo4j.MaxRelatedLimit)
+	}
+	if r := render(got[:2]); !slices.Equal(r, []string{"81/2 3 [page: Page https://p.example/]", fmt.Sprintf("81/%d 1 [tag: Tag common]", n)}) {
+		t.Errorf("first related posts %v", r)
+	}
+}
