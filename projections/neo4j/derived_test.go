@@ -114,7 +114,11 @@ func derivedLog() []projections.Fact {
 		parsed(chY, 2, 0, "Go release notes"),
 		taggedTopics(chX, 1, events.Rev{}, []string{"go", "release"}, []string{"Technology", "Programming"}),
 		taggedTopics(chY, 2, events.Rev{}, []string{"go"}, []string{"Programming"}),
-		enriched(chX, 1, events.Rev{}, page("https://go.dev/blog/go1.26", "go.dev", "Go 1.26", 1)),
+		enriched(chX, 1, events.Rev{}, events.Page{URL: "https://go.dev/blog/go1.26", Domain: "go.dev", Title: "Go 1.26", Status: 200, FetchedAt: at(1),
+			Site: "The Go Blog", Byline: "The Go Team", Excerpt: "Today the Go team released Go 1.26.", Text: "full text stays out of the graph", WordCount: 812},
+			events.Page{URL: "http://10.0.0.1/x", Domain: "10.0.0.1", Reason: "ssrf", Error: "refused: private address"}),
+		events.New(events.ProducerEmbedder, &events.PostEmbedded{PostRef: pref(chX, 1), Vector: []float32{1, 0, 0, 0}, Provider: "hashing", Model: "fh-4",
+			EmbedderVersion: "2", Dim: 4, Lexical: true}, at(3)),
 		vision(chX, 1, events.Rev{}, 3, img{sha: sha("a"), labels: []string{"gopher", "logo"}}),
 		vision(chY, 2, events.Rev{}, 4, img{sha: sha("b"), labels: []string{"gopher"}, dupOf: sha("a"), dupRef: pref(chX, 1), dist: 4},
 			img{sha: sha("a"), labels: []string{"gopher", "logo"}, dupOf: sha("a"), dupRef: pref(chX, 1)}),
@@ -142,8 +146,24 @@ func TestDerivedFactsInTheGraph(t *testing.T) {
 			one(t, snap, "Topic", "Topic:Technology")
 		})
 		t.Run("pages on domains", func(t *testing.T) {
-			wantTargets(t, snap, "LINKS_TO", p1, "Page:https://go.dev/blog/go1.26")
+			wantTargets(t, snap, "LINKS_TO", p1, "Page:https://go.dev/blog/go1.26", "Page:http://10.0.0.1/x")
 			wantTargets(t, snap, "ON", "Page:https://go.dev/blog/go1.26", "Domain:go.dev")
+			pg := one(t, snap, "Page", "Page:https://go.dev/blog/go1.26")
+			for k, v := range map[string]any{"site": "The Go Blog", "byline": "The Go Team", "excerpt": "Today the Go team released Go 1.26.",
+				"word_count": 812, "reason": nil, "text": nil} {
+				field(t, "page", pg, k, v)
+			}
+			bad := one(t, snap, "Page", "Page:http://10.0.0.1/x")
+			field(t, "refused page", bad, "reason", "ssrf")
+			field(t, "refused page", bad, "error", "refused: private address")
+		})
+		t.Run("post properties of the derived parts", func(t *testing.T) {
+			p := one(t, snap, "Post", p1)
+			for k, v := range map[string]any{"tags_provider": "keyword", "tags_model": nil, "topics": []string{"Technology", "Programming"},
+				"embedding_provider": "hashing", "embedding_model": "fh-4", "embedding_dim": 4, "embedding_embedder_version": "2", "embedding_lexical": true,
+				"vision_provider": "local", "vision_model": "tesseract", "vision_items": 1, "vision_labels": []string{"gopher", "logo"}, "vision_analyzed_at": at(3)} {
+				field(t, "post", p, k, v)
+			}
 		})
 		t.Run("images, labels, near duplicates", func(t *testing.T) {
 			wantTargets(t, snap, "HAS_IMAGE", p1, imgA)
@@ -308,8 +328,9 @@ func TestDeletionDropsDerivedEdges(t *testing.T) {
 		}
 		p := one(t, snap, "Post", p1)
 		field(t, "post", p, "deleted_at", at(60))
-		field(t, "post", p, "topics", nil)
-		field(t, "post", p, "vision_labels", nil)
+		for _, k := range []string{"topics", "tags_provider", "vision_labels", "vision_analyzed_at", "embedding_embedder_version", "embedding_lexical", "links_version"} {
+			field(t, "post", p, k, nil)
+		}
 		// The other post's edges to the shared image and topic are untouched.
 		wantTargets(t, snap, "HAS_IMAGE", postRef(pref(chY, 2)), "Image:"+sha("a"), "Image:"+sha("b"))
 		wantTargets(t, snap, "ABOUT", postRef(pref(chY, 2)), "Topic:Programming")

@@ -242,7 +242,7 @@ func (p *Projection) writePosts(ctx context.Context, tx nd.ExplicitTransaction, 
 		channel(s[0])
 		stubs = append(stubs, map[string]any{"key": k, "ch": s[0], "msg": s[1]})
 	}
-	newPages, updPages, movePages := b.pageRows(pages)
+	newPages, updPages, movePages := b.pageRows(pages, p.opts.TextRunes)
 	imgs, relabel, labeled := b.imageRows(images, p.opts.TextRunes)
 	unlabelAlbums, labelAlbums := b.albumLabelRows()
 	unsample, sample := b.trendSampleRows()
@@ -304,10 +304,11 @@ func withoutNils(m map[string]any) map[string]any {
 
 // Derived properties of a post, removed with its tombstone.
 var derivedProps = []string{
-	"tags_version", "tags_revision", "tags_trigger", "topics",
+	"tags_version", "tags_revision", "tags_trigger", "topics", "tags_provider", "tags_model",
 	"links_version", "links_revision",
 	"embedding_version", "embedding_revision", "embedding_provider", "embedding_model", "embedding_dim",
-	"vision_version", "vision_revision", "vision_provider", "vision_model", "vision_labels", "vision_items",
+	"embedding_embedder_version", "embedding_lexical",
+	"vision_version", "vision_revision", "vision_provider", "vision_model", "vision_labels", "vision_items", "vision_analyzed_at",
 }
 
 // postProps are the property changes of a post (nil values remove a property).
@@ -328,6 +329,7 @@ func (p *Projection) postProps(pf *postFold) map[string]any {
 	}
 	if t := pf.tagged; t != nil {
 		m["tags_version"], m["tags_revision"], m["tags_trigger"], m["topics"] = t.Version, int64(t.Revision), t.Trigger, strs(t.Topics)
+		m["tags_provider"], m["tags_model"] = opt(t.Provider), opt(t.Model)
 	}
 	if e := pf.enriched; e != nil {
 		m["links_version"], m["links_revision"] = e.Version, int64(e.Revision)
@@ -335,10 +337,15 @@ func (p *Projection) postProps(pf *postFold) map[string]any {
 	if e := pf.embedded; e != nil {
 		m["embedding_version"], m["embedding_revision"] = e.Rev.Version, int64(e.Revision)
 		m["embedding_provider"], m["embedding_model"], m["embedding_dim"] = e.Provider, opt(e.Model), int64(len(e.Vector))
+		m["embedding_embedder_version"], m["embedding_lexical"] = opt(e.EmbedderVersion), optBool(e.Lexical)
 	}
 	if v := pf.vision; v != nil {
 		m["vision_version"], m["vision_revision"] = v.Version, int64(v.Revision)
 		m["vision_provider"], m["vision_model"], m["vision_items"] = v.Provider, opt(v.Model), int64(len(v.Items))
+		m["vision_analyzed_at"] = nil
+		if !v.AnalyzedAt.IsZero() {
+			m["vision_analyzed_at"] = v.AnalyzedAt.UTC()
+		}
 		var labels []string
 		for _, it := range v.Items {
 			labels = append(labels, it.Labels...)
@@ -446,7 +453,7 @@ type pageState struct {
 
 // pageRows splits the batch's page observations into pages to create, stored pages that a
 // newer observation replaces, and those of them whose domain changed.
-func (b *batch) pageRows(stored map[string]pageState) (create, update, move []any) {
+func (b *batch) pageRows(stored map[string]pageState, textRunes int) (create, update, move []any) {
 	for _, u := range b.pageOrder {
 		o := b.pages[u]
 		pg := o.page
@@ -467,6 +474,11 @@ func (b *batch) pageRows(stored map[string]pageState) (create, update, move []an
 			"content_sha256": opt(pg.ContentSHA256),
 			"fetched_at":     fetched,
 			"error":          opt(pg.Error),
+			"reason":         opt(pg.Reason),
+			"site":           opt(pg.Site),
+			"byline":         opt(pg.Byline),
+			"excerpt":        opt(excerpt(pg.Excerpt, textRunes)),
+			"word_count":     optInt(pg.WordCount),
 			"observed_at":    o.at,
 		}
 		st, ok := stored[u]
