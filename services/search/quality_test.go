@@ -170,6 +170,30 @@ func TestSearchFilters(t *testing.T) {
 						t.Errorf("%s does not pass the filter %+v", h.Key(), q.Filter)
 					}
 				}
+				// The backend itself applies the filter (Search checks hits again after
+				// hydration, which would hide a backend that ignores it).
+				var raw []search.Hit
+				if name == search.BackendPostgres {
+					raw, err = env.pg.FullText(ctxT(t), q)
+				} else {
+					vecs, eerr := env.emb.Embed(ctxT(t), []string{q.Text})
+					if eerr != nil {
+						t.Fatal(eerr)
+					}
+					if _, err := env.qd.Spaces(ctxT(t)); err != nil {
+						t.Fatal(err)
+					}
+					raw, err = env.qd.Nearest(ctxT(t), env.emb.Info().Space(), vecs[0], q.Filter, 50)
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, h := range raw {
+					p, _ := env.corpus.Post(h.Key())
+					if !q.Filter.Match(p.ChannelID, env.corpus.Channel(p.ChannelID).Username, p.Date, p.Tags, p.Topics) {
+						t.Errorf("the %s backend returned %s, which does not pass the filter %+v", name, h.Key(), q.Filter)
+					}
+				}
 				if tt.expect != "" && rankOf(res.Hits, tt.expect) == 0 {
 					t.Errorf("%s not found; hits %s", tt.expect, top(res.Hits, 10))
 				}
