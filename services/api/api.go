@@ -24,6 +24,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/tgflow/tgflow/projections"
 	"github.com/tgflow/tgflow/services/search"
 )
 
@@ -275,7 +278,7 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	case errors.Is(err, context.DeadlineExceeded):
 		s.log.Warn("api: request timed out", "path", r.URL.Path, "err", err)
 		writeError(w, r, http.StatusServiceUnavailable, "the backends did not answer within "+s.cfg.Timeout.String(), nil)
-	case errors.Is(err, ErrUnavailable):
+	case errors.Is(err, ErrUnavailable), errors.Is(err, projections.ErrBackend), isConnectError(err):
 		s.log.Warn("api: backend unavailable", "path", r.URL.Path, "err", err)
 		writeError(w, r, http.StatusServiceUnavailable, "a backend is unavailable; retry later", nil)
 	case errors.Is(err, context.Canceled):
@@ -284,4 +287,10 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 		s.log.Error("api: request failed", "path", r.URL.Path, "err", err)
 		writeError(w, r, http.StatusInternalServerError, "internal error", nil)
 	}
+}
+
+// isConnectError reports a database that could not be reached (down, refused, timed out).
+func isConnectError(err error) bool {
+	var ce *pgconn.ConnectError
+	return errors.As(err, &ce) || pgconn.Timeout(err)
 }

@@ -1,6 +1,8 @@
 package api_test
 
 import (
+	"errors"
+	"fmt"
 	"net/http"
 	"slices"
 	"strings"
@@ -10,6 +12,7 @@ import (
 	"github.com/ogen-go/ogen"
 	"github.com/ogen-go/ogen/openapi/parser"
 
+	"github.com/tgflow/tgflow/projections"
 	"github.com/tgflow/tgflow/services/api"
 	"github.com/tgflow/tgflow/services/search"
 )
@@ -147,6 +150,15 @@ func TestEveryEndpointAnswersWhatTheDocumentSays(t *testing.T) {
 		r := f.get(t, "/readyz")
 		must(t, r.status == 503 && strings.Contains(string(r.body), "connection refused"), "readyz: %d %s", r.status, r.body)
 		doc.check(t, "/readyz", r)
+	})
+	t.Run("a backend down is a 503, a bug a 500, neither says more than it should", func(t *testing.T) {
+		defer func() { f.store.listErr = nil }()
+		f.store.listErr = fmt.Errorf("read channels: %w: %w", projections.ErrBackend, errDown)
+		r := f.get(t, "/api/channels")
+		must(t, r.status == 503 && !strings.Contains(string(r.body), "5432"), "backend down: %d %s", r.status, r.body)
+		f.store.listErr = errors.New(`ERROR: column "x" does not exist (SQLSTATE 42703)`)
+		r = f.get(t, "/api/channels")
+		must(t, r.status == 500 && !strings.Contains(string(r.body), "column"), "bug: %d %s", r.status, r.body)
 	})
 	t.Run("unknown path", func(t *testing.T) {
 		r := f.get(t, "/api/nothing")

@@ -29,6 +29,7 @@ type fakeStore struct {
 	trends   []api.Trend
 	tags     []api.TagCount
 	pingErr  error
+	listErr  error
 
 	mu        sync.Mutex
 	trendQ    api.TrendQuery
@@ -56,7 +57,7 @@ func (s *fakeStore) ChannelID(_ context.Context, username string) (events.Channe
 	return 0, api.ErrNotFound
 }
 
-func (s *fakeStore) Channels(context.Context) ([]api.Channel, error) { return s.channels, nil }
+func (s *fakeStore) Channels(context.Context) ([]api.Channel, error) { return s.channels, s.listErr }
 
 func (s *fakeStore) Trends(_ context.Context, q api.TrendQuery) ([]api.Trend, error) {
 	s.mu.Lock()
