@@ -27,9 +27,9 @@
 // Every point carries post_key ("<channel_id>/<message_id>"), channel_id and message_id;
 // once the post itself is known (posts.parsed / posts.edited, newest version) also version
 // (its edit date, 0 if never edited), posted_at (Unix seconds, for numeric range filters),
-// has_media, text (the first 500 runes), lang ("ru" when the text has at least as many
-// Cyrillic letters as Latin ones, links, hashtags and mentions left out; "en" when Latin ones
-// are more; absent without letters),
+// has_media, text (the first 500 runes), lang ("ru" when at least 30 % of the text's Latin
+// and Cyrillic letters are Cyrillic, "en" otherwise, absent with fewer than 3: the rule of
+// the Postgres read model's search_config),
 // channel_username (lower case), grouped_id (albums) and link_domains (lower-case hosts
 // without "www."); once tagged (posts.tagged, newest revision) tags and topics with
 // tags_version/tags_revision; once enriched (posts.enriched, newest revision) page_titles

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"maps"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -103,7 +104,7 @@ func TestPayloadPerFact(t *testing.T) {
 		p := newProjection(t, qdranttest.Dial(t, addr), qdrant.Options{})
 		at := projectiontest.T0
 		long := strings.Repeat("я", qdrant.OCRExcerptRunes)
-		ps := newPost(4001, 7, "Go_News", "Вышел Go 1.26: https://go.dev/blog/go1.26 #golang", at, func(p *events.Post) {
+		ps := newPost(4001, 7, "Go_News", "Вышел Go 1.26, подробности в блоге: https://go.dev/blog/go1.26 #golang", at, func(p *events.Post) {
 			p.Links = []string{"https://go.dev/blog/go1.26"}
 			p.GroupedID = 42
 			p.Media = []events.Media{{Kind: events.MediaPhoto, SHA256: "ab"}}
@@ -117,7 +118,7 @@ func TestPayloadPerFact(t *testing.T) {
 				"post_key": "4001/7", "channel_id": 4001, "message_id": 7, "vector_version": 0, "vector_revision": 0}},
 			{"parsed: the post's fields, username in lower case, lang by script", ps.parsed, map[string]any{
 				"channel_username": "go_news", "posted_at": at.Unix(), "has_media": true, "grouped_id": 42, "version": 0,
-				"text": "Вышел Go 1.26: https://go.dev/blog/go1.26 #golang", "lang": "ru", "link_domains": []string{"go.dev"}}},
+				"text": "Вышел Go 1.26, подробности в блоге: https://go.dev/blog/go1.26 #golang", "lang": "ru", "link_domains": []string{"go.dev"}}},
 			{"tagged: tags and topics", ps.tagged(events.Rev{}, events.TriggerInitial, []string{"technology"}, "go", "golang"), map[string]any{
 				"tags": []string{"go", "golang"}, "topics": []string{"technology"}, "tags_version": 0, "tags_revision": 0}},
 			{"enriched: titles and domains of the fetched pages only", ps.enriched(events.Rev{},
@@ -435,6 +436,40 @@ func TestCollectionOfAnotherSpaceIsRefused(t *testing.T) {
 		}
 		if err := client.DeleteAlias(ctx, qdrant.AliasFor(base, other)); err != nil {
 			t.Fatal(err)
+		}
+	})
+}
+
+// TestLang: a post's lang is decided by the rule of Postgres's search_config, so both read
+// models call a post the same language.
+func TestLang(t *testing.T) {
+	t.Parallel()
+	qdranttest.Each(t, func(t *testing.T, addr string, real bool) {
+		p := newProjection(t, qdranttest.Dial(t, addr), qdrant.Options{})
+		tests := []struct {
+			name, text, want string
+		}{
+			{"no text", "", ""},
+			{"no letters", "123 !! 🚀", ""},
+			{"two letters", "ok", ""},
+			{"three Latin letters", "abc", "en"},
+			{"Cyrillic", "Привет", "ru"},
+			{"30 % Cyrillic", "abcdefg где", "ru"},
+			{"under 30 % Cyrillic", "abcdefgh где", "en"},
+			{"a Russian post with a link", "Выборы перенесены: https://example.org/a #economy", "ru"},
+		}
+		var evs []events.Event
+		for i, tc := range tests {
+			ps := newPost(4005, int64(i+1), "c", tc.text, projectiontest.T0)
+			evs = append(evs, ps.parsed, ps.embedded(events.Rev{}, 1, 0, 0, 0))
+		}
+		applyAll(t, p, seqs(evs...), 8)
+		points := parsePoints(t, mustSnapshot(t, p)[qdrant.SectionPoints])
+		for i, tc := range tests {
+			got, _ := points["4005/"+strconv.Itoa(i+1)].payload["lang"].(string)
+			if got != tc.want {
+				t.Errorf("%s (%q): lang %q, want %q", tc.name, tc.text, got, tc.want)
+			}
 		}
 	})
 }

@@ -8,7 +8,6 @@ import (
 	"net/url"
 	"slices"
 	"strings"
-	"unicode"
 
 	qd "github.com/qdrant/go-client/qdrant"
 
@@ -95,29 +94,24 @@ func fieldsOf(p *events.Post) *postFields {
 	}
 }
 
-// langOf is the language of a text by its script, as far as tgflow tells languages apart
-// (the tagger's stemmers make the same cut): "ru" when Cyrillic letters are at least as many
-// as Latin ones, "en" when Latin ones are more, "" for a text without such letters. Links,
-// hashtags and mentions do not count: they are Latin whatever the language.
+// langOf is the language of a post's text as tgflow's search tells them apart, by the rule
+// of the Postgres read model's search_config (migrations/00002_derived_details.sql), so both
+// read models agree: "ru" when at least 30 % of its Latin (A-Z) and Cyrillic (U+0400–U+04FF)
+// letters are Cyrillic, "en" otherwise, "" when it has fewer than 3 such letters.
 func langOf(text string) string {
 	var cyr, lat int
-	for _, w := range strings.Fields(text) {
-		if strings.Contains(w, "://") || strings.HasPrefix(strings.ToLower(w), "www.") || strings.HasPrefix(w, "#") || strings.HasPrefix(w, "@") {
-			continue
-		}
-		for _, r := range w {
-			switch {
-			case unicode.Is(unicode.Cyrillic, r):
-				cyr++
-			case unicode.Is(unicode.Latin, r):
-				lat++
-			}
+	for _, r := range text {
+		switch {
+		case r >= 0x400 && r <= 0x4ff:
+			cyr++
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z':
+			lat++
 		}
 	}
 	switch {
-	case cyr == 0 && lat == 0:
+	case cyr+lat < 3:
 		return ""
-	case cyr >= lat:
+	case cyr*10 >= (cyr+lat)*3:
 		return "ru"
 	}
 	return "en"
