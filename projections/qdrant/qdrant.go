@@ -163,6 +163,13 @@ func New(ctx context.Context, client *qd.Client, opts Options) (*Projection, err
 	if err := p.ensureLive(ctx); err != nil {
 		return nil, err
 	}
+	// The layout before one collection per space had the alias <base> itself.
+	if old, ok, err := aliasTarget(ctx, client, opts.Alias); err != nil {
+		return nil, err
+	} else if ok {
+		opts.Logger.Warn("qdrant: the alias of the layout before one collection per vector space is still there and no longer served; delete it and its collections once the new one is filled",
+			"old_alias", opts.Alias, "old_collection", old, "alias", p.alias)
+	}
 	return p, nil
 }
 

@@ -473,3 +473,30 @@ func TestLang(t *testing.T) {
 		}
 	})
 }
+
+// TestOldLayoutIsReported: an alias named like the base alias (the layout before one
+// collection per space) is left alone and reported.
+func TestOldLayoutIsReported(t *testing.T) {
+	t.Parallel()
+	qdranttest.Each(t, func(t *testing.T, addr string, real bool) {
+		client := qdranttest.Dial(t, addr)
+		ctx := context.Background()
+		base := freshName("t")
+		first := newProjection(t, client, qdrant.Options{Alias: base})
+		// The old layout: <base> → a collection.
+		if err := client.CreateAlias(ctx, base, targetOf(t, client, first.Alias())); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = client.DeleteAlias(context.Background(), base) })
+		var logs syncBuffer
+		if _, err := qdrant.New(ctx, client, qdrant.Options{Alias: base, Space: scriptSpace, Logger: slog.New(slog.NewTextHandler(&logs, nil))}); err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(logs.String(), "old_alias="+base+" ") {
+			t.Errorf("the old alias was not reported:\n%s", logs.String())
+		}
+		if targetOf(t, client, base) == "" {
+			t.Error("the old alias was removed")
+		}
+	})
+}
