@@ -10,8 +10,8 @@ type Options struct {
 	// Database is the database the graph lives in; empty means the server's default database
 	// ("neo4j"). Neo4j Community has exactly one user database, hence the in-place rebuild.
 	Database string
-	// TextRunes bounds the text excerpt kept on a Post node. Default 500 (the same excerpt
-	// the Qdrant payload carries).
+	// TextRunes bounds the text excerpt kept on a Post node, and likewise a Page's excerpt
+	// and an Image's OCR text. Default 500 (the same excerpt the Qdrant payload carries).
 	TextRunes int
 	// ClearBatch is the number of nodes one inner transaction deletes when Shadow or
 	// DropShadow clears the graph. Default 10000.
