@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"maps"
 	"math/rand/v2"
 	"os"
 	"runtime"
@@ -103,6 +104,7 @@ func (r run) report(b *testing.B, posts int) {
 // the n-th posts.embedded is on the log.
 func chainRun(b *testing.B, env map[string]string, n int) run {
 	b.Helper()
+	env = withProcessEnv(env)
 	e := natstest.Start(b)
 	ctx := context.Background()
 	pub, err := publish.New(e.JS, publish.Options{})
@@ -229,4 +231,20 @@ func standalone(b *testing.B, e embed.Embedder, texts []string, batch int) run {
 	}
 	wg.Wait()
 	return run{wall: time.Since(start), cpu: cpuTime(b) - cpu0}
+}
+
+// withProcessEnv is env plus the stages' TGFLOW_* variables of the process environment
+// (not the tests' TGFLOW_TEST_* and TGFLOW_BENCH_*), so a run can try another setting:
+// TGFLOW_TAGGER_CONCURRENCY=16 go test -bench ChainUSE.
+func withProcessEnv(env map[string]string) map[string]string {
+	out := maps.Clone(env)
+	for _, kv := range os.Environ() {
+		k, v, _ := strings.Cut(kv, "=")
+		if strings.HasPrefix(k, "TGFLOW_") && !strings.HasPrefix(k, "TGFLOW_TEST_") && !strings.HasPrefix(k, "TGFLOW_BENCH_") {
+			if _, set := out[k]; !set {
+				out[k] = v
+			}
+		}
+	}
+	return out
 }

@@ -155,6 +155,8 @@ type Stage struct {
 	handler *Handler
 	stage   *worker.Stage
 	log     *slog.Logger
+	// closeBatcher stops the topic embedder's batcher (when there is one) once Run is done.
+	closeBatcher func()
 }
 
 // NewStage builds the tagger over the log: post state in the tagger-posts bucket, document
@@ -195,6 +197,25 @@ func NewStage(ctx context.Context, d services.Deps, cfg StageConfig, emb embed.E
 	if err != nil {
 		return nil, fmt.Errorf("tagger: topic embedder: %w", err)
 	}
+	concurrency := max(cfg.Concurrency, 1)
+	var batched *batchedEmbedder
+	if !temb.Info().Lexical && concurrency > 1 {
+		// A model (USE, a provider) embeds the concurrent posts' texts together; the lexical
+		// embedder costs the same either way.
+		batched = newBatchedEmbedder(temb, concurrency)
+		temb = batched
+	}
+	closeBatcher := func() {
+		if batched != nil {
+			batched.Close()
+		}
+	}
+	built := false
+	defer func() {
+		if !built {
+			closeBatcher()
+		}
+	}()
 	local, err := New(ctx, tcfg, feed.DF(), temb)
 	if err != nil {
 		return nil, err
@@ -228,7 +249,6 @@ func NewStage(ctx context.Context, d services.Deps, cfg StageConfig, emb embed.E
 	}
 	ti := temb.Info()
 	log.Info("tagger", "kind", cfg.Kind, "topic_embedder", ti.Name, "topic_dim", ti.Dim, "lexical", ti.Lexical, "df_restored_seq", feed.Restored())
-	concurrency := max(cfg.Concurrency, 1)
 	st, err := worker.NewStage(d.JS, worker.Config{
 		Consumer: c.Config(), Metrics: d.Metrics, Logger: log,
 		Concurrency: concurrency, Batch: max(64, 2*concurrency),
@@ -236,7 +256,8 @@ func NewStage(ctx context.Context, d services.Deps, cfg StageConfig, emb embed.E
 	if err != nil {
 		return nil, err
 	}
-	return &Stage{breaker: breaker, feed: feed, handler: h, stage: st, log: log}, nil
+	built = true
+	return &Stage{breaker: breaker, feed: feed, handler: h, stage: st, log: log, closeBatcher: closeBatcher}, nil
 }
 
 // Breaker is the circuit breaker of the chat provider (nil with the local tagger).
@@ -248,6 +269,7 @@ func (s *Stage) DFFeed() *DFFeed { return s.feed }
 // Run follows the log for document frequencies, and once they cover what the log held at
 // start, tags until ctx ends; the DF snapshot is saved at the end.
 func (s *Stage) Run(ctx context.Context) error {
+	defer s.closeBatcher()
 	fctx, stopFeed := context.WithCancel(ctx)
 	var feed sync.WaitGroup
 	feed.Go(func() {
