@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"os/user"
 	"path/filepath"
@@ -379,5 +380,103 @@ func TestDevFillsTheEmbeddedPostgresAndSummarises(t *testing.T) {
 	}
 	if _, again := logFacts(t, dir); again != lastSeq {
 		t.Fatalf("log last seq %d after the second run, %d before", again, lastSeq)
+	}
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// Laptop mode's other commands use the Postgres of a running dev (and leave it running);
+// before dev ever ran, the reading ones create no cluster.
+func TestLaptopCommandsUseTheRunningDevsPostgres(t *testing.T) {
+	dir := reachableDir(t)
+	env := []string{"TGFLOW_DATA_DIR=" + dir, fmt.Sprintf("TGFLOW_EMBEDDED_PORT=%d", freePort(t))}
+	pgDir := filepath.Join(dir, "postgres")
+
+	out, _, err := tgflow(t, env, "projections", "status")
+	if err != nil || !strings.Contains(out, "not configured: TGFLOW_POSTGRES_URL is not set") {
+		t.Fatalf("status before dev ran: %v\n%s", err, out)
+	}
+	if _, err := os.Stat(filepath.Join(pgDir, "cluster")); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("projections status created a cluster: %v", err)
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var devOut, devErr syncBuffer
+	done := make(chan error, 1)
+	go func() {
+		base := []string{"TGFLOW_HTTP_ADDR=", "TGFLOW_LOG_LEVEL=warn", "TGFLOW_EMBEDDER=hashing"}
+		done <- run(ctx, []string{"dev", "--sample"}, &devOut, &devErr, append(base, env...))
+	}()
+	var devURL []byte
+	natstest.Eventually(t, 2*time.Minute, "dev's Postgres to run", func() bool {
+		select {
+		case err := <-done:
+			t.Fatalf("dev returned: %v\n%s", err, devErr.String())
+		default:
+		}
+		devURL, err = os.ReadFile(embeddedpg.URLFile(pgDir))
+		return err == nil
+	})
+	// The projector has created its schema (search reads it).
+	natstest.Eventually(t, time.Minute, "the read schema", func() bool {
+		conn, err := pgx.Connect(ctx, strings.TrimSpace(string(devURL)))
+		if err != nil {
+			return false
+		}
+		defer conn.Close(ctx)
+		var ok bool
+		return conn.QueryRow(ctx, "SELECT to_regclass('tgflow.posts') IS NOT NULL").Scan(&ok) == nil && ok
+	})
+	pidFile := filepath.Join(pgDir, "cluster", "data", "postmaster.pid")
+	pid, err := os.ReadFile(pidFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	tests := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{name: "projections status", args: []string{"projections", "status"}, want: `postgres +proj-postgres-v1 +\d+ +\d+`},
+		{name: "migrate status", args: []string{"migrate", "status"}, want: `schema tgflow\n`},
+		{name: "search", args: []string{"search", "космос", "--json"}, want: `^\[`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			out, errOut, err := tgflow(t, env, tc.args...)
+			if err != nil || !regexp.MustCompile(tc.want).MatchString(out) {
+				t.Fatalf("tgflow %v: %v\n%s\n%s", tc.args, err, out, errOut)
+			}
+			// The same server, still running: same URL, same postmaster.
+			if u, err := os.ReadFile(embeddedpg.URLFile(pgDir)); err != nil || string(u) != string(devURL) {
+				t.Fatalf("after tgflow %v: URL file %v (changed or gone)", tc.args, err)
+			}
+			if p, err := os.ReadFile(pidFile); err != nil || !bytes.Equal(p, pid) {
+				t.Fatalf("after tgflow %v: the postmaster changed or stopped (%v)", tc.args, err)
+			}
+		})
+	}
+
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("dev: %v\n%s", err, devErr.String())
+		}
+	case <-time.After(2 * time.Minute):
+		t.Fatal("dev did not stop")
+	}
+	if _, err := os.Stat(pidFile); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("dev left its Postgres running: %v", err)
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/tgflow/tgflow/internal/config"
+	"github.com/tgflow/tgflow/internal/embeddedpg"
 	"github.com/tgflow/tgflow/projections/qdrant"
 	"github.com/tgflow/tgflow/services"
 	"github.com/tgflow/tgflow/services/api"
@@ -52,13 +53,24 @@ func (r *readModels) Close() {
 // configuration (TGFLOW_EMBEDDER and its model: the vector space the collection holds),
 // Neo4j for related posts.
 func openReadModels(ctx context.Context, a *app, b *config.Base, log *slog.Logger) (*readModels, error) {
+	// Laptop mode: the embedded Postgres of the data dir (the running dev's, or started here
+	// and stopped on Close); none when dev never created one.
+	pgSrv, err := laptopPostgres(ctx, a, b, log, false)
+	if err != nil && !errors.Is(err, embeddedpg.ErrNoCluster) {
+		return nil, err
+	}
 	var pc projsvc.PostgresConfig
 	var qc projsvc.QdrantConfig
 	var nc projsvc.Neo4jConfig
 	if err := errors.Join(config.Load(&pc, a.env), config.Load(&qc, a.env), config.Load(&nc, a.env)); err != nil {
-		return nil, err
+		return nil, errors.Join(err, pgSrv.Close())
 	}
 	r := &readModels{Service: &search.Service{}, Schema: pc.Schema}
+	r.closers = append(r.closers, func() {
+		if err := pgSrv.Close(); err != nil {
+			log.Error("embedded Postgres did not stop cleanly", "err", err)
+		}
+	})
 	if pc.URL != "" {
 		pool, err := api.ReadOnlyPool(ctx, pc.URL.Reveal())
 		if err != nil {

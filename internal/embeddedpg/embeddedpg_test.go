@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
@@ -32,6 +33,25 @@ func reachableDir(t *testing.T) string {
 		}
 	}
 	return d
+}
+
+// stopLeftover stops, when the test ends, a server still running over dir: one a failing
+// test left behind (its Close never ran) would outlive the test.
+func stopLeftover(t *testing.T, dir string) {
+	t.Helper()
+	t.Cleanup(func() {
+		b, err := os.ReadFile(filepath.Join(dir, "cluster", "data", "postmaster.pid"))
+		if err != nil {
+			return
+		}
+		pid, err := strconv.Atoi(strings.TrimSpace(strings.SplitN(string(b), "\n", 2)[0]))
+		if err != nil {
+			return
+		}
+		if err := syscall.Kill(pid, syscall.SIGINT); err == nil { // fast shutdown
+			t.Logf("stopped a server left running (pid %d)", pid)
+		}
+	})
 }
 
 func open(t *testing.T, o embeddedpg.Options) *embeddedpg.Server {
@@ -113,6 +133,7 @@ func postmasterPID(t *testing.T, s *embeddedpg.Server) int {
 // it), stopped by its starter, and started again with its data.
 func TestOpenStartsFindsStopsAndReuses(t *testing.T) {
 	dir := filepath.Join(reachableDir(t), "postgres")
+	stopLeftover(t, dir)
 	o := embeddedpg.Options{Dir: dir}
 	first, err := embeddedpg.Open(context.Background(), o)
 	if err != nil {
@@ -182,6 +203,7 @@ func TestOpenStartsFindsStopsAndReuses(t *testing.T) {
 // A server whose starter died is adopted: the next Open stops it when done.
 func TestOrphanIsAdopted(t *testing.T) {
 	dir := filepath.Join(reachableDir(t), "postgres")
+	stopLeftover(t, dir)
 	s, err := embeddedpg.Open(context.Background(), embeddedpg.Options{Dir: dir})
 	if err != nil {
 		t.Fatal(err)
