@@ -130,3 +130,18 @@ func (c *Cluster) WaitJetStream(t testing.TB, timeout time.Duration) {
 	}
 	t.Fatalf("JetStream of the cluster %s not ready within %v: %v", c.URLs(), timeout, last)
 }
+
+// StartServer starts one JetStream nats-server process (binary bin) with its store under
+// dir, and waits until JetStream answers. Kill and Start restart it on the same port and
+// store.
+func StartServer(t testing.TB, bin, dir string) *Cluster {
+	t.Helper()
+	port := FreePort(t)
+	store := filepath.Join(dir, "nats-store")
+	n := &Node{Proc: NewProc(t, dir, "nats", bin, []string{"-js", "-sd", store, "-a", "127.0.0.1", "-p", fmt.Sprint(port)}, os.Environ()),
+		ServerName: "nats", ClientPort: port}
+	n.Start(t)
+	c := &Cluster{Nodes: []*Node{n}}
+	c.WaitJetStream(t, time.Minute)
+	return c
+}

@@ -69,6 +69,7 @@ func NewProc(t testing.TB, dir, name, path string, args []string, env []string) 
 		p.Stop(10 * time.Second)
 		if t.Failed() {
 			p.DumpLog(t, 40)
+			p.keepLog(t)
 		}
 	})
 	return p
@@ -150,6 +151,24 @@ func (p *Proc) DumpLog(t testing.TB, n int) {
 	}
 	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
 	t.Logf("----- %s (%s), last %d lines:\n%s", p.Name, p.Log, min(n, len(lines)), strings.Join(lines[max(0, len(lines)-n):], "\n"))
+}
+
+// keepLog copies the log out of the test's temporary dir (deleted after the test) into
+// $TMPDIR/tgflow-proctest/<test>/, so a failure can be read in full.
+func (p *Proc) keepLog(t testing.TB) {
+	dir := filepath.Join(os.TempDir(), "tgflow-proctest", strings.ReplaceAll(t.Name(), "/", "_"))
+	b, err := os.ReadFile(p.Log)
+	if err == nil {
+		err = os.MkdirAll(dir, 0o755)
+	}
+	if err == nil {
+		dst := filepath.Join(dir, filepath.Base(filepath.Dir(p.Log))+"-"+filepath.Base(p.Log))
+		err = os.WriteFile(dst, b, 0o644)
+		t.Logf("%s: full log kept in %s", p.Name, dst)
+	}
+	if err != nil {
+		t.Logf("%s: keep the log: %v", p.Name, err)
+	}
 }
 
 // Run runs path with args and env to completion and returns its combined output; a

@@ -160,10 +160,19 @@ func DLQSubject(consumer string) string { return DLQPrefix + "." + consumer }
 
 // Delivery settings. Stages get a bounded number of deliveries, then the DLQ; projections
 // retry forever, because a projection that skips a fact diverges from the log.
+//
+// The first backoff is the ack wait: how long facts held by a process that died (SIGKILL,
+// OOM, a lost node) stay invisible before the server delivers them again. A projector
+// applies in log order, so after a restart it waits for the facts its dead predecessor held:
+// its ack wait is short, and safe to be, since the projector holds a whole batch (at most
+// the consumer's max ack pending) and keeps it alive with InProgress every third of the wait
+// while it applies (nats/worker). A stage's pulled messages may wait in the client's buffer
+// behind slow work that no keep-alive covers, so its ack wait stays long; a restarted stage
+// needs no predecessor's messages to make progress (tested in internal/proctest).
 var (
 	StageBackOff      = []time.Duration{30 * time.Second, time.Minute, 2 * time.Minute, 5 * time.Minute, 10 * time.Minute}
 	StageMaxDeliver   = 8
-	ProjectionBackOff = []time.Duration{time.Minute, 2 * time.Minute, 5 * time.Minute}
+	ProjectionBackOff = []time.Duration{5 * time.Second, time.Minute, 2 * time.Minute, 5 * time.Minute}
 	MaxAckPending     = 1000
 	// ProjectionMaxAckPending keeps a projection's unacked window to one batch, so a batch
 	// that fails cannot be overtaken by the next one: facts are applied in log order.
