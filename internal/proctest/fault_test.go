@@ -9,6 +9,7 @@ import (
 	"os"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -56,7 +57,16 @@ func TestFaultRunLosesNothing(t *testing.T) {
 	t.Cleanup(pages.Close)
 	seed := uint64(time.Now().UnixNano())
 	t.Logf("corpus seed %d", seed)
-	corpus := proctest.NewCorpus(proctest.CorpusOptions{Posts: 300, Channels: 6, PageURL: pages.URL, Seed: seed})
+	// TGFLOW_FAULT_POSTS makes a long run (the test command's is short).
+	posts := 300
+	if v := os.Getenv("TGFLOW_FAULT_POSTS"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 10 {
+			t.Fatalf("TGFLOW_FAULT_POSTS=%q: want a number of posts >= 10", v)
+		}
+		posts = n
+	}
+	corpus := proctest.NewCorpus(proctest.CorpusOptions{Posts: posts, Channels: max(6, posts/200), PageURL: pages.URL, Seed: seed})
 	t.Logf("corpus: %d posts, %d edits, %d deletions, %d albums, %d images, %d facts",
 		corpus.Posts, corpus.Edits, corpus.Deletes, corpus.Albums, len(corpus.Images), len(corpus.Facts))
 
@@ -122,7 +132,7 @@ type runResult struct {
 func runCorpus(t *testing.T, bins map[string]string, corpus *proctest.Corpus, faults bool) runResult {
 	label := map[bool]string{true: "faulted", false: "fault-free"}[faults]
 	dir := t.TempDir()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute+time.Duration(len(corpus.Facts))*100*time.Millisecond)
 	defer cancel()
 	srv := proctest.StartServer(t, bins["nats"], dir)
 	pgURL := testenv.NewPostgresDB(t)
@@ -226,7 +236,7 @@ func runCorpus(t *testing.T, bins map[string]string, corpus *proctest.Corpus, fa
 	// after acking their inputs' work, so one idle look is not enough).
 	var idleSince time.Time
 	var state []string
-	for deadline := time.Now().Add(6 * time.Minute); ; {
+	for deadline := time.Now().Add(6*time.Minute + time.Duration(len(corpus.Facts))*50*time.Millisecond); ; {
 		state = state[:0]
 		busy := false
 		for c := range consumers {
@@ -254,7 +264,7 @@ func runCorpus(t *testing.T, bins map[string]string, corpus *proctest.Corpus, fa
 		}
 		if time.Now().After(deadline) {
 			sort.Strings(state)
-			t.Fatalf("%s: consumers still busy after 6m:\n%s", label, strings.Join(state, "\n"))
+			t.Fatalf("%s: consumers still busy at the deadline:\n%s", label, strings.Join(state, "\n"))
 		}
 		time.Sleep(250 * time.Millisecond)
 	}
