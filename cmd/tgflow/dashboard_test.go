@@ -163,7 +163,7 @@ func TestAlertsAndDashboardNameExportedSeries(t *testing.T) {
 	// The dashboard covers what the issue lists.
 	all := strings.Join(sources["docs/grafana/tgflow.json"], "\n")
 	for _, want := range []string{"tgflow_stage_processed_total", "tgflow_consumer_pending", "tgflow_stage_dead_lettered_total", "tgflow_dlq_messages",
-		"tgflow_provider_calls_total", "tgflow_channel_posts", "tgflow_projection_checkpoint_seq", "tgflow_stream_last_seq"} {
+		"tgflow_provider_calls_total", "tgflow_breaker_state", "tgflow_channel_posts", "tgflow_projection_checkpoint_seq", "tgflow_stream_last_seq"} {
 		if !strings.Contains(all, want) {
 			t.Errorf("the dashboard has no panel on %s", want)
 		}

@@ -43,7 +43,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		BatchSize: prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: "tgflow", Subsystem: "stage", Name: "batch_size",
 			Help: "Messages per processed batch.", Buckets: prometheus.ExponentialBuckets(1, 2, 11)}, []string{"stage"}),
 	}
-	reg.MustRegister(m.Processed, m.Failed, m.Retried, m.DeadLettered, m.Published, m.Duplicates, m.Latency, m.BatchSize)
+	reg.MustRegister(m.Processed, m.Failed, m.Retried, m.DeadLettered, m.Published, m.Duplicates, m.Latency, m.BatchSize, breakerCollector{})
 	return m
 }
 

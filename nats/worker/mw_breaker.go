@@ -19,12 +19,15 @@ var ErrCircuitOpen = errors.New("circuit open")
 type Breaker = gobreaker.CircuitBreaker[[]events.Event]
 
 // NewBreaker returns a breaker with s. Unless s says otherwise, only transient failures
-// count against the provider: a permanent one (a rejected input) means it answered.
+// count against the provider: a permanent one (a rejected input) means it answered. Its state
+// is exported as tgflow_breaker_state{breaker=s.Name} by every Metrics of the process.
 func NewBreaker(s gobreaker.Settings) *Breaker {
 	if s.IsSuccessful == nil {
 		s.IsSuccessful = func(err error) bool { return err == nil || Classify(err) != ClassTransient }
 	}
-	return gobreaker.NewCircuitBreaker[[]events.Event](s)
+	b := gobreaker.NewCircuitBreaker[[]events.Event](s)
+	trackBreaker(b)
+	return b
 }
 
 // CircuitBreaker runs each handler call through b, so a dead provider is not waited on by
