@@ -34,9 +34,12 @@ const (
 
 // commandConfigs are the config structs of commands that read one without declaring it in
 // their command entry (their config func is nil).
-var commandConfigs = map[string]func() any{
-	"migrate": func() any { return &projsvc.PostgresConfig{} },
-	"models":  func() any { return &use.Config{} },
+var commandConfigs = map[string][]func() any{
+	"migrate": {func() any { return &projsvc.PostgresConfig{} }},
+	"models":  {func() any { return &use.Config{} }},
+	// openReadModels
+	"api": {func() any { return &projsvc.PostgresConfig{} }, func() any { return &projsvc.QdrantConfig{} },
+		func() any { return &projsvc.Neo4jConfig{} }},
 }
 
 // exampleEnv reads .env.example (KEY=VALUE lines); a variable it leaves empty for the
@@ -126,7 +129,7 @@ func readConfigs(command string) (cfgs []any, ok bool) {
 		if c.config != nil {
 			cfgs = append(cfgs, c.config())
 		}
-		if f := commandConfigs[command]; f != nil {
+		for _, f := range commandConfigs[command] {
 			cfgs = append(cfgs, f())
 		}
 		return cfgs, true
@@ -219,15 +222,27 @@ func checkServicesAndUsers(t *testing.T, p *types.Project, env map[string]string
 		if u.Producer != producer {
 			t.Errorf("NATS user %s publishes the facts of %q, the topology's producer for its consumers is %q", u.Name, u.Producer, producer)
 		}
+	}
+	// Every long-running tgflow container connects as the NATS user of its own name (a
+	// service with no TGFLOW_NATS_URL would start an embedded server of its own).
+	for name, s := range p.Services {
+		if !isTgflow(s) || oneShot(s) {
+			continue
+		}
+		u, ok := server.Lookup(name)
+		if !ok {
+			t.Errorf("service %s has no NATS user (nats/server Users)", name)
+			continue
+		}
 		raw, _ := envValue(s, "TGFLOW_NATS_URL")
 		nu, err := url.Parse(raw)
 		if err != nil || nu.User == nil {
-			t.Errorf("service %s: TGFLOW_NATS_URL %q names no user", spec.Name, config.URLs(raw))
+			t.Errorf("service %s: TGFLOW_NATS_URL %q names no user", name, config.URLs(raw))
 			continue
 		}
 		pw, _ := nu.User.Password()
 		if nu.User.Username() != u.Name || pw != env[u.PasswordVar()] {
-			t.Errorf("service %s connects as %q with a password other than $%s, want user %s", spec.Name, nu.User.Username(), u.PasswordVar(), u.Name)
+			t.Errorf("service %s connects as %q with a password other than $%s, want user %s", name, nu.User.Username(), u.PasswordVar(), u.Name)
 		}
 	}
 	nats, ok := p.Services["nats"]
@@ -263,9 +278,11 @@ func checkVariables(t *testing.T, p *types.Project) {
 			known[v.Name] = true
 		}
 	}
-	for _, f := range commandConfigs {
-		for _, v := range config.Vars(f()) {
-			known[v.Name] = true
+	for _, fs := range commandConfigs {
+		for _, f := range fs {
+			for _, v := range config.Vars(f()) {
+				known[v.Name] = true
+			}
 		}
 	}
 	for name, s := range p.Services {
@@ -434,7 +451,7 @@ func checkFiles(t *testing.T, p *types.Project) {
 }
 
 // Prometheus (profile observability) loads the committed alert rules and scrapes /metrics of
-// every long-running tgflow service.
+// every tgflow service container, and nothing else.
 func checkScrapes(t *testing.T, p *types.Project) {
 	prom, ok := p.Services["prometheus"]
 	if !ok {
@@ -483,8 +500,11 @@ func checkScrapes(t *testing.T, p *types.Project) {
 		}
 	}
 	for name, s := range p.Services {
-		if !isTgflow(s) || oneShot(s) {
+		if !isTgflow(s) || oneShot(s) || len(s.Command) == 0 {
 			continue
+		}
+		if _, service := registry().Lookup(s.Command[0]); !service {
+			continue // only services serve /metrics (runServices); tgflow api does not
 		}
 		addr, _ := envValue(s, "TGFLOW_HTTP_ADDR")
 		if port := listenPort(addr); port == "" {

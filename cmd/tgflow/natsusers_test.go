@@ -3,9 +3,12 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"maps"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -14,8 +17,10 @@ import (
 	"github.com/tgflow/tgflow/events"
 	"github.com/tgflow/tgflow/nats/natstest"
 	"github.com/tgflow/tgflow/nats/publish"
+	"github.com/tgflow/tgflow/nats/server"
 	"github.com/tgflow/tgflow/nats/server/servertest"
 	"github.com/tgflow/tgflow/nats/topology"
+	"github.com/tgflow/tgflow/services"
 	"github.com/tgflow/tgflow/services/projsvc/projsvctest"
 )
 
@@ -52,7 +57,7 @@ func TestEveryServiceRunsUnderItsNATSUser(t *testing.T) {
 	t.Cleanup(page.Close)
 	base["TGFLOW_FETCH_PORTS"] = page.URL[strings.LastIndex(page.URL, ":")+1:]
 
-	as := func(user string, args ...string) (string, error) {
+	as := func(ctx context.Context, user string, args ...string) (string, error) {
 		t.Helper()
 		env := maps.Clone(base)
 		env["TGFLOW_NATS_URL"] = srv.URL(user)
@@ -74,7 +79,7 @@ func TestEveryServiceRunsUnderItsNATSUser(t *testing.T) {
 		{"cli", []string{"channels", "add", "@tgflow_sample"}},
 		{"cli", []string{"channels", "ls"}},
 	} {
-		if out, err := as(step.user, step.args...); err != nil {
+		if out, err := as(ctx, step.user, step.args...); err != nil {
 			t.Fatalf("tgflow %s as %s: %v\n%s", strings.Join(step.args, " "), step.user, err, out)
 		}
 	}
@@ -117,6 +122,12 @@ func TestEveryServiceRunsUnderItsNATSUser(t *testing.T) {
 	idleErr := waitIdle(runCtx, admin, consumers, 4*time.Minute)
 	cancel()
 	wg.Wait()
+	// The operator tools that run in a service's container, under its user.
+	if out, err := as(ctx, "proj-postgres", "projections", "verify", "postgres"); err != nil {
+		t.Errorf("tgflow projections verify postgres as proj-postgres: %v\n%s", err, out)
+	}
+	// The API reads a post's facts from the log and the consumers' lag.
+	apiGet(t, as, "/api/posts/1700000001/9001", "/api/channels")
 	for _, spec := range registry() {
 		if errs[spec.Name] != nil {
 			t.Errorf("tgflow %s under its user: %v\n%s", spec.Name, errs[spec.Name], outs[spec.Name])
@@ -127,6 +138,20 @@ func TestEveryServiceRunsUnderItsNATSUser(t *testing.T) {
 	}
 	if v := srv.Violations(); len(v) > 0 {
 		t.Errorf("the server refused %d operation(s):\n%s", len(v), strings.Join(v, "\n"))
+	}
+	// What each user's permissions allow that this run did not use (paths the run does not
+	// take, such as dead-lettering, or room to tighten): logged for review.
+	pubs := srv.Published()
+	for _, spec := range append(registry(), services.Spec{Name: "api"}) {
+		u, _ := server.Lookup(spec.Name)
+		allow, _ := u.Permissions()
+		var unused []string
+		for _, pattern := range allow {
+			if !slices.ContainsFunc(pubs[spec.Name], func(subj string) bool { return subjectMatches(pattern, subj) }) {
+				unused = append(unused, pattern)
+			}
+		}
+		t.Logf("user %s published %d subject(s); unused allows: %v", spec.Name, len(pubs[spec.Name]), unused)
 	}
 	for _, typ := range []events.Type{events.TypePostVisionAnalyzed, events.TypePostTagged, events.TypePostEnriched,
 		events.TypePostEmbedded, events.TypeAlbumAssembled} {
@@ -158,5 +183,65 @@ func TestEveryServiceRunsUnderItsNATSUser(t *testing.T) {
 		if info.Delivered.Consumer == 0 {
 			t.Errorf("consumer %s delivered nothing", c)
 		}
+	}
+}
+
+// subjectMatches reports whether a NATS subject matches pattern (* one token, > the rest).
+func subjectMatches(pattern, subject string) bool {
+	p, s := strings.Split(pattern, "."), strings.Split(subject, ".")
+	for i, tok := range p {
+		if tok == ">" {
+			return len(s) > i
+		}
+		if i >= len(s) || (tok != "*" && tok != s[i]) {
+			return false
+		}
+	}
+	return len(p) == len(s)
+}
+
+// apiGet runs `tgflow api` under the api user until each path answered 200.
+func apiGet(t *testing.T, as func(ctx context.Context, user string, args ...string) (string, error), paths ...string) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	if err := ln.Close(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, apiStop := context.WithCancel(context.Background())
+	defer apiStop()
+	done := make(chan error, 1)
+	var out string
+	go func() {
+		var err error
+		out, err = as(ctx, "api", "api", "--addr", addr)
+		done <- err
+	}()
+	natstest.Eventually(t, 30*time.Second, "tgflow api ready", func() bool {
+		resp, err := http.Get("http://" + addr + "/readyz")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	})
+	for _, path := range paths {
+		resp, err := http.Get("http://" + addr + path)
+		if err != nil {
+			t.Errorf("GET %s: %v", path, err)
+			continue
+		}
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil || resp.StatusCode != http.StatusOK {
+			t.Errorf("GET %s: %d %s (%v)", path, resp.StatusCode, body, err)
+		}
+	}
+	apiStop()
+	if err := <-done; err != nil {
+		t.Errorf("tgflow api as api: %v\n%s", err, out)
 	}
 }

@@ -182,7 +182,7 @@ func TestNoUserTouchesAnotherServicesConsumer(t *testing.T) {
 			own := slices.Contains(u.Consumers, c.Name)
 			ops := map[string]bool{ // subject → allowed
 				"$JS.API.CONSUMER.CREATE." + log + "." + c.Name:              own,
-				"$JS.API.CONSUMER.CREATE." + log + "." + c.Name + ".posts.>": own,
+				"$JS.API.CONSUMER.CREATE." + log + "." + c.Name + ".posts.>": own && len(c.Filters()) == 1,
 				"$JS.API.CONSUMER.DURABLE.CREATE." + log + "." + c.Name:      false,
 				"$JS.API.CONSUMER.MSG.NEXT." + log + "." + c.Name:            own,
 				"$JS.ACK." + log + "." + c.Name + ".1.1.1.1.1.0":             own,

@@ -41,25 +41,31 @@ type User struct {
 	// Buckets and Objects are the KV buckets and object stores the user reaches.
 	Buckets map[string]Access
 	Objects map[string]Access
-	// LogReader users open ordered (ephemeral) readers on the log and read it with direct
-	// gets: nats/logtail followers, rebuilds and catch-ups, ingest's log scan. They may not
-	// create, delete or pull from another service's durable consumer.
+	// LogReader users open ordered (ephemeral) readers on the log: nats/logtail followers,
+	// replays at start, projection catch-ups and rebuilds. They may not create, delete or
+	// pull from another service's durable consumer.
 	LogReader bool
-	// PausesConsumers users pause their own consumers (a projection during a rebuild).
+	// ScansLog users read the log with subject-filtered direct gets (services/ingest/logscan:
+	// ingest finding its own facts, `tgflow channels ls`, the API's post history).
+	ScansLog bool
+	// PausesConsumers users pause and resume their own consumers: `tgflow projections
+	// rebuild|verify` run in a projection's container, under its user.
 	PausesConsumers bool
 	// ReadsConsumers are durable consumers (of any service) whose info the user reads.
 	ReadsConsumers []string
+	// ListsConsumers users list the log's consumers with their info (the API's lag page).
+	ListsConsumers bool
 }
 
-// Users returns every user of the deployment, in a fixed order: admin, cli, then one per
-// service.
+// Users returns every user of the deployment, in a fixed order: admin, cli, one per
+// service, the API.
 func Users() []User {
 	return []User{
 		{Name: "admin", Admin: true, Doc: "operators, `tgflow nats apply`, `tgflow import`, `tgflow dlq`, `tgflow doctor`, `tgflow projections`"},
 		{Name: "cli", Producer: events.ProducerCLI, Doc: "`tgflow channels`: subscription commands; reads the channel registry, cursors and the log",
-			Buckets: map[string]Access{topology.BucketChannels: Read, topology.BucketCursors: Read}, LogReader: true,
+			Buckets: map[string]Access{topology.BucketChannels: Read, topology.BucketCursors: Read}, ScansLog: true,
 			ReadsConsumers: []string{topology.ConsumerIngest}},
-		{Name: "ingest", Producer: events.ProducerIngest, Consumers: []string{topology.ConsumerIngest}, LogReader: true,
+		{Name: "ingest", Producer: events.ProducerIngest, Consumers: []string{topology.ConsumerIngest}, ScansLog: true,
 			Doc: "Telegram reads: its cursors, channel registry, session and lease; the media store; scans its own facts on the log",
 			Buckets: map[string]Access{topology.BucketCursors: ReadWrite, topology.BucketChannels: ReadWrite,
 				topology.BucketSession: ReadWrite, topology.BucketLeases: ReadWrite},
@@ -86,6 +92,8 @@ func Users() []User {
 			Doc: "Qdrant projection: its consumer; catches up and rebuilds from the log"},
 		{Name: "proj-neo4j", Consumers: []string{topology.ConsumerProjNeo4j}, LogReader: true, PausesConsumers: true,
 			Doc: "Neo4j projection: its consumer; catches up and rebuilds from the log"},
+		{Name: "api", ScansLog: true, ListsConsumers: true,
+			Doc: "`tgflow api`: reads a post's facts from the log and the consumers' lag; publishes nothing"},
 	}
 }
 
@@ -129,32 +137,46 @@ func (u User) Permissions() (allow, deny []string) {
 	log := topology.LogStream
 	allow = []string{api + "INFO", api + "STREAM.INFO." + log}
 	allow = append(allow, u.FactSubjects()...)
-	for _, c := range u.Consumers {
-		allow = append(allow,
-			api+"CONSUMER.CREATE."+log+"."+c, api+"CONSUMER.CREATE."+log+"."+c+".>",
-			api+"CONSUMER.INFO."+log+"."+c, api+"CONSUMER.MSG.NEXT."+log+"."+c,
-			"$JS.ACK."+log+"."+c+".>", topology.DLQSubject(c))
+	for _, name := range u.Consumers {
+		allow = append(allow, api+"CONSUMER.CREATE."+log+"."+name)
+		// nats.go names the filter in the subject of a consumer with exactly one (every
+		// consumer of the topology has two or more: its inputs and its replay subject).
+		if c, ok := topology.LookupConsumer(name); ok && len(c.Filters()) == 1 {
+			allow = append(allow, api+"CONSUMER.CREATE."+log+"."+name+"."+c.Filters()[0])
+		}
+		allow = append(allow, api+"CONSUMER.INFO."+log+"."+name, api+"CONSUMER.MSG.NEXT."+log+"."+name,
+			"$JS.ACK."+log+"."+name+".>", topology.DLQSubject(name))
 		if u.PausesConsumers {
-			allow = append(allow, api+"CONSUMER.PAUSE."+log+"."+c)
+			allow = append(allow, api+"CONSUMER.PAUSE."+log+"."+name)
 		}
 	}
 	if len(u.Consumers) > 0 {
+		// A service process that could not start its service prints the log's and the DLQ's
+		// summary as it exits (tgflow ingest without Telegram credentials).
 		allow = append(allow, api+"STREAM.INFO."+topology.DLQStream)
 	}
 	for _, c := range u.ReadsConsumers {
 		allow = append(allow, api+"CONSUMER.INFO."+log+"."+c)
 	}
+	if u.ListsConsumers {
+		allow = append(allow, api+"CONSUMER.LIST."+log)
+	}
+	if u.ScansLog {
+		allow = append(allow, api+"DIRECT.GET."+log, api+"DIRECT.GET."+log+".>")
+	}
 	if u.LogReader {
 		allow = append(allow,
 			api+"CONSUMER.CREATE."+log+".*", api+"CONSUMER.CREATE."+log+".*.>",
 			api+"CONSUMER.INFO."+log+".*", api+"CONSUMER.MSG.NEXT."+log+".*",
-			api+"CONSUMER.DELETE."+log+".*",
-			api+"DIRECT.GET."+log, api+"DIRECT.GET."+log+".>", api+"STREAM.MSG.GET."+log)
+			api+"CONSUMER.DELETE."+log+".*")
 		// An ordered reader is named at random, so the allow above is by wildcard: deny every
 		// durable consumer of the topology, its own included, but what its own consumers need.
 		for _, c := range topology.Consumers() {
 			deny = append(deny, api+"CONSUMER.DELETE."+log+"."+c.Name)
 			if slices.Contains(u.Consumers, c.Name) {
+				if len(c.Filters()) > 1 { // its only create subject is the unfiltered one
+					deny = append(deny, api+"CONSUMER.CREATE."+log+"."+c.Name+".>")
+				}
 				continue
 			}
 			deny = append(deny, api+"CONSUMER.CREATE."+log+"."+c.Name, api+"CONSUMER.CREATE."+log+"."+c.Name+".>",

@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"net/url"
 	"path/filepath"
+	"regexp"
 	"runtime"
+	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -47,12 +49,13 @@ func Start(t *testing.T) *Server {
 	opts.Host, opts.Port, opts.HTTPPort = "127.0.0.1", -1, 0
 	opts.StoreDir = t.TempDir()
 	opts.NoSigs = true
+	opts.Trace, opts.MaxTracedMsgLen = true, 1 // Published: the subjects each user publishes
 	s, err := natsserver.NewServer(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
 	vl := &violationLog{}
-	s.SetLoggerV2(vl, false, false, false)
+	s.SetLoggerV2(vl, false, true, false)
 	go s.Start()
 	if !s.ReadyForConnections(10 * time.Second) {
 		t.Fatal("nats-server from nats.conf not ready")
@@ -71,13 +74,53 @@ func (s *Server) URL(user string) string {
 	return u.String()
 }
 
+// Published returns the subjects each user has published to so far (the JetStream API
+// calls among them), each once, by user.
+func (s *Server) Published() map[string][]string { return s.log.published() }
+
 // Violations returns every permission violation logged so far, one line each (the line
 // names the connection, whose name is tgflow-<service> for a tgflow command).
 func (s *Server) Violations() []string { return s.log.lines() }
 
 type violationLog struct {
-	mu  sync.Mutex
-	out []string
+	mu   sync.Mutex
+	out  []string
+	pubs map[string]map[string]bool // user → subjects
+}
+
+// pubTrace matches a traced publish: `… - "ACCOUNT/user:NAME" - <<- [PUB subject …]`.
+var pubTrace = regexp.MustCompile(`"[^"/]+/user:([^"]+)" - <<- \[H?PUB (\S+)`)
+
+func (l *violationLog) published() map[string][]string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	out := map[string][]string{}
+	for u, subjects := range l.pubs {
+		for s := range subjects {
+			out[u] = append(out[u], s)
+		}
+		sort.Strings(out[u])
+	}
+	return out
+}
+
+func (l *violationLog) Tracef(format string, v ...any) {
+	if !strings.HasPrefix(format, "<<- ") && !strings.Contains(format, "<<- ") {
+		return
+	}
+	m := pubTrace.FindStringSubmatch(fmt.Sprintf(format, v...))
+	if m == nil {
+		return
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.pubs == nil {
+		l.pubs = map[string]map[string]bool{}
+	}
+	if l.pubs[m[1]] == nil {
+		l.pubs[m[1]] = map[string]bool{}
+	}
+	l.pubs[m[1]][m[2]] = true
 }
 
 func (l *violationLog) lines() []string {
@@ -98,7 +141,6 @@ func (l *violationLog) keep(format string, v []any) {
 
 func (l *violationLog) Noticef(string, ...any)         {}
 func (l *violationLog) Debugf(string, ...any)          {}
-func (l *violationLog) Tracef(string, ...any)          {}
 func (l *violationLog) Warnf(format string, v ...any)  { l.keep(format, v) }
 func (l *violationLog) Fatalf(format string, v ...any) { l.keep(format, v) }
 func (l *violationLog) Errorf(format string, v ...any) { l.keep(format, v) }
