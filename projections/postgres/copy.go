@@ -22,9 +22,9 @@ type writes struct {
 	pgx.Batch
 	copies  []copyLoad
 	copyBuf []byte // the COPY data of every load, back to back
-	// final runs after the COPYs: statements that read the rows the batch and the COPYs
-	// wrote (the search documents, search.go).
-	final pgx.Batch
+	// searchKeys are the posts whose search documents are recomputed after the COPYs, from
+	// the rows the batch and the COPYs wrote (searchdoc.go); nil: none.
+	searchKeys *cols
 }
 
 // copyLoad is one COPY … FROM STDIN (text format) of copyBuf[start:end].
@@ -33,7 +33,7 @@ type copyLoad struct {
 	start, end int
 }
 
-// run sends the batch, then the COPYs, then the final statements.
+// run sends the batch, then the COPYs, then recomputes the search documents.
 func (w *writes) run(ctx context.Context, tx pgx.Tx) error {
 	if w.Len() > 0 {
 		if err := tx.SendBatch(ctx, &w.Batch).Close(); err != nil {
@@ -46,10 +46,8 @@ func (w *writes) run(ctx context.Context, tx pgx.Tx) error {
 			return fmt.Errorf("%s: %w", c.sql, err)
 		}
 	}
-	if w.final.Len() > 0 {
-		if err := tx.SendBatch(ctx, &w.final).Close(); err != nil {
-			return fmt.Errorf("search documents: %w", err)
-		}
+	if w.searchKeys != nil {
+		return writeSearchDocs(ctx, tx, w.searchKeys)
 	}
 	return nil
 }

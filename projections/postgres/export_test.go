@@ -7,3 +7,10 @@ func SetMaxCachedKeys(n int) (restore func()) {
 	maxCachedKeys = n
 	return func() { maxCachedKeys = old }
 }
+
+// SearchFold and SearchConfig are the Go forms of the SQL functions search_norm and
+// search_config.
+var (
+	SearchFold   = searchFold
+	SearchConfig = searchConfig
+)

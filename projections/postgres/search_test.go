@@ -413,3 +413,43 @@ func TestExcerptWindow(t *testing.T) {
 		t.Errorf("listing = %+v, %v", all, err)
 	}
 }
+
+// TestSearchFoldMatchesSQL: the projection folds documents and chooses their configuration
+// in Go, Search folds queries and headlines with the SQL functions; the two must agree.
+func TestSearchFoldMatchesSQL(t *testing.T) {
+	ctx := context.Background()
+	pool := newPool(t)
+	newProjection(t, pool, "live")
+	var every strings.Builder
+	for r := rune(0); r < 0x530; r++ { // ASCII, Latin-1, Latin Extended, Greek, Cyrillic
+		if r != 0 {
+			every.WriteRune(r)
+		}
+	}
+	samples := []string{
+		every.String(), "", "ab", "abc", "Ёлка и ЁЖ", "Привет, World!", "Go 1.26: релиз", "hello world with one слово",
+		"日本語のテキスト", "ІЇЄҐ Україна", "release news про релиз", "emoji 🎉 ТЕКСТ", "a\x01b\x02c", "Mostly English text about a релиз",
+	}
+	for _, s := range samples {
+		var norm, config string
+		err := pool.QueryRow(ctx, `SELECT live.search_norm($1), live.search_config($1)::text`, s).Scan(&norm, &config)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := postgres.SearchFold(s); got != norm {
+			g, w := []rune(got), []rune(norm)
+			for i := range min(len(g), len(w)) {
+				if g[i] != w[i] {
+					t.Errorf("fold of %q (code point %d of %q): Go %q, SQL %q", string([]rune(s)[i]), i, s[:min(len(s), 40)], g[i], w[i])
+					break
+				}
+			}
+			if len(g) != len(w) {
+				t.Errorf("fold of %q: Go gives %d code points, SQL %d", s[:min(len(s), 40)], len(g), len(w))
+			}
+		}
+		if got := postgres.SearchConfig(s); got != config {
+			t.Errorf("config of %q: Go %q, SQL %q", s, got, config)
+		}
+	}
+}

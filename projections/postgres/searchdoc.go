@@ -1,47 +1,54 @@
 package postgres
 
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+)
+
 // The search document of a post (table post_search) is derived from the rows the projection
 // keeps: the post's text, its current tags, the descriptions and OCR text of its analysed
 // images, and the titles and excerpts of the pages its newest enrichment linked. Whenever a
-// batch changes one of those parts for a post, one statement at the end of the batch (after
-// the COPYs, so it sees every row the batch wrote) recomputes the post's document from the
-// tables. The result is a function of the stored rows only, so it does not depend on how
-// facts were batched, and a rebuild gives the same documents.
+// batch changes one of those parts for a post, the document is recomputed at the end of the
+// batch (after the COPYs, so it sees every row the batch wrote): one statement reads the
+// parts from the tables, Go folds them and chooses the configuration (searchFold and
+// searchConfig, the rules of the SQL functions search_norm and search_config, which cost
+// milliseconds per document in SQL and microseconds here), and one statement writes the
+// documents (to_tsvector in the chosen configuration). The result is a function of the stored
+// rows only, so it does not depend on how facts were batched, and a rebuild gives the same
+// documents.
 
-// searchDocSQL recomputes the documents of the posts given as two arrays ($1 channel ids, $2
-// message ids). Weights: A the post text, B tags and page titles, C image descriptions, OCR
-// text and page excerpts. extra keeps the non-text parts, one per line, for the excerpts of
-// Search. The configuration is chosen from all of it by search_config; every part is folded
-// by search_norm first (see the migration).
+// searchPartsSQL reads the searchable parts of the posts given as two arrays ($1 channel
+// ids, $2 message ids): the text; the tags, space-separated; the titles of the linked pages,
+// one per line; the image descriptions and OCR text, then the page excerpts, one per line.
+const searchPartsSQL = `SELECT t.channel_id, t.message_id, coalesce(p.text, ''),
+  coalesce((SELECT string_agg(g.tag, ' ' ORDER BY g.position) FROM post_tags g
+    WHERE g.channel_id = t.channel_id AND g.message_id = t.message_id), ''),
+  coalesce((SELECT string_agg(pp.title, E'\n' ORDER BY pp.position) FROM post_pages pp
+    WHERE pp.channel_id = t.channel_id AND pp.message_id = t.message_id AND pp.title <> ''), ''),
+  concat_ws(E'\n',
+    (SELECT string_agg(nullif(concat_ws(E'\n', v.description, v.ocr_text), ''), E'\n' ORDER BY v.position) FROM post_vision v
+      WHERE v.channel_id = t.channel_id AND v.message_id = t.message_id),
+    (SELECT string_agg(pp.excerpt, E'\n' ORDER BY pp.position) FROM post_pages pp
+      WHERE pp.channel_id = t.channel_id AND pp.message_id = t.message_id AND pp.excerpt <> ''))
+FROM unnest($1::bigint[], $2::bigint[]) AS t(channel_id, message_id)
+LEFT JOIN posts p ON p.channel_id = t.channel_id AND p.message_id = t.message_id`
+
+// searchDocSQL writes documents from folded parts. Weights: A the text, B tags and page
+// titles, C image text and page excerpts.
 const searchDocSQL = `INSERT INTO post_search AS x (channel_id, message_id, config, extra, document)
-SELECT d.channel_id, d.message_id, c.config, d.extra,
-  setweight(to_tsvector(c.config, search_norm(d.body)), 'A') ||
-  setweight(to_tsvector(c.config, search_norm(d.tags || E'\n' || d.titles)), 'B') ||
-  setweight(to_tsvector(c.config, search_norm(d.more)), 'C')
-FROM (
-  SELECT s.channel_id, s.message_id, s.body, s.tags, s.titles, s.more,
-    concat_ws(E'\n', nullif(s.tags, ''), nullif(s.titles, ''), nullif(s.more, '')) AS extra
-  FROM (
-    SELECT t.channel_id, t.message_id, coalesce(p.text, '') AS body,
-      coalesce((SELECT string_agg(g.tag, ' ' ORDER BY g.position) FROM post_tags g
-        WHERE g.channel_id = t.channel_id AND g.message_id = t.message_id), '') AS tags,
-      coalesce((SELECT string_agg(pp.title, E'\n' ORDER BY pp.position) FROM post_pages pp
-        WHERE pp.channel_id = t.channel_id AND pp.message_id = t.message_id AND pp.title <> ''), '') AS titles,
-      concat_ws(E'\n',
-        (SELECT string_agg(nullif(concat_ws(E'\n', v.description, v.ocr_text), ''), E'\n' ORDER BY v.position) FROM post_vision v
-          WHERE v.channel_id = t.channel_id AND v.message_id = t.message_id),
-        (SELECT string_agg(pp.excerpt, E'\n' ORDER BY pp.position) FROM post_pages pp
-          WHERE pp.channel_id = t.channel_id AND pp.message_id = t.message_id AND pp.excerpt <> '')) AS more
-    FROM unnest($1::bigint[], $2::bigint[]) AS t(channel_id, message_id)
-    LEFT JOIN posts p ON p.channel_id = t.channel_id AND p.message_id = t.message_id
-  ) s
-) d
-CROSS JOIN LATERAL (SELECT search_config(d.body || E'\n' || d.extra) AS config) c
+SELECT t.channel_id, t.message_id, t.config::regconfig, t.extra,
+  setweight(to_tsvector(t.config::regconfig, t.a), 'A') || setweight(to_tsvector(t.config::regconfig, t.b), 'B') ||
+  setweight(to_tsvector(t.config::regconfig, t.c), 'C')
+FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[])
+  AS t(channel_id, message_id, config, extra, a, b, c)
 ON CONFLICT (channel_id, message_id) DO UPDATE
 SET config = EXCLUDED.config, extra = EXCLUDED.extra, document = EXCLUDED.document
 WHERE (x.config, x.extra, x.document) IS DISTINCT FROM (EXCLUDED.config, EXCLUDED.extra, EXCLUDED.document)`
 
-// queueSearchDocs queues the recomputation of the search documents of every post whose
+// queueSearchDocs arranges the recomputation of the search documents of every post whose
 // content (content: the posts whose parsed/edited winner was accepted), tags, vision or pages
 // the batch changed.
 func queueSearchDocs(b *writes, content map[key]bool, prog map[key]*progressMerge) {
@@ -57,6 +64,97 @@ func queueSearchDocs(b *writes, content map[key]bool, prog map[key]*progressMerg
 	if len(touched) == 0 {
 		return
 	}
-	c := keyCols(touched)
-	b.final.Queue(searchDocSQL, c.args...)
+	b.searchKeys = keyCols(touched)
+}
+
+// writeSearchDocs recomputes the documents of keys (see the top of this file).
+func writeSearchDocs(ctx context.Context, tx pgx.Tx, keys *cols) error {
+	rows, err := tx.Query(ctx, searchPartsSQL, keys.args...)
+	if err != nil {
+		return fmt.Errorf("read search parts: %w", err)
+	}
+	n := keys.rows()
+	ch, msg := make([]int64, 0, n), make([]int64, 0, n)
+	config, extra, a, b, c := make([]string, 0, n), make([]string, 0, n), make([]string, 0, n), make([]string, 0, n), make([]string, 0, n)
+	var k key
+	var body, tags, titles, more string
+	for rows.Next() {
+		if err := rows.Scan(&k.ch, &k.msg, &body, &tags, &titles, &more); err != nil {
+			rows.Close()
+			return fmt.Errorf("read search parts: %w", err)
+		}
+		x := joinNonEmpty("\n", tags, titles, more)
+		ch, msg = append(ch, k.ch), append(msg, k.msg)
+		config, extra = append(config, "pg_catalog."+searchConfig(body+"\n"+x)), append(extra, x)
+		a, b, c = append(a, searchFold(body)), append(b, searchFold(tags+"\n"+titles)), append(c, searchFold(more))
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("read search parts: %w", err)
+	}
+	if _, err := tx.Exec(ctx, searchDocSQL, ch, msg, config, extra, a, b, c); err != nil {
+		return fmt.Errorf("write search documents: %w", err)
+	}
+	return nil
+}
+
+func joinNonEmpty(sep string, parts ...string) string {
+	var out []string
+	for _, p := range parts {
+		if p != "" {
+			out = append(out, p)
+		}
+	}
+	return strings.Join(out, sep)
+}
+
+// The fold of search_norm (migrations/00002_derived_details.sql): foldFrom[i] becomes
+// foldTo[i]. The two must stay equal; TestSearchFoldMatchesSQL compares them.
+const (
+	foldFrom = "ABCDEFGHIJKLMNOPQRSTUVWXYZАБВГДЕЁЖЗИЙКЛМНОПРСТУФХЦЧШЩЪЫЬЭЮЯЄІЇЎҐёѐ\x01\x02"
+	foldTo   = "abcdefghijklmnopqrstuvwxyzабвгдеежзийклмнопрстуфхцчшщъыьэюяєіїўґее  "
+)
+
+var foldMap = func() map[rune]rune {
+	from, to := []rune(foldFrom), []rune(foldTo)
+	if len(from) != len(to) {
+		panic("postgres: search fold tables differ in length")
+	}
+	m := make(map[rune]rune, len(from))
+	for i, r := range from {
+		m[r] = to[i]
+	}
+	return m
+}()
+
+// searchFold is search_norm: ASCII and Cyrillic upper case to lower case, ё to е, U+0001
+// and U+0002 to spaces, one character for one.
+func searchFold(s string) string {
+	return strings.Map(func(r rune) rune {
+		if f, ok := foldMap[r]; ok {
+			return f
+		}
+		return r
+	}, s)
+}
+
+// searchConfig is search_config: russian when at least 30 % of the Latin and Cyrillic
+// letters are Cyrillic (U+0400–U+04FF), english when there are Latin letters otherwise,
+// simple when fewer than 3 letters of either.
+func searchConfig(doc string) string {
+	var cyr, lat int
+	for _, r := range doc {
+		switch {
+		case r >= 0x400 && r <= 0x4ff:
+			cyr++
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z':
+			lat++
+		}
+	}
+	switch {
+	case cyr+lat < 3:
+		return "simple"
+	case cyr*10 >= (cyr+lat)*3:
+		return "russian"
+	}
+	return "english"
 }
