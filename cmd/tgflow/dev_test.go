@@ -480,3 +480,15 @@ func TestLaptopCommandsUseTheRunningDevsPostgres(t *testing.T) {
 		t.Fatalf("dev left its Postgres running: %v", err)
 	}
 }
+
+// A bad embedded-Postgres setting stops dev before it writes anything.
+func TestDevRefusesABadEmbeddedPostgresSetting(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "data")
+	_, _, err := tgflow(t, []string{"TGFLOW_DATA_DIR=" + dir, "TGFLOW_POSTGRES_OS_USER=root"}, "dev", "--until-idle")
+	if err == nil || !strings.Contains(err.Error(), "TGFLOW_POSTGRES_OS_USER") {
+		t.Fatalf("err = %v, want one naming TGFLOW_POSTGRES_OS_USER", err)
+	}
+	if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("the data dir was made before the setting was refused: %v", err)
+	}
+}
