@@ -13,6 +13,7 @@ package doctor
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -60,6 +61,39 @@ type Thresholds struct {
 	FullRatio float64 `json:"full_ratio"`
 	// MinFreeDisk: less free space than this (bytes) where the log is stored is a problem.
 	MinFreeDisk uint64 `json:"min_free_disk"`
+}
+
+// thresholdsJSON is Thresholds with its durations as Go duration strings ("5m0s").
+type thresholdsJSON struct {
+	StallAfter  string  `json:"stall_after"`
+	DeadAfter   string  `json:"dead_after"`
+	LagMax      uint64  `json:"lag_max"`
+	StuckAfter  string  `json:"stuck_after"`
+	MaxStuck    int     `json:"max_stuck"`
+	DLQMax      int     `json:"dlq_max"`
+	FullRatio   float64 `json:"full_ratio"`
+	MinFreeDisk uint64  `json:"min_free_disk"`
+}
+
+// MarshalJSON writes the durations as the flags take them ("5m0s").
+func (t Thresholds) MarshalJSON() ([]byte, error) {
+	return json.Marshal(thresholdsJSON{t.StallAfter.String(), t.DeadAfter.String(), t.LagMax, t.StuckAfter.String(), t.MaxStuck, t.DLQMax, t.FullRatio, t.MinFreeDisk})
+}
+
+// UnmarshalJSON reads what MarshalJSON writes.
+func (t *Thresholds) UnmarshalJSON(b []byte) error {
+	var j thresholdsJSON
+	if err := json.Unmarshal(b, &j); err != nil {
+		return err
+	}
+	var errs []error
+	parse := func(s string) time.Duration {
+		d, err := time.ParseDuration(s)
+		errs = append(errs, err)
+		return d
+	}
+	*t = Thresholds{parse(j.StallAfter), parse(j.DeadAfter), j.LagMax, parse(j.StuckAfter), j.MaxStuck, j.DLQMax, j.FullRatio, j.MinFreeDisk}
+	return errors.Join(errs...)
 }
 
 // DefaultThresholds are the flags' defaults.

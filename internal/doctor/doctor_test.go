@@ -466,3 +466,15 @@ func TestBadThresholds(t *testing.T) {
 		t.Fatalf("err = %v", err)
 	}
 }
+
+func TestThresholdsJSONRoundTrip(t *testing.T) {
+	th := thresholds(func(th *doctor.Thresholds) { th.StuckAfter = 90 * time.Second })
+	b, err := json.Marshal(th)
+	if err != nil || !strings.Contains(string(b), `"stuck_after":"1m30s"`) {
+		t.Fatalf("%s (%v)", b, err)
+	}
+	var back doctor.Thresholds
+	if err := json.Unmarshal(b, &back); err != nil || back != th {
+		t.Fatalf("%+v (%v), want %+v", back, err, th)
+	}
+}
