@@ -66,7 +66,7 @@ const (
 
 // Config is laptop mode's embedded Postgres settings, read from the environment.
 type Config struct {
-	Cache  string `env:"TGFLOW_POSTGRES_CACHE" help:"laptop mode: directory of the downloaded Postgres build (default: tgflow/postgres in the user cache dir, e.g. ~/.cache/tgflow/postgres)"`
+	Cache  string `env:"TGFLOW_POSTGRES_CACHE" help:"laptop mode: directory of the downloaded Postgres build (default: tgflow/postgres in the user cache dir, e.g. ~/.cache/tgflow/postgres; without HOME: <data dir>/postgres/cache)"`
 	OSUser string `env:"TGFLOW_POSTGRES_OS_USER" envDefault:"tgflow-pg" help:"laptop mode, run as root: the system user the embedded Postgres runs as (created with useradd when missing)"`
 }
 
@@ -81,7 +81,7 @@ func (c *Config) Validate() error {
 // Options says where the cluster lives and how to get the binaries.
 type Options struct {
 	Dir        string // the cluster's directory (see the package doc)
-	CacheDir   string // the downloaded build; empty: DefaultCacheDir()
+	CacheDir   string // the downloaded build; empty: DefaultCacheDir(), or Dir/cache without one
 	OSUser     string // the server's user when the caller is root; empty: DefaultOSUser
 	Repository string // Maven repository; empty: MavenCentral
 	// NoCreate makes Open use only an existing cluster (ErrNoCluster otherwise): for commands
@@ -90,7 +90,8 @@ type Options struct {
 	Logger   *slog.Logger
 }
 
-// DefaultCacheDir is tgflow/postgres in the user cache dir (XDG_CACHE_HOME or ~/.cache).
+// DefaultCacheDir is tgflow/postgres in the user cache dir (XDG_CACHE_HOME or ~/.cache); an
+// error when there is neither.
 func DefaultCacheDir() (string, error) {
 	d, err := os.UserCacheDir()
 	if err != nil {
@@ -144,16 +145,15 @@ func Open(ctx context.Context, o Options) (*Server, error) {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	if o.CacheDir == "" {
-		d, err := DefaultCacheDir()
-		if err != nil {
-			return nil, err
-		}
-		o.CacheDir = d
-	}
 	dir, err := filepath.Abs(o.Dir)
 	if err != nil {
 		return nil, err
+	}
+	if o.CacheDir == "" {
+		if o.CacheDir, err = DefaultCacheDir(); err != nil {
+			// No HOME nor XDG_CACHE_HOME: keep the download with the cluster.
+			o.CacheDir = filepath.Join(dir, "cache")
+		}
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("embedded Postgres: %w", err)
