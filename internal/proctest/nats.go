@@ -6,7 +6,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"testing"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -30,7 +29,7 @@ func (n *Node) URL() string { return fmt.Sprintf("nats://127.0.0.1:%d", n.Client
 
 // StartCluster starts size nats-server processes (binary bin) forming one JetStream cluster,
 // each with its own store under dir, and waits until JetStream answers.
-func StartCluster(t testing.TB, bin, dir string, size int) *Cluster {
+func StartCluster(t TB, bin, dir string, size int) *Cluster {
 	t.Helper()
 	type ports struct{ client, route int }
 	ps := make([]ports, size)
@@ -89,7 +88,7 @@ func (c *Cluster) Node(name string) *Node {
 }
 
 // Connect opens a client connection to the cluster, closed in t.Cleanup.
-func (c *Cluster) Connect(t testing.TB) (*nats.Conn, jetstream.JetStream) {
+func (c *Cluster) Connect(t TB) (*nats.Conn, jetstream.JetStream) {
 	t.Helper()
 	nc, err := nats.Connect(c.URLs(), nats.MaxReconnects(-1), nats.ReconnectWait(250*time.Millisecond))
 	if err != nil {
@@ -105,7 +104,7 @@ func (c *Cluster) Connect(t testing.TB) (*nats.Conn, jetstream.JetStream) {
 
 // WaitJetStream waits until the cluster's JetStream answers account requests (a meta
 // leader is elected).
-func (c *Cluster) WaitJetStream(t testing.TB, timeout time.Duration) {
+func (c *Cluster) WaitJetStream(t TB, timeout time.Duration) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	var last error
@@ -134,7 +133,7 @@ func (c *Cluster) WaitJetStream(t testing.TB, timeout time.Duration) {
 // StartServer starts one JetStream nats-server process (binary bin) with its store under
 // dir, and waits until JetStream answers. Kill and Start restart it on the same port and
 // store.
-func StartServer(t testing.TB, bin, dir string) *Cluster {
+func StartServer(t TB, bin, dir string) *Cluster {
 	t.Helper()
 	port := FreePort(t)
 	store := filepath.Join(dir, "nats-store")

@@ -15,13 +15,27 @@ import (
 	"strings"
 	"sync"
 	"syscall"
-	"testing"
 	"time"
 )
 
+// TB is what the helpers need of a test: *testing.T satisfies it, and so does a Runner, which
+// runs the same code from a command (tgflow bench chaos).
+type TB interface {
+	Helper()
+	Name() string
+	Logf(format string, args ...any)
+	Errorf(format string, args ...any)
+	Fatalf(format string, args ...any)
+	Fatal(args ...any)
+	Error(args ...any)
+	Failed() bool
+	Cleanup(func())
+	TempDir() string
+}
+
 // Build compiles the main package pkg (an import path, e.g. "github.com/tgflow/tgflow/cmd/tgflow"
 // or "github.com/nats-io/nats-server/v2") into dir and returns the binary's path.
-func Build(t testing.TB, dir, pkg string) string {
+func Build(t TB, dir, pkg string) string {
 	t.Helper()
 	out := filepath.Join(dir, filepath.Base(strings.TrimSuffix(pkg, "/v2")))
 	cmd := exec.Command("go", "build", "-o", out, pkg)
@@ -34,7 +48,7 @@ func Build(t testing.TB, dir, pkg string) string {
 }
 
 // FreePort returns a loopback TCP port nothing listens on (now).
-func FreePort(t testing.TB) int {
+func FreePort(t TB) int {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -62,7 +76,7 @@ type Proc struct {
 }
 
 // NewProc prepares a process; Start runs it. Its log lives in dir.
-func NewProc(t testing.TB, dir, name, path string, args []string, env []string) *Proc {
+func NewProc(t TB, dir, name, path string, args []string, env []string) *Proc {
 	t.Helper()
 	p := &Proc{Name: name, Path: path, Args: args, Env: env, Log: filepath.Join(dir, name+".log")}
 	t.Cleanup(func() {
@@ -76,7 +90,7 @@ func NewProc(t testing.TB, dir, name, path string, args []string, env []string) 
 }
 
 // Start starts the process (again).
-func (p *Proc) Start(t testing.TB) {
+func (p *Proc) Start(t TB) {
 	t.Helper()
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -142,7 +156,7 @@ func (p *Proc) signal(sig syscall.Signal, grace time.Duration) {
 }
 
 // DumpLog prints the last n lines of the process's log into the test output.
-func (p *Proc) DumpLog(t testing.TB, n int) {
+func (p *Proc) DumpLog(t TB, n int) {
 	t.Helper()
 	b, err := os.ReadFile(p.Log)
 	if err != nil {
@@ -155,7 +169,7 @@ func (p *Proc) DumpLog(t testing.TB, n int) {
 
 // keepLog copies the log out of the test's temporary dir (deleted after the test) into
 // $TMPDIR/tgflow-proctest/<test>/, so a failure can be read in full.
-func (p *Proc) keepLog(t testing.TB) {
+func (p *Proc) keepLog(t TB) {
 	dir := filepath.Join(os.TempDir(), "tgflow-proctest", strings.ReplaceAll(t.Name(), "/", "_"))
 	b, err := os.ReadFile(p.Log)
 	if err == nil {
@@ -173,7 +187,7 @@ func (p *Proc) keepLog(t testing.TB) {
 
 // Run runs path with args and env to completion and returns its combined output; a
 // non-zero exit fails the test.
-func Run(t testing.TB, ctx context.Context, path string, env []string, args ...string) string {
+func Run(t TB, ctx context.Context, path string, env []string, args ...string) string {
 	t.Helper()
 	cmd := exec.CommandContext(ctx, path, args...)
 	cmd.Env = env
