@@ -1,0 +1,118 @@
+package main
+
+import (
+	"context"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/tgflow/tgflow/internal/testenv"
+)
+
+// benchLine is one run's line of `tgflow bench pipeline`.
+var benchLine = regexp.MustCompile(`^(ceiling|pipeline \(hashing\))\s+(\d+) posts/s,\s+(\d+) posts/cpu-s \((\d+) posts in (\S+), (\S+) CPU\); ` +
+	`latency p50 (\S+) p99 (\S+) max (\S+) \(at 40 posts/s, (\d+) posts\); peak RSS (\d+) MiB$`)
+
+var ratioLine = regexp.MustCompile(`^ratio \(hashing\)\s+(\S+) of the ceiling's posts/s, (\S+) of its posts/cpu-s$`)
+
+// A small run prints every figure of both the pipeline and its ceiling, each plausible
+// (positive rates, p50 ≤ p99 ≤ max, every post's latency, a peak RSS), and leaves no
+// schema behind. No figure is compared with a target: this machine is shared.
+func TestBenchPipelinePrintsEveryFigure(t *testing.T) {
+	url := testenv.NewPostgresDB(t)
+	out, errOut, err := tgflow(t, []string{"TGFLOW_POSTGRES_URL=" + url},
+		"bench", "pipeline", "--posts", "200", "--rate", "40", "--rate-posts", "60")
+	if err != nil {
+		t.Fatalf("bench pipeline: %v\n%s\n%s", err, out, errOut)
+	}
+	t.Logf("\n%s", out)
+	seen := map[string]bool{}
+	for line := range strings.Lines(out) {
+		line = strings.TrimSpace(line)
+		if m := benchLine.FindStringSubmatch(line); m != nil {
+			seen[m[1]] = true
+			num := func(i int) int {
+				n, err := strconv.Atoi(m[i])
+				if err != nil {
+					t.Fatalf("%s: %q: %v", m[1], m[i], err)
+				}
+				return n
+			}
+			dur := func(i int) time.Duration {
+				d, err := time.ParseDuration(m[i])
+				if err != nil {
+					t.Fatalf("%s: %q: %v", m[1], m[i], err)
+				}
+				return d
+			}
+			if num(2) <= 0 || num(3) <= 0 {
+				t.Errorf("%s: rates %s posts/s, %s posts/cpu-s", m[1], m[2], m[3])
+			}
+			if num(4) != 200 || dur(5) <= 0 || dur(6) <= 0 {
+				t.Errorf("%s: %s posts in %s, %s CPU", m[1], m[4], m[5], m[6])
+			}
+			if p50, p99, mx := dur(7), dur(8), dur(9); p50 <= 0 || p50 > p99 || p99 > mx || mx > time.Minute {
+				t.Errorf("%s: latency p50 %s p99 %s max %s", m[1], p50, p99, mx)
+			}
+			if num(10) != 60 {
+				t.Errorf("%s: latency of %s posts, want the 60 of the rate phase", m[1], m[10])
+			}
+			if rss := num(11); rss < 10 || rss > 8<<10 {
+				t.Errorf("%s: peak RSS %d MiB", m[1], rss)
+			}
+			continue
+		}
+		if m := ratioLine.FindStringSubmatch(line); m != nil {
+			seen["ratio"] = true
+			for _, s := range m[1:] {
+				if r, err := strconv.ParseFloat(s, 64); err != nil || r <= 0 || r > 10 {
+					t.Errorf("ratio %q (%v)", s, err)
+				}
+			}
+		}
+	}
+	for _, want := range []string{"ceiling", "pipeline (hashing)", "ratio"} {
+		if !seen[want] {
+			t.Errorf("no %s line in:\n%s", want, out)
+		}
+	}
+
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	var left int
+	if err := conn.QueryRow(ctx, `SELECT count(*) FROM information_schema.schemata WHERE schema_name LIKE 'bench\_%'`).Scan(&left); err != nil {
+		t.Fatal(err)
+	}
+	if left != 0 {
+		t.Errorf("%d bench schemas left behind", left)
+	}
+}
+
+// An embedder the bench does not know, and a missing subcommand, are usage errors.
+func TestBenchUsage(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"no subcommand", []string{"bench"}, "needs a subcommand"},
+		{"unknown subcommand", []string{"bench", "nope"}, `no subcommand "nope"`},
+		{"unknown embedder", []string{"bench", "pipeline", "--embedder", "openai"}, `"openai" is not hashing or use`},
+		{"no posts", []string{"bench", "pipeline", "--posts", "0"}, "--posts must be positive"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			_, _, err := tgflow(t, nil, tt.args...)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("%v: %v, want an error saying %q", tt.args, err, tt.want)
+			}
+		})
+	}
+}
