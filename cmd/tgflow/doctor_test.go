@@ -1,14 +1,18 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
+	"os"
+	"os/exec"
 	"strings"
 	"testing"
 
 	"github.com/tgflow/tgflow/events"
 	"github.com/tgflow/tgflow/internal/doctor"
 	"github.com/tgflow/tgflow/internal/testenv"
+	"github.com/tgflow/tgflow/nats/natstest"
 	"github.com/tgflow/tgflow/nats/topology"
 )
 
@@ -129,5 +133,40 @@ func TestDoctorCannotConnect(t *testing.T) {
 	_, _, err := tgflow(t, []string{"TGFLOW_NATS_URL=nats://127.0.0.1:1"}, "doctor")
 	if exitCode(err) != 2 || !strings.HasPrefix(err.Error(), "cannot connect: ") {
 		t.Fatalf("err %v, exit %d; want exit 2", err, exitCode(err))
+	}
+}
+
+// A consumer left behind by an old deployment, created by hand with the nats CLI's
+// JetStream JSON API, is named as a leak with the command that removes it; exit 1.
+func TestDoctorNamesALeakCreatedWithTheNatsCLI(t *testing.T) {
+	nats := natsCLI(t)
+	nenv := natstest.Start(t)
+	tagger, _ := topology.LookupConsumer(topology.ConsumerTagger)
+	if _, err := topology.ApplyConsumer(context.Background(), nenv.JS, tagger); err != nil {
+		t.Fatal(err)
+	}
+	const leak = "tagger-1f2e3d4c"
+	req := `{"stream_name":"TGFLOW","config":{"durable_name":"` + leak + `","ack_policy":"explicit","filter_subject":"posts.parsed.>"}}`
+	cmd := exec.Command(nats, "req", "$JS.API.CONSUMER.CREATE.TGFLOW."+leak, req)
+	cmd.Env = append(os.Environ(), "NATS_URL="+nenv.URL)
+	if out, err := cmd.CombinedOutput(); err != nil || strings.Contains(string(out), `"error"`) {
+		t.Fatalf("nats req: %v\n%s", err, out)
+	}
+	env := []string{"TGFLOW_NATS_URL=" + nenv.URL}
+	out, _, err := tgflow(t, env, "doctor", "--services", "tagger")
+	if !errors.Is(err, errDoctorUnhealthy) || exitCode(err) != 1 {
+		t.Fatalf("doctor: %v (exit %d)\n%s", err, exitCode(err), out)
+	}
+	if !strings.Contains(out, "FAIL consumer "+leak+": unknown") || !strings.Contains(out, "nats consumer rm TGFLOW "+leak) {
+		t.Fatalf("the leak is not named:\n%s", out)
+	}
+	// Removed with the command doctor gives, the system is healthy again.
+	cmd = exec.Command(nats, "consumer", "rm", "TGFLOW", leak, "--force")
+	cmd.Env = append(os.Environ(), "NATS_URL="+nenv.URL)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("nats consumer rm: %v\n%s", err, out)
+	}
+	if out, _, err := tgflow(t, env, "doctor", "--services", "tagger"); err != nil {
+		t.Fatalf("doctor after the removal: %v\n%s", err, out)
 	}
 }
