@@ -38,9 +38,13 @@ var commandConfigs = map[string][]func() any{
 	"migrate": {func() any { return &projsvc.PostgresConfig{} }},
 	"models":  {func() any { return &use.Config{} }},
 	// openReadModels
-	"api": {func() any { return &projsvc.PostgresConfig{} }, func() any { return &projsvc.QdrantConfig{} },
-		func() any { return &projsvc.Neo4jConfig{} }},
+	"api": readModelConfigs,
+	// expectedHere opens the projections to read their checkpoints
+	"doctor": readModelConfigs,
 }
+
+var readModelConfigs = []func() any{func() any { return &projsvc.PostgresConfig{} }, func() any { return &projsvc.QdrantConfig{} },
+	func() any { return &projsvc.Neo4jConfig{} }}
 
 // exampleEnv reads .env.example (KEY=VALUE lines); a variable it leaves empty for the
 // operator (Telegram credentials) gets a placeholder, as a filled-in .env would have.
@@ -223,6 +227,19 @@ func checkServicesAndUsers(t *testing.T, p *types.Project, env map[string]string
 			t.Errorf("NATS user %s publishes the facts of %q, the topology's producer for its consumers is %q", u.Name, u.Producer, producer)
 		}
 	}
+	// The doctor exporter expects every service this file runs: each registered one.
+	if d, ok := p.Services["doctor"]; !ok {
+		t.Error("no doctor service (tgflow doctor --listen: the dashboard's consumer, DLQ and checkpoint series)")
+	} else {
+		listed, _ := flagValue(d.Command, "services")
+		var want []string
+		for _, spec := range registry() {
+			want = append(want, spec.Name)
+		}
+		if got := strings.Split(listed, ","); !slices.Equal(got, want) {
+			t.Errorf("doctor --services %q, want every registered service %q", listed, strings.Join(want, ","))
+		}
+	}
 	// Every long-running tgflow container connects as the NATS user of its own name (a
 	// service with no TGFLOW_NATS_URL would start an embedded server of its own).
 	for name, s := range p.Services {
@@ -346,6 +363,39 @@ func checkEmbedderAgrees(t *testing.T, p *types.Project) {
 	}
 }
 
+// flagValue is the value of --name in a command ("--name value" or "--name=value").
+func flagValue(cmd []string, name string) (string, bool) {
+	for i, a := range cmd {
+		if a == "--"+name && i+1 < len(cmd) {
+			return cmd[i+1], true
+		}
+		if v, ok := strings.CutPrefix(a, "--"+name+"="); ok {
+			return v, true
+		}
+	}
+	return "", false
+}
+
+// listenAddr is where a tgflow container serves /healthz, and whether it serves /metrics
+// there too: a service on TGFLOW_HTTP_ADDR (runServices), doctor on --listen, the API on
+// TGFLOW_API_ADDR (or --addr; no /metrics). from names the setting.
+func listenAddr(s types.ServiceConfig) (addr, from string, metrics bool) {
+	switch s.Command[0] {
+	case "api":
+		if v, ok := flagValue(s.Command, "addr"); ok {
+			return v, "--addr", false
+		}
+		v, _ := envValue(s, "TGFLOW_API_ADDR")
+		return v, "TGFLOW_API_ADDR", false
+	case "doctor":
+		v, _ := flagValue(s.Command, "listen")
+		return v, "--listen", true
+	}
+	v, _ := envValue(s, "TGFLOW_HTTP_ADDR")
+	_, service := registry().Lookup(s.Command[0])
+	return v, "TGFLOW_HTTP_ADDR", service
+}
+
 // listenPort is the port of a listen address like 0.0.0.0:9464.
 func listenPort(addr string) string {
 	_, port, err := net.SplitHostPort(addr)
@@ -383,13 +433,12 @@ func checkHealthchecks(t *testing.T, p *types.Project) {
 			t.Errorf("service %s: healthcheck URL %q, want http://127.0.0.1:PORT/healthz", name, test[3])
 			continue
 		}
-		addrVar := "TGFLOW_HTTP_ADDR"
-		if len(s.Command) > 0 && s.Command[0] == "api" {
-			addrVar = "TGFLOW_API_ADDR"
+		if len(s.Command) == 0 {
+			continue // checkCommands reports it
 		}
-		addr, _ := envValue(s, addrVar)
+		addr, from, _ := listenAddr(s)
 		if listenPort(addr) == "" || listenPort(addr) != u.Port() {
-			t.Errorf("service %s: healthcheck asks port %s, the service listens on %s=%q", name, u.Port(), addrVar, addr)
+			t.Errorf("service %s: healthcheck asks port %s, the service listens on %s=%q", name, u.Port(), from, addr)
 		}
 	}
 }
@@ -451,7 +500,7 @@ func checkFiles(t *testing.T, p *types.Project) {
 }
 
 // Prometheus (profile observability) loads the committed alert rules and scrapes /metrics of
-// every tgflow service container, and nothing else.
+// every tgflow service container and of doctor (the dashboard's series), and nothing else.
 func checkScrapes(t *testing.T, p *types.Project) {
 	prom, ok := p.Services["prometheus"]
 	if !ok {
@@ -503,12 +552,12 @@ func checkScrapes(t *testing.T, p *types.Project) {
 		if !isTgflow(s) || oneShot(s) || len(s.Command) == 0 {
 			continue
 		}
-		if _, service := registry().Lookup(s.Command[0]); !service {
-			continue // only services serve /metrics (runServices); tgflow api does not
+		addr, from, metrics := listenAddr(s)
+		if !metrics {
+			continue // tgflow api serves no /metrics
 		}
-		addr, _ := envValue(s, "TGFLOW_HTTP_ADDR")
 		if port := listenPort(addr); port == "" {
-			t.Errorf("service %s serves no /metrics (TGFLOW_HTTP_ADDR=%q)", name, addr)
+			t.Errorf("service %s serves no /metrics (%s=%q)", name, from, addr)
 		} else if want := name + ":" + port; !targets[want] {
 			t.Errorf("prometheus does not scrape %s", want)
 		} else {

@@ -100,10 +100,11 @@ func TestEveryServiceRunsUnderItsNATSUser(t *testing.T) {
 	var mu sync.Mutex
 	outs := map[string]string{}
 	errs := map[string]error{}
-	var consumers []string
+	var consumers, drained []string
 	for _, spec := range registry() {
 		if spec.Name != "ingest" {
 			consumers = append(consumers, spec.Consumers...)
+			drained = append(drained, spec.Name)
 		}
 		wg.Go(func() {
 			env := maps.Clone(base)
@@ -126,6 +127,10 @@ func TestEveryServiceRunsUnderItsNATSUser(t *testing.T) {
 	if out, err := as(ctx, "proj-postgres", "projections", "verify", "postgres"); err != nil {
 		t.Errorf("tgflow projections verify postgres as proj-postgres: %v\n%s", err, out)
 	}
+	// Doctor reads streams, consumers and the log (what the dashboard shows).
+	if out, err := as(ctx, "doctor", "doctor", "--json", "--services", strings.Join(drained, ",")); err != nil {
+		t.Errorf("tgflow doctor as doctor: %v\n%s", err, out)
+	}
 	// The API reads a post's facts from the log and the consumers' lag.
 	apiGet(t, as, "/api/posts/1700000001/9001", "/api/channels")
 	for _, spec := range registry() {
@@ -142,7 +147,7 @@ func TestEveryServiceRunsUnderItsNATSUser(t *testing.T) {
 	// What each user's permissions allow that this run did not use (paths the run does not
 	// take, such as dead-lettering, or room to tighten): logged for review.
 	pubs := srv.Published()
-	for _, spec := range append(registry(), services.Spec{Name: "api"}) {
+	for _, spec := range append(registry(), services.Spec{Name: "api"}, services.Spec{Name: "doctor"}) {
 		u, _ := server.Lookup(spec.Name)
 		allow, _ := u.Permissions()
 		var unused []string

@@ -55,6 +55,8 @@ type User struct {
 	ReadsConsumers []string
 	// ListsConsumers users list the log's consumers with their info (the API's lag page).
 	ListsConsumers bool
+	// ReadsDLQ users read the dead letters (doctor's DLQ depth by consumer and class).
+	ReadsDLQ bool
 }
 
 // Users returns every user of the deployment, in a fixed order: admin, cli, one per
@@ -92,6 +94,8 @@ func Users() []User {
 			Doc: "Qdrant projection: its consumer; catches up and rebuilds from the log"},
 		{Name: "proj-neo4j", Consumers: []string{topology.ConsumerProjNeo4j}, LogReader: true, PausesConsumers: true,
 			Doc: "Neo4j projection: its consumer; catches up and rebuilds from the log"},
+		{Name: "doctor", LogReader: true, ScansLog: true, ListsConsumers: true, ReadsDLQ: true,
+			Doc: "`tgflow doctor --listen` (the dashboard's consumer, DLQ, stuck-post and checkpoint series): reads streams, consumers and the log; publishes nothing"},
 		{Name: "api", ScansLog: true, ListsConsumers: true,
 			Doc: "`tgflow api`: reads a post's facts from the log and the consumers' lag; publishes nothing"},
 	}
@@ -150,7 +154,10 @@ func (u User) Permissions() (allow, deny []string) {
 			allow = append(allow, api+"CONSUMER.PAUSE."+log+"."+name)
 		}
 	}
-	if len(u.Consumers) > 0 {
+	if u.ReadsDLQ {
+		dlq := topology.DLQStream
+		allow = append(allow, api+"STREAM.INFO."+dlq, api+"STREAM.MSG.GET."+dlq, api+"DIRECT.GET."+dlq, api+"DIRECT.GET."+dlq+".>")
+	} else if len(u.Consumers) > 0 {
 		// A service process that could not start its service prints the log's and the DLQ's
 		// summary as it exits (tgflow ingest without Telegram credentials).
 		allow = append(allow, api+"STREAM.INFO."+topology.DLQStream)
