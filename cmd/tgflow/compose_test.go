@@ -240,10 +240,10 @@ func checkServicesAndUsers(t *testing.T, p *types.Project, env map[string]string
 			t.Errorf("doctor --services %q, want every registered service %q", listed, strings.Join(want, ","))
 		}
 	}
-	// Every long-running tgflow container connects as the NATS user of its own name (a
-	// service with no TGFLOW_NATS_URL would start an embedded server of its own).
+	// Every long-running tgflow container and operator tool connects as the NATS user of its
+	// own name (a service with no TGFLOW_NATS_URL would start an embedded server of its own).
 	for name, s := range p.Services {
-		if !isTgflow(s) || oneShot(s) {
+		if !isTgflow(s) || (oneShot(s) && !slices.Contains(s.Profiles, "tools")) {
 			continue
 		}
 		u, ok := server.Lookup(name)

@@ -147,7 +147,7 @@ func TestEveryServiceRunsUnderItsNATSUser(t *testing.T) {
 	// What each user's permissions allow that this run did not use (paths the run does not
 	// take, such as dead-lettering, or room to tighten): logged for review.
 	pubs := srv.Published()
-	for _, spec := range append(registry(), services.Spec{Name: "api"}, services.Spec{Name: "doctor"}) {
+	for _, spec := range append(registry(), services.Spec{Name: "api"}, services.Spec{Name: "doctor"}, services.Spec{Name: "cli"}) {
 		u, _ := server.Lookup(spec.Name)
 		allow, _ := u.Permissions()
 		var unused []string
