@@ -6,7 +6,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"testing"
 
 	"github.com/tgflow/tgflow/internal/testenv"
@@ -25,12 +24,16 @@ func TestGeneratedFilesAreCurrent(t *testing.T) {
 		t.Skipf("skipping: font %s not available (apt-get install fonts-dejavu-core): %v", font, err)
 	}
 	out := filepath.Join(t.TempDir(), "DataExport")
-	cmd := exec.Command(filepath.Join(runtime.GOROOT(), "bin", "go"), "run", "generate.go", "-out", out)
+	goBin, err := exec.LookPath("go")
+	if err != nil {
+		t.Fatalf("the go command is needed to run generate.go: %v", err)
+	}
+	cmd := exec.Command(goBin, "run", "generate.go", "-out", out)
 	if b, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("go run generate.go: %v\n%s", err, b)
 	}
 	generated := map[string][]byte{}
-	err := filepath.WalkDir(out, func(p string, d fs.DirEntry, err error) error {
+	err = filepath.WalkDir(out, func(p string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
 			return err
 		}
