@@ -167,7 +167,7 @@ func (q *Query) normalize() error {
 	return errors.Join(errs...)
 }
 
-// Highlight markers ts_headline puts around matches; search_norm maps them to spaces in
+// Highlight markers ts_headline puts around matches; searchFold (search_norm) maps them to spaces in
 // every document, so they mark nothing else.
 const (
 	markOpen  = '\x01'
@@ -215,59 +215,66 @@ func Search(ctx context.Context, db Querier, schema string, q Query) ([]Hit, err
 	}
 	var sql string
 	if q.Text == "" {
-		sql = fmt.Sprintf(`SELECT p.channel_id, p.message_id, p.posted_at, coalesce(p.text, ''), 0::float8, coalesce(s.config::text, ''), coalesce(s.extra, ''), ''
+		sql = fmt.Sprintf(`SELECT p.channel_id, p.message_id, p.posted_at, coalesce(p.text, ''), 0::float8, coalesce(s.config::text, ''), coalesce(s.extra, '')
 FROM %[1]s.posts p LEFT JOIN %[1]s.post_search s ON s.channel_id = p.channel_id AND s.message_id = p.message_id
 WHERE %[2]s
 ORDER BY p.posted_at DESC, p.channel_id DESC, p.message_id DESC
 LIMIT %[3]s`, s, strings.Join(where, " AND "), arg(q.Limit))
 	} else {
-		text, opts := arg(q.Text), arg(headlineOptions)
-		// One tsquery per configuration, each matched only against the documents built in it;
-		// written out (not computed once in a CTE) so that the planner sees constants, estimates
-		// their selectivity and can combine GIN index scans of the three branches (BitmapOr).
-		// The hits' headlines are computed over the folded searchable text, whose characters
-		// are those of the original one by one.
+		// The query folded as the documents are (searchFold is search_norm). One tsquery per
+		// configuration, each matched only against the documents built in it; written out (not
+		// computed once in a CTE) so that the planner sees constants, estimates their
+		// selectivity and can combine GIN index scans of the three branches (BitmapOr).
+		text := arg(searchFold(q.Text))
 		tsq := func(cfg string) string {
-			return fmt.Sprintf("websearch_to_tsquery('pg_catalog.%s', %s.search_norm(%s))", cfg, s, text)
+			return fmt.Sprintf("websearch_to_tsquery('pg_catalog.%s', %s)", cfg, text)
 		}
 		sql = fmt.Sprintf(`WITH m AS (
   SELECT s.channel_id, s.message_id, s.config, s.extra, p.posted_at, p.text,
-    CASE s.config WHEN 'pg_catalog.russian'::regconfig THEN %[6]s WHEN 'pg_catalog.english'::regconfig THEN %[7]s ELSE %[8]s END AS tq,
+    CASE s.config WHEN 'pg_catalog.russian'::regconfig THEN %[4]s WHEN 'pg_catalog.english'::regconfig THEN %[5]s ELSE %[6]s END AS tq,
     s.document
   FROM %[1]s.post_search s
   JOIN %[1]s.posts p ON p.channel_id = s.channel_id AND p.message_id = s.message_id
-  WHERE ((s.config = 'pg_catalog.russian'::regconfig AND s.document @@ %[6]s)
-      OR (s.config = 'pg_catalog.english'::regconfig AND s.document @@ %[7]s)
-      OR (s.config = 'pg_catalog.simple'::regconfig AND s.document @@ %[8]s))
-    AND %[3]s
+  WHERE ((s.config = 'pg_catalog.russian'::regconfig AND s.document @@ %[4]s)
+      OR (s.config = 'pg_catalog.english'::regconfig AND s.document @@ %[5]s)
+      OR (s.config = 'pg_catalog.simple'::regconfig AND s.document @@ %[6]s))
+    AND %[2]s
 ), top AS (
   SELECT m.*, ts_rank(m.document, m.tq)::float8 AS score FROM m
   ORDER BY score DESC, m.posted_at DESC, m.channel_id DESC, m.message_id DESC
-  LIMIT %[4]s
+  LIMIT %[3]s
 )
-SELECT top.channel_id, top.message_id, top.posted_at, coalesce(top.text, ''), top.score, top.config::text, top.extra,
-  ts_headline(top.config, %[1]s.search_norm(coalesce(top.text, '') || E'\n' || top.extra), top.tq, %[5]s)
+SELECT top.channel_id, top.message_id, top.posted_at, coalesce(top.text, ''), top.score, top.config::text, top.extra
 FROM top
 ORDER BY top.score DESC, top.posted_at DESC, top.channel_id DESC, top.message_id DESC`,
-			s, text, strings.Join(where, " AND "), arg(q.Limit), opts, tsq("russian"), tsq("english"), tsq("simple"))
+			s, strings.Join(where, " AND "), arg(q.Limit), tsq("russian"), tsq("english"), tsq("simple"))
 	}
 	rows, err := db.Query(ctx, sql, args...)
 	if err != nil {
 		return nil, fmt.Errorf("search %s: %w", schema, err)
 	}
+	var docs []string // per hit: its searchable text, text and extra
 	hits, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Hit, error) {
 		var h Hit
-		var extra, marked string
-		if err := r.Scan(&h.ChannelID, &h.MessageID, &h.Date, &h.Text, &h.Score, &h.Config, &extra, &marked); err != nil {
+		var extra string
+		if err := r.Scan(&h.ChannelID, &h.MessageID, &h.Date, &h.Text, &h.Score, &h.Config, &extra); err != nil {
 			return h, err
 		}
 		h.Date = h.Date.UTC()
-		// The document ts_headline marked: text, newline, extra (see the statement).
-		h.Excerpt, h.Highlights = excerpt(h.Text+"\n"+extra, marked)
+		docs = append(docs, h.Text+"\n"+extra)
 		return h, nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("search %s: %w", schema, err)
+	}
+	marked := make([]string, len(hits))
+	if q.Text != "" && len(hits) > 0 {
+		if marked, err = headlines(ctx, db, hits, docs, q.Text); err != nil {
+			return nil, fmt.Errorf("search %s: %w", schema, err)
+		}
+	}
+	for i := range hits {
+		hits[i].Excerpt, hits[i].Highlights = excerpt(docs[i], marked[i])
 	}
 	if err := decorate(ctx, db, schema, hits); err != nil {
 		return nil, err
@@ -363,11 +370,34 @@ LEFT JOIN %[1]s.channels c ON c.id = t.channel_id`, ident(schema)), chs, msgs)
 	return nil
 }
 
+// headlines returns, per hit, ts_headline's rendering of its folded document with every
+// match of the query between markOpen and markClose. The documents are folded here (search_norm
+// costs about a millisecond per document in SQL).
+func headlines(ctx context.Context, db Querier, hits []Hit, docs []string, query string) ([]string, error) {
+	configs, folded := make([]string, len(hits)), make([]string, len(hits))
+	for i, h := range hits {
+		configs[i], folded[i] = "pg_catalog."+h.Config, searchFold(docs[i])
+	}
+	rows, err := db.Query(ctx, `SELECT ts_headline(t.c::regconfig, t.d, websearch_to_tsquery(t.c::regconfig, $3), $4)
+FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS t(c, d, n) ORDER BY t.n`, configs, folded, searchFold(query), headlineOptions)
+	if err != nil {
+		return nil, fmt.Errorf("headlines: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, fmt.Errorf("headlines: %w", err)
+	}
+	if len(out) != len(hits) {
+		return nil, fmt.Errorf("headlines: %d for %d hits", len(out), len(hits))
+	}
+	return out, nil
+}
+
 // lead is how many code points an excerpt keeps before its first highlight.
 const lead = 60
 
 // excerpt cuts the excerpt of doc. marked is ts_headline's rendering of doc folded by
-// search_norm with every match between markOpen and markClose ("" when nothing was
+// searchFold with every match between markOpen and markClose ("" when nothing was
 // matched); since the folding maps one character to one character, the marks' positions are
 // positions in doc. If the two disagree in length (a server whose lower-casing changed the
 // length), the folded text is used instead of doc.

@@ -108,7 +108,9 @@ func joinNonEmpty(sep string, parts ...string) string {
 }
 
 // The fold of search_norm (migrations/00002_derived_details.sql): foldFrom[i] becomes
-// foldTo[i]. The two must stay equal; TestSearchFoldMatchesSQL compares them.
+// foldTo[i]. Documents, queries and headlines are folded in Go; the SQL functions serve
+// ad-hoc queries (SCHEMA.md). The two must stay equal; TestSearchFoldMatchesSQL compares
+// them.
 const (
 	foldFrom = "ABCDEFGHIJKLMNOPQRSTUVWXYZАБВГДЕЁЖЗИЙКЛМНОПРСТУФХЦЧШЩЪЫЬЭЮЯЄІЇЎҐёѐ\x01\x02"
 	foldTo   = "abcdefghijklmnopqrstuvwxyzабвгдеежзийклмнопрстуфхцчшщъыьэюяєіїўґее  "
