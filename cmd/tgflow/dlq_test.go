@@ -108,6 +108,16 @@ func (s *seen) count(key string) int {
 	return s.n[key]
 }
 
+// deadLetters counts the DLQ's entries.
+func deadLetters(t *testing.T, js jetstream.JetStream) int {
+	t.Helper()
+	dls, err := worker.ListDeadLetters(context.Background(), js, "", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(dls)
+}
+
 func dlqLs(t *testing.T, env []string, args ...string) []dlqRow {
 	t.Helper()
 	out, errOut, err := tgflow(t, env, append([]string{"dlq", "ls", "--json"}, args...)...)
@@ -140,10 +150,12 @@ func TestDLQReplayReachesItsStageOnly(t *testing.T) {
 	runTestStage(t, nenv.JS, topology.ConsumerVision, events.ProducerVision, vision.router(false))
 	poison := dlqPost(5, 1, "poison")
 	publishFacts(t, nenv.JS, poison, dlqPost(5, 2, "fine"))
-	natstest.Eventually(t, 10*time.Second, "both stages done", func() bool {
-		return consumerDone(nenv.JS, topology.ConsumerTagger) && consumerDone(nenv.JS, topology.ConsumerVision)
-	})
 	env := []string{"TGFLOW_NATS_URL=" + nenv.URL}
+	// Idle alone is not enough: right after a publish a consumer may not count it yet.
+	natstest.Eventually(t, 10*time.Second, "the fine post tagged, the poison dead-lettered, both stages done", func() bool {
+		return natstest.Count(t, nenv.JS, "posts.tagged.5") == 1 && deadLetters(t, nenv.JS) == 1 &&
+			consumerDone(nenv.JS, topology.ConsumerTagger) && vision.count(poison.Subject) == 1 && consumerDone(nenv.JS, topology.ConsumerVision)
+	})
 	rows := dlqLs(t, env)
 	if len(rows) != 1 || rows[0].Consumer != topology.ConsumerTagger || rows[0].Class != string(worker.ClassPermanent) || !strings.Contains(rows[0].Reason, errPoisonPill.Error()) {
 		t.Fatalf("DLQ %+v", rows)

@@ -163,7 +163,10 @@ func TestOperatingRecipesRunAgainstALiveServer(t *testing.T) {
 	var never atomic.Bool
 	runTestStage(t, nenv.JS, topology.ConsumerTagger, events.ProducerTagger, poisonTagger(&never))
 	publishFacts(t, nenv.JS, dlqPost(1234567890, 1, "first post"), dlqPost(1234567890, 2, "poison"), dlqPost(1234567890, 3, "third post"))
-	natstest.Eventually(t, 10*time.Second, "tagger done", func() bool { return consumerDone(nenv.JS, topology.ConsumerTagger) })
+	natstest.Eventually(t, 10*time.Second, "two posts tagged, the poison dead-lettered", func() bool {
+		return natstest.Count(t, nenv.JS, "posts.tagged.1234567890") == 2 && deadLetters(t, nenv.JS) == 1 &&
+			consumerDone(nenv.JS, topology.ConsumerTagger)
+	})
 	tgEnv := []string{"TGFLOW_NATS_URL=" + nenv.URL, "TGFLOW_POSTGRES_URL=" + testenv.NewPostgresDB(t)}
 	natsEnv := append(os.Environ(), "NATS_URL="+nenv.URL)
 

@@ -297,7 +297,11 @@ func TestGrowingDLQ(t *testing.T) {
 	expect := []string{topology.ConsumerTagger}
 	for i := 1; i <= 3; i++ {
 		publishAll(t, env.JS, parsed(1, int64(i), "poison"), parsed(2, int64(i), "fine"))
-		natstest.Eventually(t, 10*time.Second, "tagger idle", func() bool { return idle(t, env.JS, topology.ConsumerTagger) })
+		// Idle alone is not enough: right after a publish the consumer may not count it yet.
+		natstest.Eventually(t, 10*time.Second, "the poison dead-lettered and the tagger idle", func() bool {
+			dls, err := worker.ListDeadLetters(context.Background(), env.JS, "", 0)
+			return err == nil && len(dls) == i && idle(t, env.JS, topology.ConsumerTagger)
+		})
 		r := run(t, env.JS, doctor.Options{Expected: expect})
 		want := []doctor.DLQGroup{{Consumer: topology.ConsumerTagger, Class: string(worker.ClassPermanent), Count: i}}
 		if r.DLQ.Total != i || len(r.DLQ.Groups) != 1 || r.DLQ.Groups[0].Consumer != want[0].Consumer || r.DLQ.Groups[0].Class != want[0].Class || r.DLQ.Groups[0].Count != i {
@@ -329,7 +333,9 @@ func TestStuckPostsNameTheMissingStep(t *testing.T) {
 	})
 	h.start(t, topology.ConsumerEmbedder, events.ProducerEmbedder, embedded)
 	publishAll(t, env.JS, parsed(7, 1, "one"), parsed(7, 2, "two"), parsed(7, 3, "three"))
-	natstest.Eventually(t, 10*time.Second, "tagger idle", func() bool { return idle(t, env.JS, topology.ConsumerTagger) })
+	natstest.Eventually(t, 10*time.Second, "3 posts tagged and the tagger idle", func() bool {
+		return natstest.Count(t, env.JS, "posts.tagged.7") == 3 && idle(t, env.JS, topology.ConsumerTagger)
+	})
 	expect := []string{topology.ConsumerTagger, topology.ConsumerEnricher, topology.ConsumerEmbedder}
 
 	// Before the deadline: nothing is stuck (the enricher is only dead).
