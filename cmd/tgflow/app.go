@@ -125,7 +125,7 @@ func newFlags(name string, a *app) *flag.FlagSet {
 func parseFlags(fs *flag.FlagSet, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		if err == flag.ErrHelp {
-			return nil
+			return errHelp // the flag set printed the usage; the command must not run
 		}
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}

@@ -32,6 +32,9 @@ func runHealth(ctx context.Context, a *app, args []string) error {
 		target, args = args[0], args[1:]
 	}
 	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return errHelp
+		}
 		return fmt.Errorf("%w: %w", errUnhealthy, err)
 	}
 	if target == "" && fs.NArg() == 1 {

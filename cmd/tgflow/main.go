@@ -17,7 +17,7 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr, os.Environ())
 	stop()
-	if err != nil {
+	if err != nil && !errors.Is(err, errHelp) {
 		fmt.Fprintln(os.Stderr, "tgflow:", err)
 	}
 	os.Exit(exitCode(err))
@@ -27,7 +27,7 @@ func main() {
 // any other failure (among them a verify that found differences).
 func exitCode(err error) int {
 	switch {
-	case err == nil:
+	case err == nil, errors.Is(err, errHelp):
 		return 0
 	case errors.Is(err, errUsage):
 		return 2
@@ -36,6 +36,10 @@ func exitCode(err error) int {
 }
 
 var errUsage = errors.New("usage")
+
+// errHelp is returned by a command asked for -h/--help: it printed its usage and did
+// nothing else; the exit status is 0.
+var errHelp = errors.New("help requested")
 
 // app is one invocation: its arguments, streams and environment.
 type app struct {

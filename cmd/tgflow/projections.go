@@ -121,6 +121,9 @@ func runMigrate(ctx context.Context, a *app, args []string) (err error) {
 	if len(args) == 0 || (args[0] != "up" && args[0] != "status") {
 		return fmt.Errorf("%w: tgflow migrate up|status", errUsage)
 	}
+	if err := parseFlags(newFlags("migrate "+args[0], a), args[1:]); err != nil {
+		return err // no flags: -h prints that, anything else is a usage error
+	}
 	b, log, err := a.base()
 	if err != nil {
 		return err
