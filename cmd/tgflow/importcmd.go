@@ -10,6 +10,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/tgflow/tgflow/internal/tracing"
 	"github.com/tgflow/tgflow/services/ingest/export"
 	"github.com/tgflow/tgflow/services/ingest/importer"
 	"github.com/tgflow/tgflow/testdata/sample"
@@ -41,6 +42,15 @@ func runImport(ctx context.Context, a *app, args []string) error {
 		return err
 	}
 	defer c.Close()
+	shutdownTracing, err := tracing.Setup(ctx, a.env, "import")
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err := shutdownTracing(context.WithoutCancel(ctx)); err != nil {
+			log.Warn("tracing: spans not flushed", "err", err)
+		}
+	}()
 	res, err := importExport(ctx, c.JS, x, log)
 	if err != nil {
 		return err
