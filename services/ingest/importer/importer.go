@@ -18,6 +18,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/tgflow/tgflow/events"
+	"github.com/tgflow/tgflow/nats/publish"
 	"github.com/tgflow/tgflow/nats/topology"
 	"github.com/tgflow/tgflow/services/ingest/export"
 	"github.com/tgflow/tgflow/services/ingest/logscan"
@@ -134,18 +135,51 @@ func (im *Importer) onLog(ctx context.Context, ch events.ChannelID, since time.T
 	return ids, nil
 }
 
-// ledgerEvery is how many published facts are waited for and recorded in the ledger at
-// once: an import stopped midway has recorded all but the last of these groups. It stays
-// well under the client's limit of outstanding asynchronous publishes (4000), which a
-// slow server would otherwise turn into "stalled" errors.
-const ledgerEvery = 2000
+// ledgerEvery is how many published facts make one group: a group's facts are waited for
+// and then recorded in the ledger together, while the next groups are published. An import
+// stopped midway has recorded all but its last groups. With one group being published, one
+// being acknowledged and one's ledger entries being written, at most three groups' publishes
+// are outstanding: well under the client's limit of outstanding asynchronous publishes
+// (4000), which a slow server would otherwise turn into "stalled" errors.
+const ledgerEvery = 1000
 
-// Import publishes x's facts that neither the ledger nor the log has yet. Every
-// ledgerEvery facts (and at the end) it waits until the log has acknowledged them and only
-// then records them in the ledger.
-func (im *Importer) Import(ctx context.Context, x *export.Export) (Result, error) {
+// parsedAhead is how many facts the export's parser may run ahead of the publisher.
+const parsedAhead = 512
+
+// fact is one item of the export's facts, or the error that ends them.
+type fact struct {
+	ev  events.Event
+	err error
+}
+
+// parse reads x's facts in its own goroutine, so that parsing the export overlaps with
+// publishing: the returned channel yields them in order and is closed after the last (or
+// after an error, which comes last). Cancelling ctx stops the parser.
+func (im *Importer) parse(ctx context.Context, x *export.Export) <-chan fact {
+	out := make(chan fact, parsedAhead)
+	go func() {
+		defer close(out)
+		for ev, err := range x.Facts(ctx, im.media) {
+			select {
+			case out <- fact{ev, err}:
+			case <-ctx.Done():
+				return
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	return out
+}
+
+// Import publishes x's facts that neither the ledger nor the log has yet. The export is
+// parsed while its facts are published; every ledgerEvery facts (and at the end), once the
+// log has acknowledged a group of facts, the group is recorded in the ledger, while the
+// next groups are published.
+func (im *Importer) Import(ctx context.Context, x *export.Export) (res Result, err error) {
 	start := im.now()
-	res := Result{Stats: x.Stats()}
+	res = Result{Stats: x.Stats()}
 	seen := map[string]int64{}
 	onLog := map[string]bool{}
 	var imported []events.ChannelID
@@ -193,13 +227,29 @@ func (im *Importer) Import(ctx context.Context, x *export.Export) (Result, error
 		marked = true
 		return nil
 	}
-	var pending []ledgerEntry // published, not yet recorded
-	newPerChannel := map[events.ChannelID]int{}
-	pub := newPublisher(im.js)
-	for ev, err := range x.Facts(ctx, im.media) {
-		if err != nil {
-			return res, err
+
+	pctx, stop := context.WithCancel(ctx)
+	defer stop() // ends the parser when the import ends early
+	rec, err := im.newRecorder(pctx)
+	if err != nil {
+		return res, err
+	}
+	defer func() {
+		if rec.closed {
+			return
 		}
+		// An import ending early still records the groups it handed over.
+		dups, rerr := rec.close()
+		res.Duplicates = dups
+		err = errors.Join(err, rerr)
+	}()
+	g := rec.group()
+	newPerChannel := map[events.ChannelID]int{}
+	for f := range im.parse(pctx, x) {
+		if f.err != nil {
+			return res, f.err
+		}
+		ev := f.ev
 		var key string
 		var version int64
 		var ch events.ChannelID
@@ -222,24 +272,27 @@ func (im *Importer) Import(ctx context.Context, x *export.Export) (Result, error
 		if onLog[ev.ID] {
 			// On the log, not in the ledger: record it without publishing it again.
 			res.Unchanged++
-			pending = append(pending, ledgerEntry{key, itoa(version)})
+			g.entries = append(g.entries, ledgerEntry{key, itoa(version)})
 			continue
 		}
 		if err := mark(); err != nil {
 			return res, err
 		}
-		if err := pub.publish(ctx, ev); err != nil {
+		if err := g.facts.Add(pctx, ev); err != nil {
 			return res, err
 		}
-		pending = append(pending, ledgerEntry{key, itoa(version)})
+		g.entries = append(g.entries, ledgerEntry{key, itoa(version)})
 		newPerChannel[ch]++
 		res.Published++
-		if len(pending) >= ledgerEvery {
-			if res.Duplicates, err = im.record(ctx, pub, pending); err != nil {
+		if len(g.entries) >= ledgerEvery {
+			if err := rec.send(g); err != nil {
 				return res, err
 			}
-			pending = pending[:0]
+			g = rec.group()
 		}
+	}
+	if err := ctx.Err(); err != nil {
+		return res, err // the parser stopped early
 	}
 	// The chats that brought something new get a channels.synced with their title and counts.
 	for _, c := range x.Chats() {
@@ -249,13 +302,17 @@ func (im *Importer) Import(ctx context.Context, x *export.Export) (Result, error
 		now := im.now().UTC()
 		p := &events.ChannelSynced{ChannelID: c.ChannelID, Title: c.Name, Cursor: c.LastMessageID, Fetched: c.Messages,
 			New: newPerChannel[c.ChannelID], Skipped: c.Skipped, StartedAt: start.UTC(), FinishedAt: now}
-		if err := pub.publish(ctx, events.New(events.ProducerIngest, p, now, "import", now.Format(time.RFC3339Nano))); err != nil {
+		if err := g.facts.Add(pctx, events.New(events.ProducerIngest, p, now, "import", now.Format(time.RFC3339Nano))); err != nil {
 			return res, err
 		}
 		res.Published++
 	}
-	var err error
-	if res.Duplicates, err = im.record(ctx, pub, pending); err != nil {
+	if err := rec.send(g); err != nil {
+		return res, err
+	}
+	dups, err := rec.close()
+	res.Duplicates = dups
+	if err != nil {
 		return res, err
 	}
 	for _, ch := range imported {
@@ -277,23 +334,91 @@ func startedKey(ch events.ChannelID) string { return "started." + ch.String() }
 // ledgerEntry is one ledger write: a post version or an album.
 type ledgerEntry struct{ key, value string }
 
-// record waits until the log has acknowledged everything pub published, then writes the
-// entries to the ledger and waits for those too. dups is pub's duplicate count so far.
-func (im *Importer) record(ctx context.Context, pub *publisher, entries []ledgerEntry) (dups int, err error) {
-	if dups, err = pub.wait(ctx); err != nil {
-		return dups, err
+// group is a group of published facts and the ledger entries that record them (and the
+// facts found on the log, recorded without a publish).
+type group struct {
+	facts   *publish.Batch
+	entries []ledgerEntry
+}
+
+// recorder records groups in the ledger in order, in its own goroutine: it waits until the
+// log acknowledged a group's facts, then writes the group's entries and waits for those.
+type recorder struct {
+	ctx    context.Context
+	pub    *publish.Publisher // the log
+	ledger *publish.Publisher // the ledger bucket's stream
+	in     chan group         // unbuffered: one group waits while one is recorded
+	done   chan struct{}
+	closed bool
+	dups   int
+	err    error // set by the goroutine before done is closed
+}
+
+func (im *Importer) newRecorder(ctx context.Context) (*recorder, error) {
+	pub, err := publish.New(im.js, publish.Options{})
+	if err != nil {
+		return nil, fmt.Errorf("import: %w", err)
 	}
-	if len(entries) == 0 {
-		return dups, nil
+	led, err := publish.New(im.js, publish.Options{Stream: "KV_" + topology.BucketImported})
+	if err != nil {
+		return nil, fmt.Errorf("import: %w", err)
 	}
-	led := newPublisher(im.js)
-	for _, e := range entries {
-		if err := led.publishRaw(ctx, &nats.Msg{Subject: "$KV." + topology.BucketImported + "." + e.key, Data: []byte(e.value)}); err != nil {
-			return dups, err
+	r := &recorder{ctx: ctx, pub: pub, ledger: led, in: make(chan group), done: make(chan struct{})}
+	go r.run()
+	return r, nil
+}
+
+func (r *recorder) group() group { return group{facts: r.pub.Batch()} }
+
+// send hands g over, waiting while the previous group is being recorded; it returns the
+// recorder's error once it has failed.
+func (r *recorder) send(g group) error {
+	select {
+	case r.in <- g:
+		return nil
+	case <-r.done:
+		return r.err
+	}
+}
+
+// close waits until every group sent is recorded; it returns the facts the log already
+// had (duplicates) and the first failure. It may be called again.
+func (r *recorder) close() (dups int, err error) {
+	if !r.closed {
+		r.closed = true
+		close(r.in)
+	}
+	<-r.done
+	return r.dups, r.err
+}
+
+func (r *recorder) run() {
+	defer close(r.done)
+	for g := range r.in {
+		dups, err := g.facts.Wait(r.ctx)
+		r.dups += dups
+		if err == nil && len(g.entries) > 0 {
+			err = r.record(g.entries)
+		}
+		if err != nil {
+			r.err = err
+			return
 		}
 	}
-	if _, err := led.wait(ctx); err != nil {
-		return dups, fmt.Errorf("import ledger: %w (the facts are published; a re-import finds them on the log)", err)
+}
+
+// record writes entries to the ledger and waits for them.
+func (r *recorder) record(entries []ledgerEntry) error {
+	b := r.ledger.Batch()
+	for _, e := range entries {
+		if err := b.AddMsg(r.ctx, &nats.Msg{Subject: "$KV." + topology.BucketImported + "." + e.key, Data: []byte(e.value)}); err != nil {
+			// What was sent is still awaited, so that the error is about this entry.
+			_, werr := b.Wait(r.ctx)
+			return fmt.Errorf("import ledger: %w (the facts are published; a re-import finds them on the log)", errors.Join(err, werr))
+		}
 	}
-	return dups, nil
+	if _, err := b.Wait(r.ctx); err != nil {
+		return fmt.Errorf("import ledger: %w (the facts are published; a re-import finds them on the log)", err)
+	}
+	return nil
 }
