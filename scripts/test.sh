@@ -641,6 +641,12 @@ if in_ci; then
 	fi
 fi
 
+# go test's default of 10 minutes per package binary is too short for the process tests
+# (internal/proctest: a cluster, a fault run) on a loaded machine; a -timeout given wins.
+TIMEOUT=(-timeout 30m)
+for f in ${FLAGS[@]+"${FLAGS[@]}"}; do
+	[[ $f == -timeout* || $f == --timeout* ]] && TIMEOUT=()
+done
 MAIN_PKGS=(${PACKAGES[@]+"${PACKAGES[@]}"})
 [[ ${#MAIN_PKGS[@]} -eq 0 ]] && MAIN_PKGS=(./...)
 # is_repeat_pkg: is this import path one of REPEAT_PKGS or below one?
@@ -656,7 +662,7 @@ run_go_test() {
 	local label=$1 count=$2 t0=$SECONDS
 	shift 2
 	log "go test -count=$count -shuffle=on $* ${FLAGS[*]-}"
-	if go test -count="$count" -shuffle=on "$@" ${FLAGS[@]+"${FLAGS[@]}"}; then
+	if go test -count="$count" -shuffle=on ${TIMEOUT[@]+"${TIMEOUT[@]}"} "$@" ${FLAGS[@]+"${FLAGS[@]}"}; then
 		SUMMARY+=("$label: ok ($((SECONDS - t0))s)")
 	else
 		RESULT=1
@@ -687,7 +693,7 @@ if ((RACE)); then
 		if ! command -v gcc >/dev/null 2>&1; then apt_install gcc libc6-dev; fi
 		log "CGO_ENABLED=1 go test -race -count=1 ${RACE_PKGS[*]} ${FLAGS[*]-}"
 		T0=$SECONDS
-		if CGO_ENABLED=1 go test -race -count=1 "${RACE_PKGS[@]}" ${FLAGS[@]+"${FLAGS[@]}"}; then
+		if CGO_ENABLED=1 go test -race -count=1 ${TIMEOUT[@]+"${TIMEOUT[@]}"} "${RACE_PKGS[@]}" ${FLAGS[@]+"${FLAGS[@]}"}; then
 			SUMMARY+=("go test -race: ok ($((SECONDS - T0))s)")
 		else
 			RESULT=1
