@@ -29,13 +29,12 @@ func init() {
 // errDoctorUnhealthy is doctor's verdict as an error: exit status 1.
 var errDoctorUnhealthy = errors.New("unhealthy")
 
-// cannotConnect is exit status 2. main's exitCode maps errUsage to 2, so this error
-// matches errUsage under errors.Is while printing only its own text.
+// cannotConnect is exit status 2 (see exitCoder in main.go).
 type cannotConnect struct{ err error }
 
-func (e cannotConnect) Error() string        { return "cannot connect: " + e.err.Error() }
-func (e cannotConnect) Unwrap() error        { return e.err }
-func (e cannotConnect) Is(target error) bool { return target == errUsage }
+func (e cannotConnect) Error() string { return "cannot connect: " + e.err.Error() }
+func (e cannotConnect) Unwrap() error { return e.err }
+func (e cannotConnect) ExitCode() int { return 2 }
 
 func runDoctor(ctx context.Context, a *app, args []string) error {
 	fs := newFlags("doctor", a)

@@ -32,10 +32,18 @@ func exitCode(err error) int {
 	case errors.Is(err, errUsage):
 		return 2
 	}
+	var ec exitCoder
+	if errors.As(err, &ec) {
+		return ec.ExitCode()
+	}
 	return 1
 }
 
 var errUsage = errors.New("usage")
+
+// exitCoder is an error that chooses its exit status (tgflow doctor: 2 when it cannot
+// connect).
+type exitCoder interface{ ExitCode() int }
 
 // errHelp is returned by a command asked for -h/--help: it printed its usage and did
 // nothing else; the exit status is 0.
