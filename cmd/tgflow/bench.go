@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/pprof"
+	"slices"
 	"strings"
 	"time"
 
@@ -30,18 +31,20 @@ func init() {
 		runBench, nil})
 }
 
-// benchSubcommands maps each `tgflow bench` subcommand to its implementation.
+// benchSubcommands maps each `tgflow bench` subcommand to its implementation; another
+// file adds one from its init.
 var benchSubcommands = map[string]func(ctx context.Context, a *app, args []string) error{
 	"pipeline": runBenchPipeline,
 }
 
 func runBench(ctx context.Context, a *app, args []string) error {
+	names := slices.Sorted(maps.Keys(benchSubcommands))
 	if len(args) == 0 {
-		return fmt.Errorf("%w: bench needs a subcommand: pipeline", errUsage)
+		return fmt.Errorf("%w: bench needs a subcommand: %s", errUsage, strings.Join(names, ", "))
 	}
 	run, ok := benchSubcommands[args[0]]
 	if !ok {
-		return fmt.Errorf("%w: bench has no subcommand %q", errUsage, args[0])
+		return fmt.Errorf("%w: bench has no subcommand %q (%s)", errUsage, args[0], strings.Join(names, ", "))
 	}
 	return run(ctx, a, args[1:])
 }
