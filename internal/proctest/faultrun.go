@@ -15,6 +15,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/tgflow/tgflow/events"
+	"github.com/tgflow/tgflow/nats/natstest"
 	"github.com/tgflow/tgflow/nats/publish"
 	"github.com/tgflow/tgflow/nats/topology"
 	"github.com/tgflow/tgflow/projections"
@@ -271,7 +272,7 @@ func RunCorpus(t TB, bins map[string]string, corpus *Corpus, pgURL string, fault
 		t.Errorf("%s: posts not deleted but without an embedding: %v", label, lost)
 	}
 	for _, spec := range events.Specs() {
-		res.Facts[spec.Subject] = countFacts(t, ctx, js, spec.Subject+".>")
+		res.Facts[spec.Subject] = natstest.Count(t, js, spec.Subject+".>")
 	}
 	if got := res.Facts["posts.parsed"]; got != corpus.Posts {
 		t.Errorf("%s: %d posts.parsed on the log, want %d", label, got, corpus.Posts)
@@ -375,24 +376,6 @@ func firstDiff(a, b []string) string {
 		}
 	}
 	return "none"
-}
-
-// countFacts is how many facts on the log match filter (from the stream's subject counts).
-func countFacts(t TB, ctx context.Context, js jetstream.JetStream, filter string) int {
-	t.Helper()
-	s, err := js.Stream(ctx, topology.LogStream)
-	if err != nil {
-		t.Fatalf("count %s: %v", filter, err)
-	}
-	info, err := s.Info(ctx, jetstream.WithSubjectFilter(filter))
-	if err != nil {
-		t.Fatalf("count %s: %v", filter, err)
-	}
-	n := 0
-	for _, c := range info.State.Subjects {
-		n += int(c)
-	}
-	return n
 }
 
 // eventually polls cond until it holds or timeout passes (then the run fails).

@@ -113,9 +113,16 @@ func Facts(t testing.TB, js jetstream.JetStream, filters ...string) []events.Eve
 	return out
 }
 
+// Failer is what Count needs of its caller: a *testing.T, or internal/proctest's runner of
+// the same checks outside a test.
+type Failer interface {
+	Helper()
+	Fatalf(format string, args ...any)
+}
+
 // Count is how many facts on the log match filter, from the stream's subject counts: it
 // creates no consumer, so a test may poll it as often as it likes.
-func Count(t testing.TB, js jetstream.JetStream, filter string) int {
+func Count(t Failer, js jetstream.JetStream, filter string) int {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()

@@ -6,6 +6,8 @@ import (
 	"strings"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/tgflow/tgflow/internal/textlang"
 )
 
 // The search document of a post (table post_search) is derived from the rows the projection
@@ -139,24 +141,14 @@ func searchFold(s string) string {
 	}, s)
 }
 
-// searchConfig is search_config: russian when at least 30 % of the Latin and Cyrillic
-// letters are Cyrillic (U+0400–U+04FF), english when there are Latin letters otherwise,
-// simple when fewer than 3 letters of either.
+// searchConfig is search_config: the text search configuration of the language textlang
+// tells (russian, english; simple when it tells none).
 func searchConfig(doc string) string {
-	var cyr, lat int
-	for _, r := range doc {
-		switch {
-		case r >= 0x400 && r <= 0x4ff:
-			cyr++
-		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z':
-			lat++
-		}
-	}
-	switch {
-	case cyr+lat < 3:
-		return "simple"
-	case cyr*10 >= (cyr+lat)*3:
+	switch textlang.Of(doc) {
+	case "ru":
 		return "russian"
+	case "en":
+		return "english"
 	}
-	return "english"
+	return "simple"
 }

@@ -12,6 +12,7 @@ import (
 	qd "github.com/qdrant/go-client/qdrant"
 
 	"github.com/tgflow/tgflow/events"
+	"github.com/tgflow/tgflow/internal/textlang"
 )
 
 // postState is everything the projection knows of one post, kept in the meta collection
@@ -94,28 +95,9 @@ func fieldsOf(p *events.Post) *postFields {
 	}
 }
 
-// langOf is the language of a post's text as tgflow's search tells them apart, by the rule
-// of the Postgres read model's search_config (migrations/00002_derived_details.sql), so both
-// read models agree: "ru" when at least 30 % of its Latin (A-Z) and Cyrillic (U+0400–U+04FF)
-// letters are Cyrillic, "en" otherwise, "" when it has fewer than 3 such letters.
-func langOf(text string) string {
-	var cyr, lat int
-	for _, r := range text {
-		switch {
-		case r >= 0x400 && r <= 0x4ff:
-			cyr++
-		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z':
-			lat++
-		}
-	}
-	switch {
-	case cyr+lat < 3:
-		return ""
-	case cyr*10 >= (cyr+lat)*3:
-		return "ru"
-	}
-	return "en"
-}
+// langOf is the language of a post's text by the rule every read model shares (textlang),
+// so that Qdrant's lang and Postgres's search configuration agree.
+func langOf(text string) string { return textlang.Of(text) }
 
 // applyPost keeps the newest post version; an equal version replaces (same fact again, or
 // the same version observed once more).
