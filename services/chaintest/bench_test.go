@@ -2,10 +2,8 @@ package chaintest_test
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"maps"
-	"math/rand/v2"
 	"os"
 	"runtime"
 	"strconv"
@@ -22,6 +20,7 @@ import (
 	"github.com/tgflow/tgflow/nats/topology"
 	"github.com/tgflow/tgflow/nats/worker"
 	"github.com/tgflow/tgflow/services"
+	"github.com/tgflow/tgflow/services/benchpipe"
 	"github.com/tgflow/tgflow/services/embed"
 	"github.com/tgflow/tgflow/services/embed/use/usetest"
 	"github.com/tgflow/tgflow/services/embedder"
@@ -32,42 +31,8 @@ import (
 // EnvBenchPosts overrides the number of posts one run of a chain benchmark sends.
 const EnvBenchPosts = "TGFLOW_BENCH_CHAIN_POSTS"
 
-var (
-	ruWords = strings.Fields("релиз версия компилятор сервер база данных очередь сообщений поток событий кластер " +
-		"обновление безопасность уязвимость библиотека интерфейс производительность память процессор сеть запрос " +
-		"ответ клиент пользователь команда разработчики проект открытый исходный код тестирование сборка " +
-		"развёртывание контейнер облако хранилище индекс поиск вектор модель обучение данные анализ отчёт")
-	enWords = strings.Fields("release version compiler server database queue messages stream events cluster " +
-		"update security vulnerability library interface performance memory processor network request " +
-		"response client user team developers project open source code testing build deploy container " +
-		"cloud storage index search vector model training data analysis report")
-	benchTags = []string{"#golang", "#nats", "#postgres", "#kubernetes", "#ml", "#security", "#новости", "#релиз"}
-)
-
-// benchPost is a post of 20–45 words in Russian or English (a hashtag in one of three),
-// deterministic in i.
-func benchPost(i int) events.Event {
-	r := rand.New(rand.NewPCG(uint64(i), 7))
-	words := ruWords
-	if i%2 == 1 {
-		words = enWords
-	}
-	n := 20 + r.IntN(26)
-	parts := make([]string, 0, n+1)
-	for range n {
-		parts = append(parts, words[r.IntN(len(words))])
-	}
-	var hashtags []string
-	if i%3 == 0 {
-		h := benchTags[r.IntN(len(benchTags))]
-		parts = append(parts, h)
-		hashtags = []string{strings.TrimPrefix(h, "#")}
-	}
-	text := strings.Join(parts, " ") + "."
-	p := events.Post{PostRef: events.PostRef{ChannelID: events.ChannelID(100 + i%7), MessageID: int64(1 + i)}, ChannelUsername: fmt.Sprintf("bench%d", i%7),
-		Date: time.Date(2026, 11, 2, 0, 0, 0, 0, time.UTC).Add(time.Duration(i) * time.Second), Text: text, Hashtags: hashtags}
-	return events.PostEvent(&events.PostParsed{Post: p})
-}
+// benchPost is post number i of tgflow bench pipeline's corpus (one corpus for both).
+func benchPost(i int) events.Event { return benchpipe.Post(i) }
 
 func benchPosts(b *testing.B, def int) int {
 	if v := os.Getenv(EnvBenchPosts); v != "" {
