@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/tgflow/tgflow/events"
+	window "github.com/tgflow/tgflow/internal/excerpt"
 	"github.com/tgflow/tgflow/migrations"
 )
 
@@ -46,7 +47,7 @@ const (
 	// MaxLimit is the largest Limit accepted.
 	MaxLimit = 500
 	// ExcerptRunes is the length of Hit.Excerpt at most, in code points (plus "…" marks).
-	ExcerptRunes = 240
+	ExcerptRunes = window.Runes
 )
 
 // Query is one search. Every field is optional; the zero Query lists the newest posts.
@@ -393,9 +394,6 @@ FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS t(c, d, n) ORDER BY t.n`,
 	return out, nil
 }
 
-// lead is how many code points an excerpt keeps before its first highlight.
-const lead = 60
-
 // excerpt cuts the excerpt of doc. marked is ts_headline's rendering of doc folded by
 // searchFold with every match between markOpen and markClose ("" when nothing was
 // matched); since the folding maps one character to one character, the marks' positions are
@@ -448,35 +446,7 @@ func excerpt(doc, marked string) (string, []Span) {
 			break
 		}
 	}
-	start := 0
-	if first > lead {
-		start = first - lead
-		for k := start; k < first; k++ { // start at a word
-			if rs[k] == ' ' {
-				start = k + 1
-				break
-			}
-		}
-	}
-	end := min(len(rs), start+ExcerptRunes)
-	if end < len(rs) {
-		for k := end; k > start+ExcerptRunes*3/4; k-- { // end at a word
-			if rs[k] == ' ' {
-				end = k
-				break
-			}
-		}
-	}
-	var b strings.Builder
-	shift := -start
-	if start > 0 {
-		b.WriteString("…")
-		shift++
-	}
-	b.WriteString(string(rs[start:end]))
-	if end < len(rs) {
-		b.WriteString("…")
-	}
+	text, start, end, shift := window.Cut(rs, first)
 	spans := []Span{}
 	for i := start; i < end; i++ {
 		if !mk[i] {
@@ -489,5 +459,5 @@ func excerpt(doc, marked string) (string, []Span) {
 		spans = append(spans, Span{Start: i + shift, End: j + shift})
 		i = j
 	}
-	return b.String(), spans
+	return text, spans
 }

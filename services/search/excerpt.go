@@ -4,14 +4,12 @@ import (
 	"strings"
 	"unicode"
 
+	window "github.com/tgflow/tgflow/internal/excerpt"
 	"github.com/tgflow/tgflow/services/embed/hashing/textnorm"
 )
 
 // ExcerptRunes is the length of an excerpt, at most (plus the ellipses).
-const ExcerptRunes = 240
-
-// lead is how much text an excerpt keeps before the first matching word.
-const lead = 60
+const ExcerptRunes = window.Runes
 
 // Terms are the stems of a query's words, stop words left out: a word of a post matches
 // when its stem is one of them (the same folding and Snowball stemmers as the tagger, so
@@ -77,44 +75,18 @@ func (t Terms) matches(rs []rune) []Span {
 func Excerpt(text string, terms Terms) (string, []Span) {
 	rs := []rune(strings.Join(strings.Fields(text), " "))
 	spans := terms.matches(rs)
-	start := 0
-	if len(spans) > 0 && spans[0].Start > lead {
-		start = spans[0].Start - lead
-		// Start at a word: skip to after the next space.
-		for k := start; k < spans[0].Start; k++ {
-			if rs[k] == ' ' {
-				start = k + 1
-				break
-			}
-		}
+	first := -1
+	if len(spans) > 0 {
+		first = spans[0].Start
 	}
-	end := min(len(rs), start+ExcerptRunes)
-	if end < len(rs) {
-		// End at a word: back to the last space, unless that loses too much.
-		for k := end; k > start+ExcerptRunes*3/4; k-- {
-			if rs[k] == ' ' {
-				end = k
-				break
-			}
-		}
-	}
-	var b strings.Builder
-	shift := -start
-	if start > 0 {
-		b.WriteString("…")
-		shift++
-	}
-	b.WriteString(string(rs[start:end]))
-	if end < len(rs) {
-		b.WriteString("…")
-	}
+	text, start, end, shift := window.Cut(rs, first)
 	var out []Span
 	for _, s := range spans {
 		if s.Start >= start && s.End <= end {
 			out = append(out, Span{s.Start + shift, s.End + shift})
 		}
 	}
-	return b.String(), out
+	return text, out
 }
 
 // Segment is a part of an excerpt, highlighted or not: what a page or a terminal renders.
