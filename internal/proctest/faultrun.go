@@ -15,6 +15,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/tgflow/tgflow/events"
+	"github.com/tgflow/tgflow/nats/logtail"
 	"github.com/tgflow/tgflow/nats/natstest"
 	"github.com/tgflow/tgflow/nats/publish"
 	"github.com/tgflow/tgflow/nats/topology"
@@ -222,19 +223,26 @@ func RunCorpus(t TB, bins map[string]string, corpus *Corpus, pgURL string, fault
 		want[c.Name] = true
 	}
 	var extra []string
-	eventually(t, 90*time.Second, label+": the log has exactly the topology's consumers", func() bool {
-		extra = extra[:0]
-		n := 0
+	n := 0
+	for deadline := time.Now().Add(logtail.InactiveThreshold + 30*time.Second); ; time.Sleep(time.Second) {
+		extra, n = extra[:0], 0
 		lister := logStream.ListConsumers(ctx)
 		for ci := range lister.Info() {
 			if want[ci.Name] {
 				n++
 			} else {
-				extra = append(extra, ci.Name)
+				extra = append(extra, fmt.Sprintf("%s (filters %v, inactive threshold %v, created %s)",
+					ci.Name, ci.Config.FilterSubjects, ci.Config.InactiveThreshold, ci.Created.Format(time.RFC3339)))
 			}
 		}
-		return lister.Err() == nil && n == len(want) && len(extra) == 0
-	})
+		if lister.Err() == nil && n == len(want) && len(extra) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: the log has %d of the topology's %d consumers and %d others a minute after every service stopped (a leak):\n%s",
+				label, n, len(want), len(extra), strings.Join(extra, "\n"))
+		}
+	}
 	out := Run(t, ctx, bins["tgflow"], env, "projections", "verify", "postgres")
 	t.Logf("%s: %s", label, strings.TrimSpace(out))
 
@@ -376,14 +384,4 @@ func firstDiff(a, b []string) string {
 		}
 	}
 	return "none"
-}
-
-// eventually polls cond until it holds or timeout passes (then the run fails).
-func eventually(t TB, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(timeout); !cond(); time.Sleep(200 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
-		}
-	}
 }

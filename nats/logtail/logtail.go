@@ -16,6 +16,11 @@ import (
 	"github.com/tgflow/tgflow/nats/topology"
 )
 
+// InactiveThreshold is how long the server keeps an ordered reader of the log whose process
+// is gone (SIGKILL, a lost node) before deleting it. Every reader of the log sets it (nats.go's
+// default is 5 minutes), so that a killed process leaks its readers for a minute at most.
+const InactiveThreshold = time.Minute
+
 // From says where following starts: after a sequence, at a time, or at the beginning.
 type From struct {
 	// AfterSeq > 0 starts at AfterSeq+1 (state restored from a snapshot at AfterSeq).
@@ -53,7 +58,7 @@ func Follow(ctx context.Context, js jetstream.JetStream, opts Options, fn func(s
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	cfg := jetstream.OrderedConsumerConfig{FilterSubjects: opts.Filters, InactiveThreshold: time.Minute}
+	cfg := jetstream.OrderedConsumerConfig{FilterSubjects: opts.Filters, InactiveThreshold: InactiveThreshold}
 	switch {
 	case opts.From.AfterSeq > 0:
 		cfg.DeliverPolicy, cfg.OptStartSeq = jetstream.DeliverByStartSequencePolicy, opts.From.AfterSeq+1

@@ -10,6 +10,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/tgflow/tgflow/events"
+	"github.com/tgflow/tgflow/nats/logtail"
 	"github.com/tgflow/tgflow/nats/topology"
 )
 
@@ -25,9 +26,10 @@ func (a *Assembler) onLog(ctx context.Context, ev events.Event, since time.Time)
 	}
 	t := since.UTC()
 	cons, err := a.js.OrderedConsumer(ctx, topology.LogStream, jetstream.OrderedConsumerConfig{
-		FilterSubjects: []string{subj},
-		DeliverPolicy:  jetstream.DeliverByStartTimePolicy,
-		OptStartTime:   &t,
+		FilterSubjects:    []string{subj},
+		DeliverPolicy:     jetstream.DeliverByStartTimePolicy,
+		OptStartTime:      &t,
+		InactiveThreshold: logtail.InactiveThreshold,
 	})
 	if err != nil {
 		return false, fmt.Errorf("look up %s on the log: %w", ev.ID, err)

@@ -14,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/tgflow/tgflow/events"
+	"github.com/tgflow/tgflow/nats/logtail"
 	"github.com/tgflow/tgflow/nats/topology"
 	"github.com/tgflow/tgflow/projections"
 )
@@ -75,7 +76,7 @@ func (r Replayer) CatchUp(ctx context.Context, p projections.Projection, until u
 	}
 	oc, err := r.JS.OrderedConsumer(ctx, topology.LogStream, jetstream.OrderedConsumerConfig{
 		FilterSubjects: filters, DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: from + 1,
-		InactiveThreshold: time.Minute,
+		InactiveThreshold: logtail.InactiveThreshold,
 	})
 	if err != nil {
 		return from, fmt.Errorf("replay consumer: %w", err)

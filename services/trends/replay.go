@@ -10,6 +10,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/tgflow/tgflow/events"
+	"github.com/tgflow/tgflow/nats/logtail"
 	"github.com/tgflow/tgflow/nats/topology"
 )
 
@@ -53,8 +54,9 @@ func ReplayStart(ctx context.Context, js jetstream.JetStream, m *Machine, now ti
 	}
 	newest := now
 	cons, err := js.OrderedConsumer(ctx, topology.LogStream, jetstream.OrderedConsumerConfig{
-		FilterSubjects: []string{s.Filter()},
-		DeliverPolicy:  jetstream.DeliverLastPolicy,
+		FilterSubjects:    []string{s.Filter()},
+		DeliverPolicy:     jetstream.DeliverLastPolicy,
+		InactiveThreshold: logtail.InactiveThreshold,
 	})
 	if err != nil {
 		return time.Time{}, fmt.Errorf("%w: newest fact: %w", ErrReplay, err)
@@ -108,9 +110,10 @@ func Replay(ctx context.Context, js jetstream.JetStream, m *Machine, from time.T
 	}
 	start := from.UTC()
 	cons, err := js.OrderedConsumer(ctx, topology.LogStream, jetstream.OrderedConsumerConfig{
-		FilterSubjects: subjects,
-		DeliverPolicy:  jetstream.DeliverByStartTimePolicy,
-		OptStartTime:   &start,
+		FilterSubjects:    subjects,
+		DeliverPolicy:     jetstream.DeliverByStartTimePolicy,
+		OptStartTime:      &start,
+		InactiveThreshold: logtail.InactiveThreshold,
 	})
 	if err != nil {
 		return st, fmt.Errorf("%w: %w", ErrReplay, err)

@@ -48,8 +48,8 @@ func FuzzTokenize(f *testing.F) {
 // panic; one that loads has a vocabulary it can tokenise with.
 func FuzzLoadTokenizer(f *testing.F) {
 	f.Add([]byte{})
-	f.Add([]byte{0x0a, 0x05, 0x0a, 0x01, 'a', 0x15, 0, 0, 0x80, 0xbf})      // one piece "a", score -1
-	f.Add([]byte{0x0a, 0xff, 0xff, 0xff, 0xff, 0x0f})                        // a length past the end
+	f.Add([]byte{0x0a, 0x05, 0x0a, 0x01, 'a', 0x15, 0, 0, 0x80, 0xbf})        // one piece "a", score -1
+	f.Add([]byte{0x0a, 0xff, 0xff, 0xff, 0xff, 0x0f})                         // a length past the end
 	f.Add([]byte{0x22, 0x04, 0x2a, 0x02, 0x00, 0x01, 0x0a, 0x03, 0x0a, 0x01}) // normalizer spec, truncated piece
 	f.Fuzz(func(t *testing.T, data []byte) {
 		path := filepath.Join(t.TempDir(), use.SPModelFile)
