@@ -70,11 +70,16 @@ func runAPI(ctx context.Context, a *app, args []string) error {
 	if g, ok := rm.Service.Graph.(search.Neo4j); ok {
 		ready = append(ready, api.Check{Name: "neo4j", Check: g.Driver.VerifyConnectivity})
 	}
+	metrics, err := api.NewMetrics(newMetricsRegistry())
+	if err != nil {
+		return err
+	}
 	srv, err := api.New(cfg, api.Deps{
-		Search: rm.Service,
-		Store:  api.PGStore{Pool: rm.Pool, Schema: rm.Schema},
-		Log:    api.NATSLog{JS: c.JS},
-		Ready:  ready,
+		Search:  rm.Service,
+		Store:   api.PGStore{Pool: rm.Pool, Schema: rm.Schema},
+		Log:     api.NATSLog{JS: c.JS},
+		Ready:   ready,
+		Metrics: metrics,
 	}, log)
 	if err != nil {
 		return err
@@ -90,7 +95,7 @@ func runAPI(ctx context.Context, a *app, args []string) error {
 	if rm.Service.Graph != nil {
 		backends = append(backends, "neo4j")
 	}
-	fmt.Fprintf(a.stdout, "tgflow api: http://%s/ (search: %v; JSON under /api, OpenAPI at /api/openapi.json)\n", ln.Addr(), backends)
+	fmt.Fprintf(a.stdout, "tgflow api: http://%s/ (search: %v; JSON under /api, OpenAPI at /api/openapi.json, Prometheus series at /metrics)\n", ln.Addr(), backends)
 	log.Info("api listening", "addr", ln.Addr().String(), "backends", backends)
 	return srv.Serve(ctx, ln)
 }

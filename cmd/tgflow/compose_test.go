@@ -383,10 +383,10 @@ func listenAddr(s types.ServiceConfig) (addr, from string, metrics bool) {
 	switch s.Command[0] {
 	case "api":
 		if v, ok := flagValue(s.Command, "addr"); ok {
-			return v, "--addr", false
+			return v, "--addr", true
 		}
 		v, _ := envValue(s, "TGFLOW_API_ADDR")
-		return v, "TGFLOW_API_ADDR", false
+		return v, "TGFLOW_API_ADDR", true // its /metrics is on the API's own listener
 	case "doctor":
 		v, _ := flagValue(s.Command, "listen")
 		return v, "--listen", true
@@ -554,7 +554,7 @@ func checkScrapes(t *testing.T, p *types.Project) {
 		}
 		addr, from, metrics := listenAddr(s)
 		if !metrics {
-			continue // tgflow api serves no /metrics
+			continue
 		}
 		if port := listenPort(addr); port == "" {
 			t.Errorf("service %s serves no /metrics (%s=%q)", name, from, addr)

@@ -18,6 +18,7 @@ import (
 	"github.com/tgflow/tgflow/nats/natstest"
 	"github.com/tgflow/tgflow/nats/worker"
 	"github.com/tgflow/tgflow/services"
+	"github.com/tgflow/tgflow/services/api"
 )
 
 // describing is a Registerer that records the name of every series registered through it
@@ -96,6 +97,9 @@ func exportedSeries(t *testing.T) map[string]bool {
 		rec.names[f.GetName()] = true
 	}
 	rec.record(doctor.NewCollector(env.JS, doctor.Options{}, 0, logx.Discard()))
+	if _, err := api.NewMetrics(rec); err != nil { // what tgflow api serves at /metrics
+		t.Fatal(err)
+	}
 	for n := range rec.names {
 		for _, suffix := range []string{"_bucket", "_sum", "_count"} {
 			rec.names[n+suffix] = true

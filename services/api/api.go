@@ -49,6 +49,9 @@ type Deps struct {
 	Log    Log
 	// Ready lists the readiness checks; /readyz fails while any fails.
 	Ready []Check
+	// Metrics, when set, times every route (tgflow_api_request_seconds) and serves the
+	// series at GET /metrics.
+	Metrics *Metrics
 }
 
 // Server serves the API and the web page.
@@ -141,7 +144,10 @@ func New(cfg Config, deps Deps, log *slog.Logger) (*Server, error) {
 		if rt.Path != "/healthz" && rt.Path != "/readyz" {
 			h = s.limit.limit(h)
 		}
-		mux.Handle(rt.Method+" "+rt.Path, h)
+		mux.Handle(rt.Method+" "+rt.Path, deps.Metrics.observe(rt.Path, h))
+	}
+	if mh := deps.Metrics.handler(); mh != nil {
+		mux.Handle("GET /metrics", mh) // for Prometheus, outside the documented API
 	}
 	mux.HandleFunc("GET /", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, http.StatusNotFound, "no such page: "+r.Method+" "+r.URL.Path, nil)
