@@ -63,7 +63,7 @@ func (e *Embedder) Embed(ctx context.Context, texts []string) ([][]float32, erro
 				return tokens, fmt.Errorf("%w: vector index %d out of place", ErrInvalidAnswer, d.Index)
 			}
 			if len(d.Embedding) != e.info.Dim {
-				return tokens, fmt.Errorf("%w: model %s answers %d dimensions, TGFLOW_EMBED_DIM is %d",
+				return tokens, fmt.Errorf("%w: model %s answers %d dimensions, TGFLOW_OPENAI_EMBED_DIM is %d",
 					ErrRejected, e.info.Model, len(d.Embedding), e.info.Dim)
 			}
 			v, err := normalize(d.Embedding)
