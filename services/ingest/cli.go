@@ -186,6 +186,15 @@ func ListChannels(ctx context.Context, js jetstream.JetStream) ([]ChannelInfo, e
 	out := make([]ChannelInfo, 0, len(recs))
 	byID, byName := map[events.ChannelID]int{}, map[string]int{}
 	for _, r := range recs {
+		// One channel can have two records for a moment: ingest resolving a username writes
+		// ch.<id> before it deletes pending.<username>. Records come sorted by key, ch.* first:
+		// the later one of a channel already listed is that leftover.
+		if _, dup := byID[r.ChannelID]; r.ChannelID.Valid() && dup {
+			continue
+		}
+		if _, dup := byName[strings.ToLower(r.Username)]; !r.ChannelID.Valid() && r.Username != "" && dup {
+			continue
+		}
 		info := ChannelInfo{ChannelID: r.ChannelID, Username: r.Username, Title: r.Title, Subscribed: r.Subscribed,
 			Resolved: r.ChannelID.Valid(), Due: r.Due, Cursor: r.Cursor, LastSync: r.LastSync,
 			LastError: r.LastError, ErrorCode: r.ErrorCode, RetryAt: r.RetryAt}
