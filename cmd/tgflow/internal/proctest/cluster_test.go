@@ -12,8 +12,8 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/tgflow/tgflow/cmd/tgflow/internal/proctest"
 	"github.com/tgflow/tgflow/events"
-	"github.com/tgflow/tgflow/internal/proctest"
 	"github.com/tgflow/tgflow/internal/testenv"
 	"github.com/tgflow/tgflow/nats/natstest"
 	"github.com/tgflow/tgflow/nats/publish"

@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tgflow/tgflow/internal/proctest"
+	"github.com/tgflow/tgflow/cmd/tgflow/internal/proctest"
 	"github.com/tgflow/tgflow/internal/testenv"
 )
 
