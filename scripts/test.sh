@@ -642,7 +642,7 @@ if in_ci; then
 fi
 
 # go test's default of 10 minutes per package binary is too short for the process tests
-# (internal/proctest: a cluster, a fault run) on a loaded machine; a -timeout given wins.
+# (cmd/tgflow/internal/proctest: a cluster, a fault run) on a loaded machine; a -timeout given wins.
 TIMEOUT=(-timeout 30m)
 for f in ${FLAGS[@]+"${FLAGS[@]}"}; do
 	[[ $f == -timeout* || $f == --timeout* ]] && TIMEOUT=()

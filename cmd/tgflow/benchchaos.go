@@ -11,13 +11,13 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/tgflow/tgflow/internal/proctest"
+	"github.com/tgflow/tgflow/cmd/tgflow/internal/proctest"
 )
 
 func init() { benchSubcommands["chaos"] = runBenchChaos }
 
 // runBenchChaos is the long fault run: the corpus fed once under faults and once without,
-// every service as its own process (the same code as internal/proctest's TestFaultRunLosesNothing).
+// every service as its own process (the same code as cmd/tgflow/internal/proctest's TestFaultRunLosesNothing).
 func runBenchChaos(ctx context.Context, a *app, args []string) error {
 	fs := newFlags("bench chaos", a)
 	posts := fs.Int("posts", 3000, "posts in the generated corpus (with albums, links, images, edits, deletions)")

@@ -113,7 +113,7 @@ func Facts(t testing.TB, js jetstream.JetStream, filters ...string) []events.Eve
 	return out
 }
 
-// Failer is what Count needs of its caller: a *testing.T, or internal/proctest's runner of
+// Failer is what Count needs of its caller: a *testing.T, or cmd/tgflow/internal/proctest's runner of
 // the same checks outside a test.
 type Failer interface {
 	Helper()

@@ -168,7 +168,7 @@ func DLQSubject(consumer string) string { return DLQPrefix + "." + consumer }
 // the consumer's max ack pending) and keeps it alive with InProgress every third of the wait
 // while it applies (nats/worker). A stage's pulled messages may wait in the client's buffer
 // behind slow work that no keep-alive covers, so its ack wait stays long; a restarted stage
-// needs no predecessor's messages to make progress (tested in internal/proctest).
+// needs no predecessor's messages to make progress (tested in cmd/tgflow/internal/proctest).
 var (
 	StageBackOff      = []time.Duration{30 * time.Second, time.Minute, 2 * time.Minute, 5 * time.Minute, 10 * time.Minute}
 	StageMaxDeliver   = 8
