@@ -39,7 +39,7 @@
 #      With package arguments: only those of yours that lie under them (./...
 #      counts as all of them); the pass is skipped when none does.
 #   8. Fuzzing (only when no packages are given): each fuzz target of FUZZ_TARGETS below
-#      runs for TGFLOW_FUZZ_TIME (default 5s) with go test -fuzz. A crasher fails the pass
+#      runs for TGFLOW_FUZZ_TIME (default 10s) with go test -fuzz. A crasher fails the pass
 #      and is written by go under the package's testdata/fuzz/<Target>/: commit it with
 #      the fix, and it runs in every later go test as a regression case.
 #   Every pass always runs; the exit status is non-zero if any fails or a
@@ -66,7 +66,7 @@
 #   TGFLOW_NEO4J_PORT         Bolt port for the started Neo4j (default: any free port)
 #   TGFLOW_NEO4J_JAVA_OPTS    JVM options for the harness (default: -Xms256m -Xmx1g
 #                             -XX:+UseSerialGC -XX:TieredStopAtLevel=1 ...)
-#   TGFLOW_FUZZ_TIME          how long each fuzz target runs (go's -fuzztime; default 5s)
+#   TGFLOW_FUZZ_TIME          how long each fuzz target runs (go's -fuzztime; default 10s)
 #   TGFLOW_SERVICE_TIMEOUT    seconds to wait for a service to start (default 180)
 #   PG_BINDIR                 directory with initdb/pg_ctl (default: newest /usr/lib/postgresql/*/bin)
 #   JAVA_HOME                 JDK to use if it is >= 17
@@ -721,16 +721,16 @@ if ((FUZZ)) && [[ ${#PACKAGES[@]} -eq 0 ]]; then
 	FUZZ_FAILED=()
 	for ft in "${FUZZ_TARGETS[@]}"; do
 		read -r pkg target <<<"$ft"
-		log "go test -run '^\$' -fuzz '^$target\$' -fuzztime ${TGFLOW_FUZZ_TIME:-5s} $pkg"
-		if ! go test -run '^$' -fuzz "^$target\$" -fuzztime "${TGFLOW_FUZZ_TIME:-5s}" "$pkg"; then
+		log "go test -run '^\$' -fuzz '^$target\$' -fuzztime ${TGFLOW_FUZZ_TIME:-10s} $pkg"
+		if ! go test -run '^$' -fuzz "^$target\$" -fuzztime "${TGFLOW_FUZZ_TIME:-10s}" "$pkg"; then
 			FUZZ_FAILED+=("$target")
 		fi
 	done
 	if ((${#FUZZ_FAILED[@]})); then
 		RESULT=1
-		SUMMARY+=("fuzzing: FAILED: ${FUZZ_FAILED[*]} (crashers under the package's testdata/fuzz; $((SECONDS - T0))s)")
+		SUMMARY+=("fuzzing: FAILED: ${FUZZ_FAILED[*]} (output above; a crasher is written under the package's testdata/fuzz; $((SECONDS - T0))s)")
 	else
-		SUMMARY+=("fuzzing: ok (${#FUZZ_TARGETS[@]} targets, ${TGFLOW_FUZZ_TIME:-5s} each, $((SECONDS - T0))s)")
+		SUMMARY+=("fuzzing: ok (${#FUZZ_TARGETS[@]} targets, ${TGFLOW_FUZZ_TIME:-10s} each, $((SECONDS - T0))s)")
 	fi
 elif ((FUZZ)); then
 	SUMMARY+=("fuzzing: skipped (packages given)")
