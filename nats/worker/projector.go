@@ -25,6 +25,9 @@ type Projector struct {
 	proj projections.Projection
 	// slots holds the batch in work, for the keep-alive.
 	slots [1]slot
+	// lastDelivery is the highest consumer delivery sequence applied so far (0: none yet, as
+	// after a start, which projsvc's start-up catch-up covers).
+	lastDelivery uint64
 }
 
 // NewProjector builds a projector runner.
@@ -111,13 +114,17 @@ func inLogOrder(facts []projections.Fact) []projections.Fact {
 func (p *Projector) process(ctx context.Context, batch []delivery) {
 	facts := make([]projections.Fact, 0, len(batch))
 	held := make([]jetstream.Msg, 0, len(batch))
+	var deliveries []uint64 // consumer sequences of the batch, dead-lettered ones included
 	for _, d := range batch {
 		m, ev := d.msg, d.ev
+		meta, err := m.Metadata()
+		if err == nil {
+			deliveries = append(deliveries, meta.Sequence.Consumer)
+		}
 		if d.err != nil {
 			p.fail(ctx, m, d.err)
 			continue
 		}
-		meta, err := m.Metadata()
 		if err != nil {
 			p.fail(ctx, m, Permanent(errors.Join(ErrNoMetadata, err)))
 			continue
@@ -126,9 +133,19 @@ func (p *Projector) process(ctx context.Context, batch []delivery) {
 		held = append(held, m)
 	}
 	if len(facts) == 0 {
+		p.delivered(deliveries)
 		return
 	}
 	facts = inLogOrder(facts)
+	if gap := p.missing(deliveries); gap && p.cfg.Gap != nil {
+		p.log.WarnContext(ctx, "deliveries missing (the server delivered facts this process never received); applying the log's facts below the batch first",
+			"first_seq", facts[0].Seq, "last_delivery", p.lastDelivery)
+		if err := p.cfg.Gap(ctx, facts[0].Seq); err != nil {
+			// Left unacked: the batch comes again, and the gap is looked at again then.
+			p.log.ErrorContext(ctx, "filling the gap from the log failed; the batch is left to be redelivered", "err", err)
+			return
+		}
+	}
 	sl := &p.slots[0]
 	sl.holdBatch(held)
 	defer sl.release()
@@ -179,4 +196,31 @@ func (p *Projector) process(ctx context.Context, batch []delivery) {
 		}
 		p.processed.Inc()
 	}
+	p.delivered(deliveries)
+}
+
+// delivered records the deliveries of a batch done with.
+func (p *Projector) delivered(deliveries []uint64) {
+	if len(deliveries) > 0 {
+		p.lastDelivery = max(p.lastDelivery, slices.Max(deliveries))
+	}
+}
+
+// missing reports whether deliveries (the consumer sequences of a batch) skip one after the
+// last batch applied, or have a hole: each delivery, first or repeated, takes the next
+// consumer sequence, and this process is the consumer's only reader.
+func (p *Projector) missing(deliveries []uint64) bool {
+	if p.lastDelivery == 0 || len(deliveries) == 0 {
+		return false
+	}
+	ds := slices.Sorted(slices.Values(deliveries))
+	if ds[0] > p.lastDelivery+1 {
+		return true
+	}
+	for i := 1; i < len(ds); i++ {
+		if ds[i] > ds[i-1]+1 {
+			return true
+		}
+	}
+	return false
 }

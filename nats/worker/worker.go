@@ -51,6 +51,13 @@ type Config struct {
 	// projection applied) and before the input is acked. Returning an error leaves the input
 	// unacknowledged, as a crash at that point would.
 	BeforeAck func(msg jetstream.Msg) error
+	// Gap, for a projector, is called before a batch is applied when deliveries are missing:
+	// the consumer's delivery sequence skipped, so the server delivered facts this process
+	// never received (lost in transit, e.g. while a cluster moved the consumer's leader). They
+	// come again only after their ack wait, behind later facts that would move the checkpoint
+	// past them, so they would be skipped as applied. The hook applies, straight from the log,
+	// the facts below firstSeq that the projection does not hold (projsvc: Replayer.CatchUp).
+	Gap func(ctx context.Context, firstSeq uint64) error
 }
 
 func (c *Config) setDefaults() {

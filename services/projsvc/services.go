@@ -259,7 +259,12 @@ func (p *projector) Run(ctx context.Context) error {
 		if err == nil {
 			if err = catchUpDelivered(ctx, p.d.JS, c, proj, batch, log); err == nil {
 				defer closeFn()
-				run, err := worker.NewProjector(p.d.JS, worker.Config{Consumer: c.Config(), Batch: batch, Metrics: p.d.Metrics, Logger: log}, proj)
+				gap := func(ctx context.Context, firstSeq uint64) error {
+					r := Replayer{JS: p.d.JS, Consumer: c, Batch: batch, Logger: log, Live: true}
+					_, err := r.CatchUp(ctx, proj, firstSeq-1, nil)
+					return err
+				}
+				run, err := worker.NewProjector(p.d.JS, worker.Config{Consumer: c.Config(), Batch: batch, Metrics: p.d.Metrics, Logger: log, Gap: gap}, proj)
 				if err != nil {
 					return err
 				}
