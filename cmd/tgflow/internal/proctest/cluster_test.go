@@ -142,9 +142,30 @@ func TestClusterLeaderKilledMidRun(t *testing.T) {
 		}
 		return n
 	}
-	natstest.Eventually(t, 5*time.Minute, "every post embedded in Postgres", func() bool {
-		return count("post_embeddings") == posts
-	})
+	for deadline := time.Now().Add(5 * time.Minute); count("post_embeddings") != posts; time.Sleep(200 * time.Millisecond) {
+		if time.Now().Before(deadline) {
+			continue
+		}
+		// Where it stopped: each consumer's state and the read model's counts.
+		for _, name := range []string{"vision", "tagger", "enricher", "embedder", "albums", "trends", topology.ConsumerProjPostgres} {
+			c, err := js.Consumer(ctx, topology.LogStream, name)
+			if err != nil {
+				t.Logf("consumer %s: %v", name, err)
+				continue
+			}
+			ci, err := c.Info(ctx)
+			if err != nil {
+				t.Logf("consumer %s: %v", name, err)
+				continue
+			}
+			t.Logf("consumer %s: pending %d, ack pending %d, redelivered %d, waiting pulls %d, delivered %d, ack floor %d, leader %s",
+				name, ci.NumPending, ci.NumAckPending, ci.NumRedelivered, ci.NumWaiting, ci.Delivered.Stream, ci.AckFloor.Stream, clusterLeader(ci))
+		}
+		for _, subj := range []string{"posts.parsed.>", "posts.tagged.>", "posts.enriched.>", "posts.embedded.>"} {
+			t.Logf("%s: %d facts", subj, natstest.Count(t, js, subj))
+		}
+		t.Fatalf("after 5 min: %d posts, %d embeddings in Postgres, want %d", count("posts"), count("post_embeddings"), posts)
+	}
 
 	var distinct int
 	if err := conn.QueryRow(ctx, "SELECT count(DISTINCT (channel_id, message_id)) FROM tgflow.posts").Scan(&distinct); err != nil {
@@ -187,6 +208,13 @@ func TestClusterLeaderKilledMidRun(t *testing.T) {
 			t.Errorf("%s exited on its own: %v", p.Name, p.Exits)
 		}
 	}
+}
+
+func clusterLeader(ci *jetstream.ConsumerInfo) string {
+	if ci.Cluster == nil {
+		return "?"
+	}
+	return ci.Cluster.Leader
 }
 
 func streamLeader(t *testing.T, ctx context.Context, js jetstream.JetStream) string {
