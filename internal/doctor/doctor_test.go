@@ -333,8 +333,9 @@ func TestStuckPostsNameTheMissingStep(t *testing.T) {
 	})
 	h.start(t, topology.ConsumerEmbedder, events.ProducerEmbedder, embedded)
 	publishAll(t, env.JS, parsed(7, 1, "one"), parsed(7, 2, "two"), parsed(7, 3, "three"))
-	natstest.Eventually(t, 10*time.Second, "3 posts tagged and the tagger idle", func() bool {
-		return natstest.Count(t, env.JS, "posts.tagged.7") == 3 && idle(t, env.JS, topology.ConsumerTagger)
+	natstest.Eventually(t, 10*time.Second, "3 posts tagged, the tagger idle and the embedder's consumer created", func() bool {
+		_, err := env.JS.Consumer(context.Background(), topology.LogStream, topology.ConsumerEmbedder)
+		return err == nil && natstest.Count(t, env.JS, "posts.tagged.7") == 3 && idle(t, env.JS, topology.ConsumerTagger)
 	})
 	expect := []string{topology.ConsumerTagger, topology.ConsumerEnricher, topology.ConsumerEmbedder}
 
