@@ -3,6 +3,7 @@ package events
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -112,9 +113,14 @@ type Tag struct {
 type PostTagged struct {
 	PostRef
 	Rev
-	Trigger         string    `json:"trigger" jsonschema:"enum=initial,enum=edit,enum=vision_retag"`
-	Tags            []Tag     `json:"tags"`
+	Trigger string `json:"trigger" jsonschema:"enum=initial,enum=edit,enum=vision_retag"`
+	Tags    []Tag  `json:"tags"`
+	// Topics chosen by a chat provider from the configured list, when TopicsSource is set
+	// (TGFLOW_TAGGER=openai); the embedder passes them on instead of computing its own.
+	// The local tagger sets neither (facts before topics moved to the embedder may carry
+	// Topics without a source: they are ignored).
 	Topics          []string  `json:"topics,omitempty"`
+	TopicsSource    string    `json:"topics_source,omitempty"`
 	ChannelUsername string    `json:"channel_username,omitempty"`
 	PostedAt        time.Time `json:"posted_at"`
 	Text            string    `json:"text,omitempty"`
@@ -148,6 +154,7 @@ func (p *PostTagged) Validate() error {
 	if p.Provider == "" {
 		errs = append(errs, errors.New("provider is empty"))
 	}
+	errs = append(errs, validateTopics(p.Topics, p.TopicsSource, false)...)
 	return invalid(TypePostTagged, errs)
 }
 
@@ -177,8 +184,10 @@ type Page struct {
 type PostEnriched struct {
 	PostRef
 	Rev
-	Tags            []string  `json:"tags"`
+	Tags []string `json:"tags"`
+	// Topics and TopicsSource are the tagged revision's (a chat provider's choice), passed on.
 	Topics          []string  `json:"topics,omitempty"`
+	TopicsSource    string    `json:"topics_source,omitempty"`
 	ChannelUsername string    `json:"channel_username,omitempty"`
 	PostedAt        time.Time `json:"posted_at"`
 	Text            string    `json:"text,omitempty"`
@@ -197,6 +206,7 @@ func (p *PostEnriched) Validate() error {
 			errs = append(errs, fmt.Errorf("pages[%d]: url and domain are required", i))
 		}
 	}
+	errs = append(errs, validateTopics(p.Topics, p.TopicsSource, false)...)
 	return invalid(TypePostEnriched, errs)
 }
 
@@ -214,6 +224,13 @@ type PostEmbedded struct {
 	Dim             int    `json:"dim,omitempty"`
 	Lexical         bool   `json:"lexical,omitempty"`
 	InputSHA256     string `json:"input_sha256,omitempty"`
+	// Topics are the post's topics (names from the configured list, best first): the read
+	// models take them from here only. TopicsSource says who chose them: "tagger:<provider>/<model>"
+	// (a chat provider's choice, passed on) or "embedding:<vector space>" (cosine of Vector to
+	// the topic descriptions, computed by the embedder). An empty list with a source is a
+	// result: the post is about none of the topics.
+	Topics       []string `json:"topics,omitempty" jsonschema:"maxItems=10"`
+	TopicsSource string   `json:"topics_source,omitempty"`
 }
 
 func (*PostEmbedded) EventType() Type { return TypePostEmbedded }
@@ -228,5 +245,41 @@ func (p *PostEmbedded) Validate() error {
 	if p.Provider == "" {
 		errs = append(errs, errors.New("provider is empty"))
 	}
+	errs = append(errs, validateTopics(p.Topics, p.TopicsSource, true)...)
 	return invalid(TypePostEmbedded, errs)
+}
+
+// MaxTopics bounds the topics of one post.
+const MaxTopics = 10
+
+// Prefixes of a TopicsSource: who chose a post's topics.
+const (
+	TopicsFromTagger    = "tagger:"
+	TopicsFromEmbedding = "embedding:"
+)
+
+// validateTopics checks a post's topic list: non-empty distinct names, at most MaxTopics,
+// and a source naming who chose them (strict: the source must be one of the known kinds).
+func validateTopics(topics []string, source string, strict bool) []error {
+	var errs []error
+	if len(topics) > MaxTopics {
+		errs = append(errs, fmt.Errorf("%d topics, at most %d", len(topics), MaxTopics))
+	}
+	seen := make(map[string]bool, len(topics))
+	for i, t := range topics {
+		switch {
+		case t == "":
+			errs = append(errs, fmt.Errorf("topics[%d]: name is empty", i))
+		case seen[t]:
+			errs = append(errs, fmt.Errorf("topics[%d]: %q is repeated", i, t))
+		}
+		seen[t] = true
+	}
+	if strict && len(topics) > 0 && source == "" {
+		errs = append(errs, errors.New("topics without a topics_source"))
+	}
+	if source != "" && !strings.HasPrefix(source, TopicsFromTagger) && !strings.HasPrefix(source, TopicsFromEmbedding) {
+		errs = append(errs, fmt.Errorf("topics_source %q is neither %q… nor %q…", source, TopicsFromTagger, TopicsFromEmbedding))
+	}
+	return errs
 }
