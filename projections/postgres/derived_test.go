@@ -36,15 +36,17 @@ func fullFacts() []events.Event {
 		}}}, tmin(1))
 	tagged := events.Derive(vision, events.ProducerTagger, &events.PostTagged{PostRef: fullRef, Rev: events.Rev{Revision: 1}, Trigger: events.TriggerVisionRetag,
 		Tags: []events.Tag{{Name: "go", Score: 0.8}, {Name: "релиз", Score: 0.5}}, Topics: []string{"programming", "software"},
-		PostedAt: tmin(0), Text: post.Text, Provider: "openai", Model: "gpt-x"}, tmin(2))
+		TopicsSource: events.TopicsFromTagger + "openai/gpt-x", PostedAt: tmin(0), Text: post.Text, Provider: "openai", Model: "gpt-x"}, tmin(2))
 	ok := events.Page{URL: "https://go.dev/blog/x", FinalURL: "https://go.dev/blog/x/", Domain: "go.dev", Status: 200, Title: "Go 1.26 is released",
 		Site: "The Go Blog", Byline: "The Go Team", Excerpt: "Today the Go team is happy to announce", Text: "Full text of the article",
 		WordCount: 812, Lang: "en", ContentSHA256: strings.Repeat("12", 32), FetchedAt: tmin(3)}
 	bad := events.Page{URL: "https://bad.example/y", Domain: "bad.example", Reason: "robots", Error: "robots: disallowed for tgflow"}
 	enriched := events.Derive(tagged, events.ProducerEnricher, &events.PostEnriched{PostRef: fullRef, Rev: events.Rev{Revision: 1},
-		Tags: []string{"go", "релиз"}, PostedAt: tmin(0), Text: post.Text, Pages: []events.Page{ok, bad}}, tmin(3))
+		Tags: []string{"go", "релиз"}, Topics: []string{"programming", "software"}, TopicsSource: events.TopicsFromTagger + "openai/gpt-x",
+		PostedAt: tmin(0), Text: post.Text, Pages: []events.Page{ok, bad}}, tmin(3))
 	embedded := events.Derive(enriched, events.ProducerEmbedder, &events.PostEmbedded{PostRef: fullRef, Rev: events.Rev{Revision: 1},
-		Vector: []float32{0.6, 0.8, 0}, Provider: "use", Model: "usem3", EmbedderVersion: "2", Dim: 3, Lexical: true, InputSHA256: strings.Repeat("34", 32)}, tmin(4))
+		Vector: []float32{0.6, 0.8, 0}, Provider: "use", Model: "usem3", EmbedderVersion: "2", Dim: 3, Lexical: true, InputSHA256: strings.Repeat("34", 32),
+		Topics: []string{"programming", "software"}, TopicsSource: events.TopicsFromTagger + "openai/gpt-x"}, tmin(4))
 	album := events.New(events.ProducerIngest, &events.AlbumParsed{ChannelID: fullRef.ChannelID, GroupedID: 4242, Caption: "Album",
 		PostedAt: tmin(0), Items: []events.AlbumItem{{MessageID: 5, MediaKind: events.MediaPhoto, MediaSHA256: fullPhoto.SHA256}, {MessageID: 6}}}, tmin(0), "album")
 	assembled := events.Derive(album, events.ProducerAlbums, &events.AlbumAssembled{ChannelID: fullRef.ChannelID, GroupedID: 4242,

@@ -58,7 +58,8 @@ type PostView struct {
 	// DeletedAt is set when the post was found deleted (a tombstone; the rest stays).
 	DeletedAt time.Time `json:"deleted_at,omitzero"`
 
-	// Tags of the newest tagged revision, in the tagger's order; Topics of the same.
+	// Tags of the newest tagged revision, in the tagger's order; Topics of the newest
+	// embedded revision (posts.embedded carries them), by name.
 	Tags   []PostTag `json:"tags"`
 	Topics []string  `json:"topics"`
 	Media  []Media   `json:"media"`

@@ -13,18 +13,25 @@ import (
 	"github.com/tgflow/tgflow/projections/postgres"
 )
 
-// chain is a post's tagged → enriched → embedded facts at one rev.
+// chain is a post's tagged → enriched → embedded facts at one rev; the topics are the
+// embedded fact's (posts.tagged carries other, stale ones: the read model must ignore them).
 func chain(in events.Event, ref events.PostRef, rev events.Rev, trigger string, tags []string, topics []string, pages []events.Page, m int) []events.Event {
 	var ts []events.Tag
 	for _, t := range tags {
 		ts = append(ts, events.Tag{Name: t, Score: 0.5})
 	}
-	tg := events.Derive(in, events.ProducerTagger, &events.PostTagged{PostRef: ref, Rev: rev, Trigger: trigger, Tags: ts, Topics: topics,
+	tg := events.Derive(in, events.ProducerTagger, &events.PostTagged{PostRef: ref, Rev: rev, Trigger: trigger, Tags: ts, Topics: []string{"from-tagged"},
 		PostedAt: tmin(0), Provider: "local"}, tmin(m))
 	en := events.Derive(tg, events.ProducerEnricher, &events.PostEnriched{PostRef: ref, Rev: rev, Tags: tags, PostedAt: tmin(0), Pages: pages}, tmin(m+1))
-	em := events.Derive(en, events.ProducerEmbedder, &events.PostEmbedded{PostRef: ref, Rev: rev, Vector: []float32{float32(rev.Revision + 1)},
-		Provider: "hashing", Model: "r" + string(rune('0'+rev.Revision)), Dim: 1, Lexical: true}, tmin(m+2))
+	em := embeddedTopics(en, ref, rev, topics, m+2)
 	return []events.Event{tg, en, em}
+}
+
+// embeddedTopics is a post's posts.embedded at rev with topics computed from its vector.
+func embeddedTopics(in events.Event, ref events.PostRef, rev events.Rev, topics []string, m int) events.Event {
+	return events.Derive(in, events.ProducerEmbedder, &events.PostEmbedded{PostRef: ref, Rev: rev, Vector: []float32{float32(rev.Revision + 1)},
+		Provider: "hashing", Model: "r" + string(rune('0'+rev.Revision)), Dim: 1, Lexical: true,
+		Topics: topics, TopicsSource: events.TopicsFromEmbedding + "hashing-test"}, tmin(m))
 }
 
 func TestVisionRetagSupersedes(t *testing.T) {
@@ -111,16 +118,21 @@ func searchCorpus() []events.Event {
 		p := &events.PostParsed{Post: events.Post{PostRef: ref, Date: tmin(day * 24 * 60), Text: text, Links: links}}
 		return events.New(events.ProducerIngest, p, tmin(day*24*60), "p")
 	}
+	var evs []events.Event
+	add := func(e ...events.Event) { evs = append(evs, e...) }
+	// tagged adds the post's embedded fact too, which carries its topics.
 	tagged := func(in events.Event, ref events.PostRef, topics []string, tags ...string) events.Event {
 		var ts []events.Tag
 		for _, t := range tags {
 			ts = append(ts, events.Tag{Name: t})
 		}
-		return events.Derive(in, events.ProducerTagger, &events.PostTagged{PostRef: ref, Trigger: events.TriggerInitial, Tags: ts, Topics: topics,
+		tg := events.Derive(in, events.ProducerTagger, &events.PostTagged{PostRef: ref, Trigger: events.TriggerInitial, Tags: ts,
 			PostedAt: tmin(0), Provider: "local"}, tmin(1))
+		if topics != nil {
+			add(embeddedTopics(tg, ref, events.Rev{}, topics, 2))
+		}
+		return tg
 	}
-	var evs []events.Event
-	add := func(e ...events.Event) { evs = append(evs, e...) }
 
 	p1 := post(postRelease, "Вышел новый релиз компилятора Go 1.26 с итераторами", 1)
 	add(p1, tagged(p1, postRelease, []string{"programming"}, "go", "релиз"))

@@ -85,16 +85,21 @@ func TestEditedVersionOrder(t *testing.T) {
 	}
 	tagged := func(v int64, rev int, tag string, m int) events.Event {
 		return events.New(events.ProducerTagger, &events.PostTagged{PostRef: ref, Rev: events.Rev{Version: v, Revision: rev}, Trigger: events.TriggerEdit,
-			Tags: []events.Tag{{Name: tag}}, PostedAt: tmin(0), Provider: "keyword", Topics: []string{tag + "-topic"}}, tmin(m), tag)
+			Tags: []events.Tag{{Name: tag}}, PostedAt: tmin(0), Provider: "keyword"}, tmin(m), tag)
+	}
+	embedded := func(v int64, rev int, tag string, m int) events.Event {
+		return events.New(events.ProducerEmbedder, &events.PostEmbedded{PostRef: ref, Rev: events.Rev{Version: v, Revision: rev}, Vector: []float32{1},
+			Provider: "hashing", Topics: []string{tag + "-topic"}, TopicsSource: events.TopicsFromEmbedding + "hashing-test"}, tmin(m), tag)
 	}
 	fs := facts(
 		parsed(ref, "v0", 0, 1),
-		tagged(0, 0, "t0", 2),
+		tagged(0, 0, "t0", 2), embedded(0, 0, "t0", 2),
 		edited("v2", v2, 21), // the newer edit arrives first
-		tagged(v2, 0, "t2", 22),
+		tagged(v2, 0, "t2", 22), embedded(v2, 0, "t2", 22),
 		edited("v1", v1, 23), // the older edit is late: ignored
-		tagged(v1, 1, "t1", 24),
-		tagged(v2, 1, "t2r", 25),
+		tagged(v1, 1, "t1", 24), embedded(v1, 1, "t1", 24),
+		tagged(v2, 1, "t2r", 25), embedded(v2, 1, "t2r", 25),
+		embedded(v1, 1, "t1-late", 26), // an older version's embedding, late: changes nothing
 	)
 	snap := checkBatchIndependent(t, pool, fs)
 	field(t, one(t, rowsOf(t, snap, "posts"), "post", "message_id", 7), "text", "v2")

@@ -28,6 +28,7 @@ func queueWrites(b *writes, r *reduced, st *stored, after *stored) error {
 	queuePostPages(b, r, prog)
 	queuePages(b, r, st, after)
 	queueEmbeddings(b, r, prog)
+	queueTopics(b, r, prog)
 	queueAlbums(b, r)
 	queueTrends(b, r)
 	queueProgress(b, prog)
@@ -474,9 +475,6 @@ func queueTags(b *writes, r *reduced, prog map[key]*progressMerge) {
 	var rev, pos []int32
 	var tag, trigger, provider, model []pgtype.Text
 	var score []float64
-	var tch, tmsg, tver []int64
-	var trev []int32
-	var topic []string
 	for _, k := range keys {
 		p := r.tagged[k].p
 		seen := map[string]bool{}
@@ -490,18 +488,8 @@ func queueTags(b *writes, r *reduced, prog map[key]*progressMerge) {
 			tag, score = append(tag, text(t.Name)), append(score, t.Score)
 			trigger, provider, model = append(trigger, text(p.Trigger)), append(provider, text(p.Provider)), append(model, optText(p.Model))
 		}
-		seenTopic := map[string]bool{}
-		for _, t := range p.Topics {
-			if seenTopic[t] {
-				continue
-			}
-			seenTopic[t] = true
-			tch, tmsg, tver, trev = append(tch, k.ch), append(tmsg, k.msg), append(tver, p.Version), append(trev, int32(p.Revision))
-			topic = append(topic, t)
-		}
 	}
 	deletePosts(b, "post_tags", replace)
-	deletePosts(b, "post_topics", replace)
 	var rows cols
 	rows.add("channel_id", "bigint", ch)
 	rows.add("message_id", "bigint", msg)
@@ -514,13 +502,35 @@ func queueTags(b *writes, r *reduced, prog map[key]*progressMerge) {
 	rows.add("provider", "text", provider)
 	rows.add("model", "text", model)
 	insert(b, "post_tags", &rows)
-	var trows cols
-	trows.add("channel_id", "bigint", tch)
-	trows.add("message_id", "bigint", tmsg)
-	trows.add("topic", "text", topic)
-	trows.add("version", "bigint", tver)
-	trows.add("revision", "integer", trev)
-	insert(b, "post_topics", &trows)
+}
+
+// queueTopics writes the topics of the newest embedded revision: posts.embedded carries a
+// post's topics (the embedder computed them from the vector, or passed on the chat tagger's).
+func queueTopics(b *writes, r *reduced, prog map[key]*progressMerge) {
+	keys, replace := stageWinners(r.embedded, prog, stageEmbedded)
+	var ch, msg, ver []int64
+	var rev []int32
+	var topic []string
+	for _, k := range keys {
+		p := r.embedded[k].p
+		seen := map[string]bool{}
+		for _, t := range p.Topics {
+			if seen[t] {
+				continue
+			}
+			seen[t] = true
+			ch, msg, ver, rev = append(ch, k.ch), append(msg, k.msg), append(ver, p.Version), append(rev, int32(p.Revision))
+			topic = append(topic, t)
+		}
+	}
+	deletePosts(b, "post_topics", replace)
+	var rows cols
+	rows.add("channel_id", "bigint", ch)
+	rows.add("message_id", "bigint", msg)
+	rows.add("topic", "text", topic)
+	rows.add("version", "bigint", ver)
+	rows.add("revision", "integer", rev)
+	insert(b, "post_topics", &rows)
 }
 
 func queueVision(b *writes, r *reduced, prog map[key]*progressMerge) {
