@@ -102,7 +102,7 @@ func (p *Projection) Apply(ctx context.Context, facts []projections.Fact) error 
 				return fmt.Errorf("qdrant: seq %d: %s has a %d-dimensional vector, collection %s has %d: %w",
 					f.Seq, d.Key(), len(d.Vector), t.data, t.dim, ErrDimension)
 			}
-			if state(d.Key()).applyVector(d.Rev) {
+			if state(d.Key()).applyVector(d) {
 				vectors[d.Key()] = d.Vector
 			}
 		}

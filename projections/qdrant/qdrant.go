@@ -31,12 +31,12 @@
 // and Cyrillic letters are Cyrillic, "en" otherwise, absent with fewer than 3: the rule of
 // the Postgres read model's search_config),
 // channel_username (lower case), grouped_id (albums) and link_domains (lower-case hosts
-// without "www."); once tagged (posts.tagged, newest revision) tags and topics with
+// without "www."); once tagged (posts.tagged, newest revision) tags with
 // tags_version/tags_revision; once enriched (posts.enriched, newest revision) page_titles
 // and page_domains of the pages fetched; once the images were analysed
 // (posts.vision.analyzed, newest revision) vision_labels and ocr_text (the first 300 runes
-// of the images' OCR text); and vector_version/vector_revision, the revision the vector was
-// computed from (after an edit the old vector stays until the new version's embedding
+// of the images' OCR text); and topics (posts.embedded carries them) with
+// vector_version/vector_revision, the revision the vector and topics were computed from (after an edit the old vector stays until the new version's embedding
 // arrives). Each part is replaced only by a fact of an at least as new revision, so the
 // vision re-tag chain (revision 1) supersedes the first one and a late fact of an older
 // revision changes nothing. channel_id, channel_username, tags, topics, posted_at,

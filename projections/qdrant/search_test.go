@@ -37,7 +37,7 @@ func searchLog() []events.Event {
 	var evs []events.Event
 	for _, s := range specs {
 		ps := newPost(s.ch, s.msg, s.username, s.text, at.AddDate(0, 0, s.day))
-		evs = append(evs, ps.parsed, ps.tagged(events.Rev{}, events.TriggerInitial, s.topics, s.tags...), ps.embedded(events.Rev{}, s.vec...))
+		evs = append(evs, ps.parsed, ps.tagged(events.Rev{}, events.TriggerInitial, nil, s.tags...), ps.embeddedTopics(events.Rev{}, s.topics, s.vec...))
 	}
 	return evs
 }

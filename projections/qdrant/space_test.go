@@ -59,6 +59,13 @@ func (p post) embedded(rev events.Rev, v ...float32) events.Event {
 	return events.Derive(p.parsed, events.ProducerEmbedder, embedding(p.ref, rev, v...), p.at.Add(3*time.Minute))
 }
 
+// embeddedTopics is posts.embedded of rev carrying the post's topics.
+func (p post) embeddedTopics(rev events.Rev, topics []string, v ...float32) events.Event {
+	e := embedding(p.ref, rev, v...)
+	e.Topics, e.TopicsSource = topics, events.TopicsFromEmbedding+scriptSpace.Name
+	return events.Derive(p.parsed, events.ProducerEmbedder, e, p.at.Add(3*time.Minute))
+}
+
 func (p post) embeddedIn(sp qdrant.Space, rev events.Rev, v ...float32) events.Event {
 	return events.Derive(p.parsed, events.ProducerEmbedder, &events.PostEmbedded{PostRef: p.ref, Rev: rev, Vector: v,
 		Provider: sp.Name, Model: sp.Model, EmbedderVersion: sp.Version, Dim: sp.Dim}, p.at.Add(3*time.Minute))
@@ -114,13 +121,13 @@ func TestPayloadPerFact(t *testing.T) {
 			fact events.Event
 			want map[string]any
 		}{
-			{"embedded: a point with the key alone", ps.embedded(events.Rev{}, 1, 0, 0, 0), map[string]any{
-				"post_key": "4001/7", "channel_id": 4001, "message_id": 7, "vector_version": 0, "vector_revision": 0}},
+			{"embedded: a point with the key and the topics", ps.embeddedTopics(events.Rev{}, []string{"technology"}, 1, 0, 0, 0), map[string]any{
+				"post_key": "4001/7", "channel_id": 4001, "message_id": 7, "vector_version": 0, "vector_revision": 0, "topics": []string{"technology"}}},
 			{"parsed: the post's fields, username in lower case, lang by script", ps.parsed, map[string]any{
 				"channel_username": "go_news", "posted_at": at.Unix(), "has_media": true, "grouped_id": 42, "version": 0,
 				"text": "Вышел Go 1.26, подробности в блоге: https://go.dev/blog/go1.26 #golang", "lang": "ru", "link_domains": []string{"go.dev"}}},
-			{"tagged: tags and topics", ps.tagged(events.Rev{}, events.TriggerInitial, []string{"technology"}, "go", "golang"), map[string]any{
-				"tags": []string{"go", "golang"}, "topics": []string{"technology"}, "tags_version": 0, "tags_revision": 0}},
+			{"tagged: tags (its topics are not the read model's)", ps.tagged(events.Rev{}, events.TriggerInitial, []string{"from-tagged"}, "go", "golang"), map[string]any{
+				"tags": []string{"go", "golang"}, "tags_version": 0, "tags_revision": 0}},
 			{"enriched: titles and domains of the fetched pages only", ps.enriched(events.Rev{},
 				events.Page{URL: "https://go.dev/blog/go1.26", Domain: "go.dev", Status: 200, Title: "Go 1.26 is released"},
 				events.Page{URL: "https://WWW.Example.org/x", Domain: "WWW.Example.org", Status: 200, Title: "Example"},
@@ -159,17 +166,17 @@ func TestNewestRevisionWins(t *testing.T) {
 		}
 		log := seqs(
 			ps.parsed,
-			ps.tagged(r0, events.TriggerInitial, []string{"politics"}, "митинг"),
+			ps.tagged(r0, events.TriggerInitial, nil, "митинг"),
 			ps.enriched(r0, page("first")),
-			ps.embedded(r0, 1, 0, 0, 0),
+			ps.embeddedTopics(r0, []string{"politics"}, 1, 0, 0, 0),
 			ps.vision(r0, events.VisionItem{MediaSHA256: "ab", Labels: []string{"crowd"}, OCRText: "НЕТ"}),
-			ps.tagged(r1, events.TriggerVisionRetag, []string{"politics", "society"}, "митинг", "протест"),
+			ps.tagged(r1, events.TriggerVisionRetag, nil, "митинг", "протест"),
 			ps.enriched(r1, page("second")),
-			ps.embedded(r1, 0, 1, 0, 0),
+			ps.embeddedTopics(r1, []string{"politics", "society"}, 0, 1, 0, 0),
 			// Late facts of revision 0 (a redelivered first chain) change nothing.
-			ps.tagged(r0, events.TriggerInitial, []string{"sport"}, "stale"),
+			ps.tagged(r0, events.TriggerInitial, nil, "stale"),
 			ps.enriched(r0, page("stale")),
-			ps.embedded(r0, 0, 0, 1, 0),
+			ps.embeddedTopics(r0, []string{"sport"}, 0, 0, 1, 0),
 		)
 		want := map[string]any{
 			"tags": []string{"митинг", "протест"}, "topics": []string{"politics", "society"}, "tags_revision": 1,

@@ -17,13 +17,12 @@ import (
 
 // postState is everything the projection knows of one post, kept in the meta collection
 // (one record per post key) because the facts that make up a point arrive separately and in
-// any order: the payload fields come from posts.parsed/edited, the tags and topics from
-// posts.tagged, the pages from posts.enriched, the image labels and OCR text from
-// posts.vision.analyzed, the vector from posts.embedded, and a point can only exist once
-// there is a vector. Each
-// part carries the revision it came from; a part is replaced only by a fact at least as new,
-// so stale facts are ignored and re-applying a fact changes nothing. The vector itself lives
-// only in the point; the state keeps its revision.
+// any order: the payload fields come from posts.parsed/edited, the tags from posts.tagged,
+// the pages from posts.enriched, the image labels and OCR text from posts.vision.analyzed,
+// the vector and the topics from posts.embedded, and a point can only exist once there is a
+// vector. Each part carries the revision it came from; a part is replaced only by a fact at
+// least as new, so stale facts are ignored and re-applying a fact changes nothing. The vector
+// itself lives only in the point; the state keeps its revision and its topics.
 type postState struct {
 	Key string `json:"key"`
 	// Deleted is the tombstone: once set, no later fact brings the post back.
@@ -33,7 +32,15 @@ type postState struct {
 	Tags      *tagState    `json:"tags,omitempty"`
 	Pages     *pageState   `json:"pages,omitempty"`
 	Vision    *visionState `json:"vision,omitempty"`
-	Vector    *events.Rev  `json:"vector,omitempty"`
+	Vector    *vectorState `json:"vector,omitempty"`
+}
+
+// vectorState is what posts.embedded says besides the vector: its revision and the post's
+// topics (the embedder's, computed from the vector or passed on from a chat tagger). Rev is
+// inlined, so states stored before topics moved here decode unchanged.
+type vectorState struct {
+	events.Rev
+	Topics []string `json:"topics,omitempty"`
 }
 
 // postFields are the payload fields taken from posts.parsed / posts.edited.
@@ -49,9 +56,8 @@ type postFields struct {
 }
 
 type tagState struct {
-	Rev    events.Rev `json:"rev"`
-	Names  []string   `json:"names"`
-	Topics []string   `json:"topics,omitempty"`
+	Rev   events.Rev `json:"rev"`
+	Names []string   `json:"names"`
 }
 
 // pageState is what posts.enriched says of the pages a post links to: the titles and
@@ -116,7 +122,7 @@ func (s *postState) applyTags(t *events.PostTagged) {
 	for _, tag := range t.Tags {
 		names = append(names, tag.Name)
 	}
-	s.Tags = &tagState{Rev: t.Rev, Names: names, Topics: slices.Clone(t.Topics)}
+	s.Tags = &tagState{Rev: t.Rev, Names: names}
 }
 
 func (s *postState) applyPages(e *events.PostEnriched) {
@@ -161,12 +167,12 @@ func (s *postState) applyVision(v *events.PostVisionAnalyzed) {
 	s.Vision = vs
 }
 
-// applyVector reports whether the embedding of rev is the post's vector now.
-func (s *postState) applyVector(rev events.Rev) bool {
-	if s.Deleted || (s.Vector != nil && rev.Compare(*s.Vector) < 0) {
+// applyVector reports whether the embedding e is the post's vector now (its topics with it).
+func (s *postState) applyVector(e *events.PostEmbedded) bool {
+	if s.Deleted || (s.Vector != nil && e.Rev.Compare(s.Vector.Rev) < 0) {
 		return false
 	}
-	s.Vector = &rev
+	s.Vector = &vectorState{Rev: e.Rev, Topics: slices.Clone(e.Topics)}
 	return true
 }
 
@@ -209,7 +215,6 @@ func (s *postState) payload() (map[string]any, error) {
 	}
 	if t := s.Tags; t != nil {
 		m["tags"] = t.Names
-		m["topics"] = nonNil(t.Topics)
 		m["tags_version"] = t.Rev.Version
 		m["tags_revision"] = int64(t.Rev.Revision)
 	}
@@ -224,6 +229,7 @@ func (s *postState) payload() (map[string]any, error) {
 		}
 	}
 	if v := s.Vector; v != nil {
+		m["topics"] = nonNil(v.Topics)
 		m["vector_version"] = v.Version
 		m["vector_revision"] = int64(v.Revision)
 	}
