@@ -111,12 +111,12 @@ func rebuildFacts(n int) []projections.Fact {
 		if i := step - tagLag; i >= 0 && i < n {
 			tags := []events.Tag{{Name: vocab[i%len(vocab)], Score: 0.9}, {Name: vocab[(i/3)%len(vocab)], Score: 0.7}, {Name: vocab[(i/7)%len(vocab)], Score: 0.5}}
 			add(events.Derive(parsed[i], events.ProducerTagger, &events.PostTagged{PostRef: ref(i), Trigger: events.TriggerInitial,
-				Tags: tags, Topics: []string{topics[i%len(topics)]}, PostedAt: at, Links: links(i), Provider: "keyword"}, at))
+				Tags: tags, PostedAt: at, Links: links(i), Provider: "keyword"}, at))
 		}
 		if i := step - retagLag; i >= 0 && i < n && i%10 == 0 {
 			// Every tenth post is re-tagged after its vision (revision 1): its edges are replaced.
 			add(events.Derive(parsed[i], events.ProducerTagger, &events.PostTagged{PostRef: ref(i), Rev: events.Rev{Revision: 1}, Trigger: events.TriggerVisionRetag,
-				Tags: []events.Tag{{Name: vocab[(i+1)%len(vocab)], Score: 0.8}}, Topics: []string{topics[(i+1)%len(topics)], topics[(i+2)%len(topics)]},
+				Tags:     []events.Tag{{Name: vocab[(i+1)%len(vocab)], Score: 0.8}},
 				PostedAt: at, Links: links(i), Provider: "keyword"}, at))
 		}
 		if i := step - enrichLag; i >= 0 && i < n {
@@ -128,7 +128,8 @@ func rebuildFacts(n int) []projections.Fact {
 			add(events.Derive(parsed[i], events.ProducerEnricher, &events.PostEnriched{PostRef: ref(i), PostedAt: at, Pages: pages}, at))
 		}
 		if i := step - embedLag; i >= 0 && i < n {
-			add(events.Derive(parsed[i], events.ProducerEmbedder, &events.PostEmbedded{PostRef: ref(i), Vector: vector, Provider: "hashing", Model: "fh-384"}, at))
+			add(events.Derive(parsed[i], events.ProducerEmbedder, &events.PostEmbedded{PostRef: ref(i), Vector: vector, Provider: "hashing", Model: "fh-384",
+				Topics: []string{topics[i%len(topics)]}, TopicsSource: events.TopicsFromEmbedding + "hashing-fh-384"}, at))
 		}
 	}
 	return facts

@@ -15,13 +15,22 @@ import (
 
 // Builders of derived facts for the tests of this file.
 
-func taggedTopics(ch events.ChannelID, msg int64, rev events.Rev, tags, topics []string) events.Event {
+// taggedScored is posts.tagged with scored tags; the topics a (chat) tagger may put there are
+// not the read model's: fromTagger topics are set to tell that they are ignored.
+func taggedScored(ch events.ChannelID, msg int64, rev events.Rev, tags []string, fromTagger ...string) events.Event {
 	var ts []events.Tag
 	for i, n := range tags {
 		ts = append(ts, events.Tag{Name: n, Score: 0.9 - 0.1*float64(i)})
 	}
 	return events.New(events.ProducerTagger, &events.PostTagged{PostRef: events.PostRef{ChannelID: ch, MessageID: msg}, Rev: rev,
-		Trigger: events.TriggerInitial, Tags: ts, Topics: topics, PostedAt: t0, Provider: "keyword"}, t0, fmt.Sprint(rev, tags, topics))
+		Trigger: events.TriggerInitial, Tags: ts, Topics: fromTagger, PostedAt: t0, Provider: "keyword"}, t0, fmt.Sprint(rev, tags, fromTagger))
+}
+
+// embeddedTopics is posts.embedded of rev carrying the post's topics.
+func embeddedTopics(ch events.ChannelID, msg int64, rev events.Rev, topics ...string) events.Event {
+	return events.New(events.ProducerEmbedder, &events.PostEmbedded{PostRef: events.PostRef{ChannelID: ch, MessageID: msg}, Rev: rev,
+		Vector: []float32{1, 0, 0, 0}, Provider: "hashing", Model: "fh-4", EmbedderVersion: "2", Dim: 4, Lexical: true,
+		Topics: topics, TopicsSource: events.TopicsFromEmbedding + "hashing-fh-4-2-4"}, t0, fmt.Sprint("emb", rev, topics))
 }
 
 // img is one analysed image: sha, labels, and optionally the earlier image it nearly
@@ -112,13 +121,14 @@ func derivedLog() []projections.Fact {
 	return seq(
 		parsed(chX, 1, 0, "Go 1.26 released"),
 		parsed(chY, 2, 0, "Go release notes"),
-		taggedTopics(chX, 1, events.Rev{}, []string{"go", "release"}, []string{"Technology", "Programming"}),
-		taggedTopics(chY, 2, events.Rev{}, []string{"go"}, []string{"Programming"}),
+		taggedScored(chX, 1, events.Rev{}, []string{"go", "release"}, "FromTagger"),
+		taggedScored(chY, 2, events.Rev{}, []string{"go"}),
+		embeddedTopics(chY, 2, events.Rev{}, "Programming"),
 		enriched(chX, 1, events.Rev{}, events.Page{URL: "https://go.dev/blog/go1.26", Domain: "go.dev", Title: "Go 1.26", Status: 200, FetchedAt: at(1),
 			Site: "The Go Blog", Byline: "The Go Team", Excerpt: "Today the Go team released Go 1.26.", Text: "full text stays out of the graph", WordCount: 812},
 			events.Page{URL: "http://10.0.0.1/x", Domain: "10.0.0.1", Reason: "ssrf", Error: "refused: private address"}),
 		events.New(events.ProducerEmbedder, &events.PostEmbedded{PostRef: pref(chX, 1), Vector: []float32{1, 0, 0, 0}, Provider: "hashing", Model: "fh-4",
-			EmbedderVersion: "2", Dim: 4, Lexical: true}, at(3)),
+			EmbedderVersion: "2", Dim: 4, Lexical: true, Topics: []string{"Technology", "Programming"}, TopicsSource: events.TopicsFromEmbedding + "hashing-fh-4-2-4"}, at(3)),
 		vision(chX, 1, events.Rev{}, 3, img{sha: sha("a"), labels: []string{"gopher", "logo"}}),
 		vision(chY, 2, events.Rev{}, 4, img{sha: sha("b"), labels: []string{"gopher"}, dupOf: sha("a"), dupRef: pref(chX, 1), dist: 4},
 			img{sha: sha("a"), labels: []string{"gopher", "logo"}, dupOf: sha("a"), dupRef: pref(chX, 1)}),
@@ -144,6 +154,11 @@ func TestDerivedFactsInTheGraph(t *testing.T) {
 				field(t, "ABOUT", e.props, "revision", 0)
 			}
 			one(t, snap, "Topic", "Topic:Technology")
+			if _, ok := nodes(t, snap, "Topic")["Topic:FromTagger"]; ok {
+				t.Errorf("posts.tagged's topics made a Topic node")
+			}
+			field(t, "post", one(t, snap, "Post", p1), "topics", []string{"Technology", "Programming"})
+			field(t, "post", one(t, snap, "Post", p1), "topics_source", events.TopicsFromEmbedding+"hashing-fh-4-2-4")
 		})
 		t.Run("pages on domains", func(t *testing.T) {
 			wantTargets(t, snap, "LINKS_TO", p1, "Page:https://go.dev/blog/go1.26", "Page:http://10.0.0.1/x")
@@ -243,13 +258,16 @@ func TestNewestRevisionWins(t *testing.T) {
 	p1 := postRef(pref(chX, 1))
 	base := []events.Event{
 		parsed(chX, 1, 0, "text"),
-		taggedTopics(chX, 1, events.Rev{}, []string{"a", "b"}, []string{"T1", "T2"}),
+		taggedScored(chX, 1, events.Rev{}, []string{"a", "b"}),
+		embeddedTopics(chX, 1, events.Rev{}, "T1", "T2"),
 		vision(chX, 1, events.Rev{}, 1, img{sha: sha("1"), labels: []string{"x"}}, img{sha: sha("2")}),
-		taggedTopics(chX, 1, events.Rev{Revision: 1}, []string{"c"}, []string{"T3"}),
+		taggedScored(chX, 1, events.Rev{Revision: 1}, []string{"c"}),
+		embeddedTopics(chX, 1, events.Rev{Revision: 1}, "T3"),
 		vision(chX, 1, events.Rev{Revision: 1}, 2, img{sha: sha("3"), labels: []string{"y"}}),
 	}
 	late := []events.Event{
-		taggedTopics(chX, 1, events.Rev{}, []string{"stale"}, []string{"StaleTopic"}),
+		taggedScored(chX, 1, events.Rev{}, []string{"stale"}),
+		embeddedTopics(chX, 1, events.Rev{}, "StaleTopic"),
 		vision(chX, 1, events.Rev{}, 3, img{sha: sha("9"), labels: []string{"stale-label"}}),
 	}
 	check := func(t *testing.T, snap projections.Snapshot) {
@@ -264,6 +282,7 @@ func TestNewestRevisionWins(t *testing.T) {
 		p := one(t, snap, "Post", p1)
 		field(t, "post", p, "tags_revision", 1)
 		field(t, "post", p, "topics", []string{"T3"})
+		field(t, "post", p, "embedding_revision", 1)
 		field(t, "post", p, "vision_revision", 1)
 		field(t, "post", p, "vision_labels", []string{"y"})
 		// Vocabulary of the replaced revision stays; the late revision created nothing.
@@ -318,7 +337,8 @@ func TestDeletionDropsDerivedEdges(t *testing.T) {
 	p1 := postRef(pref(chX, 1))
 	log := derivedLog()
 	facts := seq(append(events_(log), deleted(chX, 1),
-		taggedTopics(chX, 1, events.Rev{Revision: 5}, []string{"after"}, []string{"After"}),
+		taggedScored(chX, 1, events.Rev{Revision: 5}, []string{"after"}),
+		embeddedTopics(chX, 1, events.Rev{Revision: 5}, "After"),
 		vision(chX, 1, events.Rev{Revision: 5}, 50, img{sha: sha("f")}))...)
 	checkBatches(t, facts, func(t *testing.T, snap projections.Snapshot) {
 		for _, typ := range []string{"TAGGED", "ABOUT", "LINKS_TO", "HAS_IMAGE"} {
@@ -367,7 +387,8 @@ func TestDerivedRebuildAndBatchBoundaries(t *testing.T) {
 	ctx := context.Background()
 	d := newDriver(t)
 	facts := seq(append(events_(derivedLog()),
-		taggedTopics(chX, 1, events.Rev{Revision: 1}, []string{"go"}, []string{"Programming"}),
+		taggedScored(chX, 1, events.Rev{Revision: 1}, []string{"go"}),
+		embeddedTopics(chX, 1, events.Rev{Revision: 1}, "Programming"),
 		vision(chX, 1, events.Rev{Revision: 1}, 20, img{sha: sha("a"), labels: []string{"gopher"}}),
 		deleted(chY, 2))...)
 	live := newProjection(t, d)

@@ -23,9 +23,10 @@ type postFold struct {
 	key     string
 	ch, msg int64
 	st      postState
-	// storedTags, storedLinks and storedVision say whether the graph holds TAGGED and ABOUT /
-	// LINKS_TO / HAS_IMAGE edges of the post (exactly when it holds their revision).
-	storedTags, storedLinks, storedVision bool
+	// storedTags, storedEmb, storedLinks and storedVision say whether the graph holds TAGGED
+	// / ABOUT / LINKS_TO / HAS_IMAGE edges of the post (exactly when it holds their revision:
+	// ABOUT edges come with the embedding, whose fact carries the topics).
+	storedTags, storedEmb, storedLinks, storedVision bool
 
 	// The facts that won, nil when the batch did not change that part.
 	content  *events.Post
@@ -200,7 +201,7 @@ func (b *batch) fold(facts []projections.Fact, stored map[string]postState) {
 		pf, ok := b.posts[k]
 		if !ok {
 			st := stored[k]
-			pf = &postFold{key: k, ch: int64(r.ChannelID), msg: r.MessageID, st: st, storedTags: st.tags != nil, storedLinks: st.links != nil, storedVision: st.vis != nil}
+			pf = &postFold{key: k, ch: int64(r.ChannelID), msg: r.MessageID, st: st, storedTags: st.tags != nil, storedEmb: st.emb != nil, storedLinks: st.links != nil, storedVision: st.vis != nil}
 			b.posts[k] = pf
 			b.postOrder = append(b.postOrder, k)
 		}
@@ -225,9 +226,6 @@ func (b *batch) fold(facts []projections.Fact, stored map[string]postState) {
 				for _, t := range d.Tags {
 					b.tag(t.Name)
 				}
-				for _, t := range d.Topics {
-					b.topic(t)
-				}
 			}
 		case *events.PostEnriched:
 			if pf := post(d.PostRef); accept(&pf.st, &pf.st.links, d.Rev) {
@@ -239,6 +237,9 @@ func (b *batch) fold(facts []projections.Fact, stored map[string]postState) {
 		case *events.PostEmbedded:
 			if pf := post(d.PostRef); accept(&pf.st, &pf.st.emb, d.Rev) {
 				pf.embedded = d
+				for _, t := range d.Topics {
+					b.topic(t)
+				}
 			}
 		case *events.PostVisionAnalyzed:
 			if pf := post(d.PostRef); accept(&pf.st, &pf.st.vis, d.Rev) {

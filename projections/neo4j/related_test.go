@@ -32,7 +32,7 @@ func relatedGraph(t *testing.T) {
 		return events.New(events.ProducerIngest, &events.PostParsed{Post: events.Post{PostRef: pref(ch, msg), Date: date, Text: fmt.Sprintf("post %d/%d", ch, msg)}}, date, "0")
 	}
 	tags := func(ch events.ChannelID, msg int64, names ...string) events.Event {
-		return taggedTopics(ch, msg, events.Rev{}, names, nil)
+		return taggedScored(ch, msg, events.Rev{}, names)
 	}
 	sub := events.New(events.ProducerCLI, &events.ChannelSubscribed{ChannelID: a, Username: "Gopher_News", At: t0}, t0)
 	synced := events.New(events.ProducerIngest, &events.ChannelSynced{ChannelID: a, Username: "Gopher_News", Title: "Gopher News", StartedAt: t0, FinishedAt: t0}, t0, "1")
@@ -175,7 +175,7 @@ func TestRelatedFanOut(t *testing.T) {
 	for msg := int64(1); msg <= int64(n); msg++ {
 		date := t0.Add(time.Duration(msg) * time.Minute)
 		es = append(es, events.New(events.ProducerIngest, &events.PostParsed{Post: events.Post{PostRef: pref(ch, msg), Date: date}}, date, "0"),
-			taggedTopics(ch, msg, events.Rev{}, []string{"common"}, nil))
+			taggedScored(ch, msg, events.Rev{}, []string{"common"}))
 	}
 	es = append(es, enriched(ch, 1, events.Rev{}, page("https://p.example/", "p.example", "P", 1)),
 		enriched(ch, 2, events.Rev{}, page("https://p.example/", "p.example", "P", 1)))

@@ -59,7 +59,11 @@ MERGE (:Tag {name: n})`
 	// The TAGGED edges of a post are those of its newest tagged revision, replaced as a
 	// whole: the old ones (only posts with a stored revision have any) go first.
 	cyUntag = `UNWIND $keys AS k
-MATCH (:Post {key: k})-[x:TAGGED|ABOUT]->()
+MATCH (:Post {key: k})-[x:TAGGED]->()
+DELETE x`
+	// A post's ABOUT edges are its newest embedding's topics, replaced whole like its tags.
+	cyUnabout = `UNWIND $keys AS k
+MATCH (:Post {key: k})-[x:ABOUT]->()
 DELETE x`
 	cyTag = `UNWIND $rows AS r
 MATCH (p:Post {key: r.key})
@@ -190,7 +194,8 @@ func (p *Projection) writePosts(ctx context.Context, tx nd.ExplicitTransaction, 
 		seenCh                   = map[int64]bool{}
 		create, stubs, props     []any
 		untag, tag, unlink, link []any
-		about, unimage, image    []any
+		unabout, about           []any
+		unimage, image           []any
 	)
 	channel := func(id int64) {
 		if !seenCh[id] {
@@ -218,6 +223,10 @@ func (p *Projection) writePosts(ctx context.Context, tx nd.ExplicitTransaction, 
 			untag = append(untag, k)
 		}
 		tag = append(tag, taggedRows(pf)...)
+		reembed := pf.embedded != nil || !pf.deletedAt.IsZero()
+		if reembed && pf.st.exists && pf.storedEmb {
+			unabout = append(unabout, k)
+		}
 		about = append(about, aboutRows(pf)...)
 		revision := pf.vision != nil || !pf.deletedAt.IsZero()
 		if revision && pf.st.exists && pf.storedVision {
@@ -259,6 +268,7 @@ func (p *Projection) writePosts(ctx context.Context, tx nd.ExplicitTransaction, 
 		{"topics", cyTopics, "names", strAny(b.topicNames)},
 		{"untag", cyUntag, "keys", untag},
 		{"tag", cyTag, "rows", tag},
+		{"unabout", cyUnabout, "keys", unabout},
 		{"about", cyAbout, "rows", about},
 		{"labels", cyLabels, "names", strAny(b.labelNames)},
 		{"images", cyImages, "rows", imgs},
@@ -304,7 +314,7 @@ func withoutNils(m map[string]any) map[string]any {
 
 // Derived properties of a post, removed with its tombstone.
 var derivedProps = []string{
-	"tags_version", "tags_revision", "tags_trigger", "topics", "tags_provider", "tags_model",
+	"tags_version", "tags_revision", "tags_trigger", "topics", "topics_source", "tags_provider", "tags_model",
 	"links_version", "links_revision",
 	"embedding_version", "embedding_revision", "embedding_provider", "embedding_model", "embedding_dim",
 	"embedding_embedder_version", "embedding_lexical",
@@ -328,7 +338,7 @@ func (p *Projection) postProps(pf *postFold) map[string]any {
 		return m
 	}
 	if t := pf.tagged; t != nil {
-		m["tags_version"], m["tags_revision"], m["tags_trigger"], m["topics"] = t.Version, int64(t.Revision), t.Trigger, strs(t.Topics)
+		m["tags_version"], m["tags_revision"], m["tags_trigger"] = t.Version, int64(t.Revision), t.Trigger
 		m["tags_provider"], m["tags_model"] = opt(t.Provider), opt(t.Model)
 	}
 	if e := pf.enriched; e != nil {
@@ -338,6 +348,7 @@ func (p *Projection) postProps(pf *postFold) map[string]any {
 		m["embedding_version"], m["embedding_revision"] = e.Rev.Version, int64(e.Revision)
 		m["embedding_provider"], m["embedding_model"], m["embedding_dim"] = e.Provider, opt(e.Model), int64(len(e.Vector))
 		m["embedding_embedder_version"], m["embedding_lexical"] = opt(e.EmbedderVersion), optBool(e.Lexical)
+		m["topics"], m["topics_source"] = strs(e.Topics), opt(e.TopicsSource)
 	}
 	if v := pf.vision; v != nil {
 		m["vision_version"], m["vision_revision"] = v.Version, int64(v.Revision)
@@ -686,9 +697,9 @@ func (b *batch) nearDupRows() []any {
 	return rows
 }
 
-// aboutRows are the ABOUT edges of a post whose tags the batch replaced: its topics.
+// aboutRows are the ABOUT edges of a post whose embedding the batch replaced: its topics.
 func aboutRows(pf *postFold) []any {
-	t := pf.tagged
+	t := pf.embedded
 	if t == nil || !pf.deletedAt.IsZero() {
 		return nil
 	}
