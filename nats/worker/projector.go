@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"sync"
 	"time"
@@ -25,8 +26,10 @@ type Projector struct {
 	proj projections.Projection
 	// slots holds the batch in work, for the keep-alive.
 	slots [1]slot
-	// lastDelivery is the highest consumer delivery sequence applied so far (0: none yet, as
-	// after a start, which projsvc's start-up catch-up covers).
+	// lastDelivery is the highest consumer delivery sequence this process has accounted for:
+	// applied in a batch, or covered by a resync from the log (Config.Gap). It starts at the
+	// consumer's delivered sequence when Run starts, so that even the first batch's missing
+	// deliveries are noticed.
 	lastDelivery uint64
 }
 
@@ -50,8 +53,25 @@ type delivery struct {
 	err error
 }
 
-// Run consumes until ctx is cancelled, then finishes the batch in flight and returns.
+// Run consumes until ctx is cancelled, then finishes the batch in flight and returns. With a
+// Config.Gap, it first applies from the log every fact the consumer delivered before this
+// start (to a predecessor that died before applying or acking them): see resync.
 func (p *Projector) Run(ctx context.Context) error {
+	if p.cfg.Gap != nil {
+		for attempt := 1; ; attempt++ {
+			err := p.resync(ctx)
+			if err == nil {
+				break
+			}
+			delay := p.cfg.Backoff.Delay(attempt)
+			p.log.WarnContext(ctx, "applying the facts delivered before the start failed; retrying", "attempt", attempt, "delay", delay, "err", err)
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(delay):
+			}
+		}
+	}
 	return p.run(ctx, p.slots[:], func(work context.Context) consumer {
 		in := make(chan delivery, p.cfg.Batch)
 		quit := make(chan struct{})
@@ -137,11 +157,12 @@ func (p *Projector) process(ctx context.Context, batch []delivery) {
 		return
 	}
 	facts = inLogOrder(facts)
-	if gap := p.missing(deliveries); gap && p.cfg.Gap != nil {
-		p.log.WarnContext(ctx, "deliveries missing (the server delivered facts this process never received); applying the log's facts below the batch first",
-			"first_seq", facts[0].Seq, "last_delivery", p.lastDelivery)
-		if err := p.cfg.Gap(ctx, facts[0].Seq); err != nil {
-			// Left unacked: the batch comes again, and the gap is looked at again then.
+	if p.cfg.Gap != nil && p.missing(deliveries) {
+		p.log.WarnContext(ctx, "deliveries missing (the server delivered facts this process never received); applying the log's facts up to the consumer's last delivery first",
+			"first_seq", facts[0].Seq, "last_delivery", p.lastDelivery, "deliveries", len(deliveries))
+		if err := p.resync(ctx); err != nil {
+			// Left unacked, and lastDelivery not moved: the batch comes again, and the next
+			// batch is seen to miss deliveries too.
 			p.log.ErrorContext(ctx, "filling the gap from the log failed; the batch is left to be redelivered", "err", err)
 			return
 		}
@@ -206,11 +227,44 @@ func (p *Projector) delivered(deliveries []uint64) {
 	}
 }
 
+// resync applies from the log (Config.Gap) every fact up to the last one the consumer has
+// delivered, and accounts for every delivery up to then. A delivery this process never
+// received (lost in transit while a cluster moved the consumer's leader, or sent to a pull
+// request of a predecessor that died) comes again only after its ack wait, and may be of any
+// sequence up to the consumer's delivered one — below, inside or above the batch at hand,
+// since the batch may hold redeliveries of lower facts. The facts applied meanwhile would
+// move the checkpoint past it, and the projection would skip it as applied when it comes.
+// Every fact ever delivered is at or below the consumer's delivered stream sequence, so
+// applying the log up to there leaves nothing missing below the checkpoint.
+func (p *Projector) resync(ctx context.Context) error {
+	cons, err := p.js.Consumer(ctx, p.cfg.Stream, p.name)
+	if errors.Is(err, jetstream.ErrConsumerNotFound) {
+		p.lastDelivery = 0 // Run creates it; it delivers the log in order, from delivery 1
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("consumer %s: %w", p.name, err)
+	}
+	info, err := cons.Info(ctx)
+	if err != nil {
+		return fmt.Errorf("consumer %s: %w", p.name, err)
+	}
+	if info.Delivered.Stream > 0 {
+		if err := p.cfg.Gap(ctx, info.Delivered.Stream); err != nil {
+			return fmt.Errorf("apply the log up to seq %d: %w", info.Delivered.Stream, err)
+		}
+	}
+	p.lastDelivery = max(p.lastDelivery, info.Delivered.Consumer)
+	return nil
+}
+
 // missing reports whether deliveries (the consumer sequences of a batch) skip one after the
-// last batch applied, or have a hole: each delivery, first or repeated, takes the next
-// consumer sequence, and this process is the consumer's only reader.
+// last accounted for, or have a hole: each delivery, first or repeated, takes the next
+// consumer sequence, and this process is the consumer's only reader. Deliveries that arrive
+// late (after a later one) look like a skip too; the resync they cause is redundant, not
+// wrong.
 func (p *Projector) missing(deliveries []uint64) bool {
-	if p.lastDelivery == 0 || len(deliveries) == 0 {
+	if len(deliveries) == 0 {
 		return false
 	}
 	ds := slices.Sorted(slices.Values(deliveries))

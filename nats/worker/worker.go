@@ -51,13 +51,15 @@ type Config struct {
 	// projection applied) and before the input is acked. Returning an error leaves the input
 	// unacknowledged, as a crash at that point would.
 	BeforeAck func(msg jetstream.Msg) error
-	// Gap, for a projector, is called before a batch is applied when deliveries are missing:
-	// the consumer's delivery sequence skipped, so the server delivered facts this process
-	// never received (lost in transit, e.g. while a cluster moved the consumer's leader). They
-	// come again only after their ack wait, behind later facts that would move the checkpoint
-	// past them, so they would be skipped as applied. The hook applies, straight from the log,
-	// the facts below firstSeq that the projection does not hold (projsvc: Replayer.CatchUp).
-	Gap func(ctx context.Context, firstSeq uint64) error
+	// Gap, for a projector, applies to the projection, straight from the log, every fact of
+	// the consumer's filters up to and including seq that it does not hold (projsvc:
+	// Replayer.CatchUp). The projector calls it when it starts, up to the consumer's last
+	// delivery (facts a dead predecessor was given), and whenever the consumer's delivery
+	// sequence skips: the server delivered facts this process never received (lost in transit,
+	// e.g. while a cluster moved the consumer's leader). Those come again only after their ack
+	// wait, behind later facts that would move the checkpoint past them, and would be skipped
+	// as applied. Without Gap, a projector is safe only where no delivery can be lost.
+	Gap func(ctx context.Context, seq uint64) error
 }
 
 func (c *Config) setDefaults() {

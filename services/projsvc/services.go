@@ -2,13 +2,11 @@ package projsvc
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/nats-io/nats.go/jetstream"
 	nd "github.com/neo4j/neo4j-go-driver/v5/neo4j"
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -247,9 +245,10 @@ type projector struct {
 	d services.Deps
 }
 
-// Run opens the backend and applies the facts delivered before the start but never acked
-// (catchUpDelivered), retrying both with backoff while the backend is unreachable, then
-// applies facts until ctx is cancelled.
+// Run opens the backend, retrying with backoff while it is unreachable, then applies facts
+// until ctx is cancelled. The worker's projector fills, from the log (gap), what its consumer
+// delivered but this process never applied: at the start, the facts a dead predecessor was
+// given; while running, deliveries lost in transit.
 func (p *projector) Run(ctx context.Context) error {
 	log := p.d.Logger.With("projection", p.b.Name)
 	backoff := worker.Backoff{Base: time.Second, Max: time.Minute, Jitter: 0.2}
@@ -257,20 +256,29 @@ func (p *projector) Run(ctx context.Context) error {
 		c, _ := topology.LookupConsumer(p.b.Consumer)
 		proj, batch, closeFn, err := p.b.Open(ctx, p.d.Env, log)
 		if err == nil {
-			if err = catchUpDelivered(ctx, p.d.JS, c, proj, batch, log); err == nil {
-				defer closeFn()
-				gap := func(ctx context.Context, firstSeq uint64) error {
-					r := Replayer{JS: p.d.JS, Consumer: c, Batch: batch, Logger: log, Live: true}
-					_, err := r.CatchUp(ctx, proj, firstSeq-1, nil)
-					return err
+			defer closeFn()
+			gap := func(ctx context.Context, seq uint64) error {
+				r := Replayer{JS: p.d.JS, Consumer: c, Batch: batch, Logger: log, Live: true}
+				from, err := proj.Checkpoint(ctx)
+				if err != nil {
+					return fmt.Errorf("%s checkpoint: %w", proj.Name(), err)
 				}
-				run, err := worker.NewProjector(p.d.JS, worker.Config{Consumer: c.Config(), Batch: batch, Metrics: p.d.Metrics, Logger: log, Gap: gap}, proj)
+				if from >= seq {
+					return nil
+				}
+				cp, err := r.CatchUp(ctx, proj, seq, nil)
 				if err != nil {
 					return err
 				}
-				return run.Run(ctx)
+				log.Info("applied from the log facts the consumer delivered that this process never applied",
+					"from_seq", from+1, "through_seq", seq, "checkpoint", cp)
+				return nil
 			}
-			closeFn()
+			run, err := worker.NewProjector(p.d.JS, worker.Config{Consumer: c.Config(), Batch: batch, Metrics: p.d.Metrics, Logger: log, Gap: gap}, proj)
+			if err != nil {
+				return err
+			}
+			return run.Run(ctx)
 		}
 		if ctx.Err() != nil {
 			return nil
@@ -283,42 +291,4 @@ func (p *projector) Run(ctx context.Context) error {
 		case <-time.After(delay):
 		}
 	}
-}
-
-// catchUpDelivered applies, straight from the log, every fact up to the last one the
-// projection's consumer has delivered that the projection does not hold. Two ways to get
-// there lose facts otherwise:
-//   - a predecessor stopped or crashed before applying a batch: its facts stay pending
-//     until their ack wait ends (a minute), while the server hands a new subscriber the
-//     facts after them at once; applied first, those would move the checkpoint past the
-//     pending ones, which would then be skipped as applied;
-//   - the model is older than the consumer (restored from a backup, or replaced by an empty
-//     one): the consumer would go on from where it is, and the gap would never be filled.
-func catchUpDelivered(ctx context.Context, js jetstream.JetStream, c topology.Consumer, p projections.Projection, batch int, log *slog.Logger) error {
-	cons, err := js.Consumer(ctx, topology.LogStream, c.Name)
-	if errors.Is(err, jetstream.ErrConsumerNotFound) {
-		return nil // a new consumer delivers the log in order
-	}
-	if err != nil {
-		return fmt.Errorf("consumer %s: %w", c.Name, err)
-	}
-	info, err := cons.Info(ctx)
-	if err != nil {
-		return fmt.Errorf("consumer %s: %w", c.Name, err)
-	}
-	from, err := p.Checkpoint(ctx)
-	if err != nil {
-		return fmt.Errorf("%s checkpoint: %w", p.Name(), err)
-	}
-	if from >= info.Delivered.Stream {
-		return nil
-	}
-	r := Replayer{JS: js, Consumer: c, Batch: batch, Logger: log, Live: true}
-	cp, err := r.CatchUp(ctx, p, info.Delivered.Stream, nil)
-	if err != nil {
-		return fmt.Errorf("catch up with the facts delivered before the start (seq %d..%d): %w", from+1, info.Delivered.Stream, err)
-	}
-	log.Info("caught up with facts delivered before the start", "from_seq", from+1, "delivered_seq", info.Delivered.Stream,
-		"unacked", info.NumAckPending, "checkpoint", cp)
-	return nil
 }
