@@ -85,12 +85,13 @@ type Export struct {
 	layout Layout
 	chats  []Chat
 	stats  Stats
+	spool  *spool // nil unless opened with Spool
 }
 
 // Open validates the export at path: a result.json file, or the folder that holds one.
 // Media files are read from the file's folder and never from outside it. Close the
 // Export when done.
-func Open(p string) (*Export, error) {
+func Open(p string, opts ...Option) (*Export, error) {
 	st, err := os.Stat(p)
 	if err != nil {
 		return nil, fmt.Errorf("export: %w", err)
@@ -103,7 +104,7 @@ func Open(p string) (*Export, error) {
 	if err != nil {
 		return nil, fmt.Errorf("export: %w", err)
 	}
-	e, err := OpenFS(root.FS(), name)
+	e, err := OpenFS(root.FS(), name, opts...)
 	if err != nil {
 		_ = root.Close()
 		return nil, err
@@ -114,9 +115,13 @@ func Open(p string) (*Export, error) {
 
 // OpenFS validates the export named name (a slash path) inside fsys; media paths are
 // relative to name's folder. A malformed file fails with a *ParseError.
-func OpenFS(fsys fs.FS, name string) (*Export, error) {
+func OpenFS(fsys fs.FS, name string, opts ...Option) (*Export, error) {
 	if !fs.ValidPath(name) || name == "." {
 		return nil, fmt.Errorf("export: %q is not a valid path in the file system", name)
+	}
+	var o options
+	for _, opt := range opts {
+		opt(&o)
 	}
 	e := &Export{fsys: fsys, name: name, dir: path.Dir(name)}
 	st, err := fs.Stat(fsys, name)
@@ -133,9 +138,22 @@ func OpenFS(fsys fs.FS, name string) (*Export, error) {
 	}
 	defer f.Close()
 	v := &validator{e: e}
-	if err := walk(f, v); err != nil {
+	if o.spool {
+		if v.spool, err = newSpool(o.spoolDir); err != nil {
+			return nil, err
+		}
+	}
+	err = walk(f, v)
+	if err == nil && v.spool != nil {
+		err = v.spool.finish()
+	}
+	if err != nil {
+		if v.spool != nil {
+			err = errors.Join(err, v.spool.close())
+		}
 		return nil, err
 	}
+	e.spool = v.spool
 	e.layout = LayoutAccount
 	if len(e.chats) == 1 && e.chats[0].Path == "" {
 		e.layout = LayoutChat
@@ -144,12 +162,18 @@ func OpenFS(fsys fs.FS, name string) (*Export, error) {
 	return e, nil
 }
 
-// Close releases the folder opened by Open.
+// Close releases the folder opened by Open and the spool.
 func (e *Export) Close() error {
-	if e.root == nil {
-		return nil
+	var err error
+	if e.spool != nil {
+		err = e.spool.close()
+		e.spool = nil
 	}
-	return e.root.Close()
+	if e.root != nil {
+		err = errors.Join(err, e.root.Close())
+		e.root = nil
+	}
+	return err
 }
 
 // Layout is the shape of the file.
@@ -204,6 +228,7 @@ func isChannel(typ string) bool { return typ == ChatPublicChannel || typ == Chat
 // and records each chat's header and counts.
 type validator struct {
 	e     *Export
+	spool *spool // nil: no spool is written
 	g     grouper
 	w     wireMessage
 	media struct {
@@ -216,6 +241,9 @@ func (v *validator) chatStart(c *chatState) error {
 	v.e.chats = append(v.e.chats, Chat{Path: c.path})
 	v.g = grouper{}
 	v.media.n, v.media.files, v.media.skipped = 0, 0, nil
+	if v.spool != nil {
+		return v.spool.chatStart(c)
+	}
 	return nil
 }
 
@@ -238,6 +266,11 @@ func (v *validator) message(c *chatState, i int, start int64, raw json.RawMessag
 	// Files are only looked for in chats that may be channels; the header usually comes
 	// first, so other chats cost nothing.
 	if typ, _ := str(c.typ.raw); len(c.typ.raw) == 0 || isChannel(typ) {
+		if v.spool != nil {
+			if err := v.spool.message(m); err != nil {
+				return err
+			}
+		}
 		for _, r := range m.media {
 			v.media.n++
 			switch reason := v.e.fileState(r); reason {
@@ -266,6 +299,11 @@ func (v *validator) check(u unit) error {
 func (v *validator) chatEnd(c *chatState) error {
 	if err := v.g.flush(v.check); err != nil {
 		return err
+	}
+	if v.spool != nil {
+		if err := v.spool.chatEnd(); err != nil {
+			return err
+		}
 	}
 	ch := v.chat()
 	perr := func(out int64, format string, args ...any) error {

@@ -43,14 +43,18 @@ func (e *Export) Facts(ctx context.Context, sink MediaSink) iter.Seq2[events.Eve
 			yield(events.Event{}, fmt.Errorf("export: %s: %w", e.name, ErrChanged))
 			return
 		}
-		f, err := e.fsys.Open(e.name)
-		if err != nil {
-			yield(events.Event{}, fmt.Errorf("export: %w", err))
-			return
-		}
-		defer f.Close()
 		em := &emitter{ctx: ctx, e: e, sink: sink, yield: yield}
-		err = walk(f, em)
+		if e.spool != nil {
+			err = em.replay(e.spool.reader())
+		} else {
+			f, oerr := e.fsys.Open(e.name)
+			if oerr != nil {
+				yield(events.Event{}, fmt.Errorf("export: %w", oerr))
+				return
+			}
+			defer f.Close()
+			err = walk(f, em)
+		}
 		switch {
 		case err == nil, errors.Is(err, errStop):
 		case errors.Is(err, ErrMalformed):
@@ -96,12 +100,59 @@ func (em *emitter) message(c *chatState, i int, start int64, raw json.RawMessage
 		return nil
 	}
 	m.start, m.in, m.index = start, c, i
+	return em.post(m)
+}
+
+// post stores a post's media and hands it to the album grouper.
+func (em *emitter) post(m *message) error {
 	for k := range m.media {
 		if err := em.load(&m.media[k]); err != nil {
 			return err
 		}
 	}
 	return em.g.push(m, em.emit)
+}
+
+// replay emits the facts of the posts Open spooled, as walk would from the file.
+func (em *emitter) replay(r *spoolReader) error {
+	var c *chatState
+	for {
+		k, ok := r.kind()
+		if !ok {
+			break
+		}
+		var err error
+		switch {
+		case k == recChatStart:
+			c = r.chatStart()
+			if r.err == nil {
+				err = em.chatStart(c)
+			}
+		case k == recMessage && c != nil:
+			m := r.message(c)
+			if r.err != nil || !em.chat.Imported {
+				break
+			}
+			if err = em.ctx.Err(); err == nil {
+				err = em.post(m)
+			}
+		case k == recChatEnd && c != nil:
+			err = em.chatEnd(c)
+			c = nil
+		default:
+			r.fail(fmt.Errorf("unexpected record %d", k))
+		}
+		if err != nil {
+			return err
+		}
+	}
+	if r.err != nil {
+		return r.err
+	}
+	if c != nil {
+		return fmt.Errorf("%w: ends inside a chat", ErrSpool)
+	}
+	return nil
 }
 
 func (em *emitter) chatEnd(*chatState) error {

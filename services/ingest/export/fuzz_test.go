@@ -65,5 +65,12 @@ func FuzzParse(f *testing.F) {
 		if posts != st.Posts || albums != st.Albums {
 			t.Fatalf("emitted %d posts and %d albums, Open counted %d and %d", posts, albums, st.Posts, st.Albums)
 		}
+		// Read through a spool, the same facts come out.
+		spooled, err := export.OpenFS(fsys, "result.json", export.Spool(t.TempDir()))
+		if err != nil {
+			t.Fatalf("a spooled Open failed where a plain one succeeded: %v", err)
+		}
+		defer spooled.Close()
+		sameFacts(t, collect(t, spooled, media.NewMemory(0)), collect(t, e, media.NewMemory(0)))
 	})
 }

@@ -51,7 +51,7 @@ func BenchmarkImport100k(b *testing.B) {
 	env := natstest.Start(b)
 	im := newImporter(b, env)
 	start := time.Now()
-	x, err := export.Open(path)
+	x, err := export.Open(path, export.Spool(b.TempDir()))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -103,7 +103,7 @@ func BenchmarkImportMemory(b *testing.B) {
 				var ms runtime.MemStats
 				runtime.ReadMemStats(&ms)
 				before := ms.TotalAlloc
-				x, err := export.Open(path)
+				x, err := export.Open(path, export.Spool(b.TempDir()))
 				if err != nil {
 					b.Fatal(err)
 				}

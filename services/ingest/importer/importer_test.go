@@ -108,7 +108,7 @@ func TestImportPublishesNewVersions(t *testing.T) {
 		t.Fatal(err)
 	}
 	run := func() importer.Result {
-		x, err := export.Open(path)
+		x, err := export.Open(path, export.Spool(t.TempDir()))
 		if err != nil {
 			t.Fatal(err)
 		}
