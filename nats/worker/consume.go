@@ -27,7 +27,7 @@ type consumer struct {
 // finish, and flush the acks. start gets the work context: it outlives ctx by the grace
 // period. A closed connection ends run with an error.
 func (c *core) run(ctx context.Context, slots []slot, start func(work context.Context) consumer) error {
-	cons, err := c.js.CreateOrUpdateConsumer(ctx, c.cfg.Stream, c.cfg.Consumer)
+	cons, err := c.createConsumer(ctx)
 	if err != nil && ctx.Err() != nil {
 		return nil // stopped while starting
 	}
@@ -86,6 +86,41 @@ func (c *core) run(ctx context.Context, slots []slot, start func(work context.Co
 	}
 	c.log.Info("stopped")
 	return runErr
+}
+
+// createBackoff paces the attempts to create the durable consumer while the server cannot
+// answer.
+var createBackoff = Backoff{Base: 250 * time.Millisecond, Max: 5 * time.Second, Jitter: 0.2}
+
+// createConsumer creates or updates the durable consumer, and tries again for as long as the
+// server cannot answer: a JetStream cluster electing the consumer's or the stream's leader
+// lets the request time out, finds no responder, or says it is unavailable (a SIGKILLed
+// node made both stages of a cluster test exit this way, and the pipeline stalled). A
+// request the server answers with a refusal (a bad config, no such stream) is returned.
+func (c *core) createConsumer(ctx context.Context) (jetstream.Consumer, error) {
+	for attempt := 1; ; attempt++ {
+		cons, err := c.js.CreateOrUpdateConsumer(ctx, c.cfg.Stream, c.cfg.Consumer)
+		if err == nil || ctx.Err() != nil || !unanswered(err) {
+			return cons, err
+		}
+		delay := createBackoff.Delay(attempt)
+		c.log.Warn("cannot create the consumer yet (the server did not answer); retrying", "attempt", attempt, "delay", delay, "err", err)
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(delay):
+		}
+	}
+}
+
+// unanswered reports whether a JetStream API request failed because no server could answer
+// it for now, rather than because the server refused it.
+func unanswered(err error) bool {
+	if apiErr, ok := errors.AsType[*jetstream.APIError](err); ok {
+		return apiErr.Code >= 500 // 503: JetStream (or its cluster) temporarily unavailable
+	}
+	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) ||
+		errors.Is(err, nats.ErrNoResponders)
 }
 
 // slot is one unit of work in flight (a stage's message, a projector's held batch), watched
