@@ -25,6 +25,7 @@ type writes struct {
 	// searchKeys are the posts whose search documents are recomputed after the COPYs, from
 	// the rows the batch and the COPYs wrote (searchdoc.go); nil: none.
 	searchKeys *cols
+	searchKeep map[key]bool // of searchKeys, those whose text is the stored document's
 }
 
 // copyLoad is one COPY … FROM STDIN (text format) of copyBuf[start:end].
@@ -47,7 +48,7 @@ func (w *writes) run(ctx context.Context, tx pgx.Tx) error {
 		}
 	}
 	if w.searchKeys != nil {
-		return writeSearchDocs(ctx, tx, w.searchKeys)
+		return writeSearchDocs(ctx, tx, w.searchKeys, w.searchKeep)
 	}
 	return nil
 }

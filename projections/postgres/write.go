@@ -32,7 +32,7 @@ func queueWrites(b *writes, r *reduced, st *stored, after *stored) error {
 	queueAlbums(b, r)
 	queueTrends(b, r)
 	queueProgress(b, prog)
-	queueSearchDocs(b, content, prog)
+	queueSearchDocs(b, r, content, prog)
 	if after != nil {
 		for k, m := range prog {
 			if m.changed() {
