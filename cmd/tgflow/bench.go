@@ -26,7 +26,7 @@ import (
 )
 
 func init() {
-	register(command{"bench", "pipeline [--posts N] [--embedder hashing,use] [--rate R] [--rate-posts N] [--cpuprofile FILE] | chaos [--posts N] [--duration D]",
+	register(command{"bench", "pipeline [--posts N] [--embedder hashing,use] [--rate R] [--rate-posts N] [--cpuprofile FILE] [--stages] | chaos [--posts N] [--duration D]",
 		"measure the text pipeline end to end on an embedded NATS server into Postgres (posts/s, p50/p99 latency, peak RSS) against its ceiling (the same topology with no-op stages)",
 		runBench, nil})
 }
@@ -55,7 +55,8 @@ func runBenchPipeline(ctx context.Context, a *app, args []string) (err error) {
 	kinds := fs.String("embedder", "hashing", "embedders to measure, comma-separated: hashing, use (each reported on its own line)")
 	rate := fs.Float64("rate", 0, "if > 0: after the throughput phase, offer --rate-posts more posts at this many posts/s; the latency figures are then this phase's")
 	ratePosts := fs.Int("rate-posts", 0, "posts of the --rate phase (default: 10 s worth)")
-	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run (go tool pprof) to this file")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run (go tool pprof) to this file; samples carry the labels mode (ceiling, pipeline) and service (-tagfocus)")
+	stages := fs.Bool("stages", false, "also print, per run, each stage's and projector's handler (Apply) time and batches over the throughput phase")
 	dataDir := fs.String("data-dir", "", "data directory of laptop mode's embedded Postgres, used when TGFLOW_POSTGRES_URL is unset (overrides TGFLOW_DATA_DIR)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -133,6 +134,9 @@ func runBenchPipeline(ctx context.Context, a *app, args []string) (err error) {
 			return r, fmt.Errorf("%s: %w", name, err)
 		}
 		printBench(a, name, r)
+		if *stages {
+			printStages(a, r)
+		}
 		return r, nil
 	}
 	fmt.Fprintf(a.stdout, "bench pipeline: %d posts at once", *posts)
@@ -194,6 +198,20 @@ func printBench(a *app, name string, r benchpipe.Result) {
 	fmt.Fprintf(a.stdout, "%-18s %6.0f posts/s, %6.0f posts/cpu-s (%d posts in %s, %s CPU); latency p50 %s p99 %s max %s (%s, %d posts); %s %d MiB\n",
 		name, r.PostsPerS, r.PostsPerCPUS, r.Posts, r.Wall.Round(time.Millisecond), r.CPU.Round(time.Millisecond), r.Latency.P50.Round(time.Millisecond),
 		r.Latency.P99.Round(time.Millisecond), r.Latency.Max.Round(time.Millisecond), at, r.Latency.N, rss, r.PeakRSS>>20)
+}
+
+// printStages prints what each runner did over a run's throughput phase: busy is the share
+// of the wall time spent in its handler (a stage with Concurrency > 1 may exceed 1: its
+// handlers' times add up); a projector's batches are what waited for it each time.
+func printStages(a *app, r benchpipe.Result) {
+	for _, s := range r.Stages {
+		line := fmt.Sprintf("  %-20s %6d calls, %8s in the handler (busy %.2f of the wall time)",
+			s.Name, s.Calls, s.Busy.Round(time.Millisecond), s.Busy.Seconds()/r.Wall.Seconds())
+		if s.Batches > 0 {
+			line += fmt.Sprintf("; %d batches of %.0f messages on average", s.Batches, s.Msgs/float64(s.Batches))
+		}
+		fmt.Fprintln(a.stdout, line)
+	}
 }
 
 // benchModelsDir is where the USE model is looked for: TGFLOW_MODELS_DIR (default <data

@@ -17,24 +17,48 @@ import (
 var benchLine = regexp.MustCompile(`^(ceiling|pipeline \(hashing\))\s+(\d+) posts/s,\s+(\d+) posts/cpu-s \((\d+) posts in (\S+), (\S+) CPU\); ` +
 	`latency p50 (\S+) p99 (\S+) max (\S+) \(at 40 posts/s, (\d+) posts\); peak RSS (\d+) MiB$`)
 
+// stageLine is one runner's line under a run with --stages.
+var stageLine = regexp.MustCompile(`^(\S+)\s+(\d+) calls,\s+(\S+) in the handler \(busy (\S+) of the wall time\)(?:; (\d+) batches of (\d+) messages on average)?$`)
+
 var ratioLine = regexp.MustCompile(`^ratio \(hashing\)\s+(\S+) of the ceiling's posts/s, (\S+) of its posts/cpu-s$`)
 
 // A small run prints every figure of both the pipeline and its ceiling, each plausible
 // (positive rates, p50 ≤ p99 ≤ max, every post's latency, a peak RSS), and leaves no
-// schema behind. No figure is compared with a target: this machine is shared.
+// schema behind; with --stages, each run's four consumers say what they did (every post
+// through each stage, the projector's batches). No figure is compared with a target: this
+// machine is shared.
 func TestBenchPipelinePrintsEveryFigure(t *testing.T) {
 	url := testenv.NewPostgresDB(t)
 	out, errOut, err := tgflow(t, []string{"TGFLOW_POSTGRES_URL=" + url},
-		"bench", "pipeline", "--posts", "200", "--rate", "40", "--rate-posts", "60")
+		"bench", "pipeline", "--posts", "200", "--rate", "40", "--rate-posts", "60", "--stages")
 	if err != nil {
 		t.Fatalf("bench pipeline: %v\n%s\n%s", err, out, errOut)
 	}
 	t.Logf("\n%s", out)
 	seen := map[string]bool{}
+	run := ""
 	for line := range strings.Lines(out) {
 		line = strings.TrimSpace(line)
+		if m := stageLine.FindStringSubmatch(line); m != nil && run != "" {
+			seen[run+" "+m[1]] = true
+			calls, _ := strconv.Atoi(m[2])
+			batches, _ := strconv.Atoi(m[5])
+			switch m[1] {
+			case "tagger", "enricher", "embedder":
+				if calls != 200 {
+					t.Errorf("%s: %s handled %d posts, want 200", run, m[1], calls)
+				}
+			case "proj-postgres-v1":
+				// Four facts per post (parsed, tagged, enriched, embedded), in batches.
+				if msgs, _ := strconv.Atoi(m[6]); batches == 0 || calls != batches || batches*msgs < 700 || batches*msgs > 900 {
+					t.Errorf("%s: projector %d applies of %d batches of %s facts, want about 800 facts", run, calls, batches, m[6])
+				}
+			}
+			continue
+		}
 		if m := benchLine.FindStringSubmatch(line); m != nil {
 			seen[m[1]] = true
+			run = m[1]
 			num := func(i int) int {
 				n, err := strconv.Atoi(m[i])
 				if err != nil {
@@ -75,7 +99,13 @@ func TestBenchPipelinePrintsEveryFigure(t *testing.T) {
 			}
 		}
 	}
-	for _, want := range []string{"ceiling", "pipeline (hashing)", "ratio"} {
+	want := []string{"ceiling", "pipeline (hashing)", "ratio"}
+	for _, r := range want[:2] {
+		for _, c := range []string{"tagger", "enricher", "embedder", "proj-postgres-v1"} {
+			want = append(want, r+" "+c)
+		}
+	}
+	for _, want := range want {
 		if !seen[want] {
 			t.Errorf("no %s line in:\n%s", want, out)
 		}

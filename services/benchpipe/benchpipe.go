@@ -17,6 +17,7 @@ import (
 	"maps"
 	"math/rand/v2"
 	"os"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -84,6 +85,9 @@ type Result struct {
 	LatencyAt    float64 // offered posts/s of the latency figures (0: all at once)
 	PeakRSS      int64   // bytes, VmHWM over this run (reset at its start where Linux allows)
 	PeakRSSNew   bool    // the peak was reset at the start (else it is the process's peak)
+	// Stages is what each runner did over the throughput phase (handler or Apply time,
+	// batches): where the wall time went.
+	Stages []StageStat
 }
 
 // Latency summarises publish → done times.
@@ -177,6 +181,11 @@ func Run(ctx context.Context, o Options) (res Result, err error) {
 	}
 	res.Mode, res.Posts = o.Mode, o.Posts
 	res.PeakRSSNew = resetPeakRSS()
+	// Every goroutine of this run (the embedded server's, the stages') carries the mode as a
+	// profile label, so one CPU profile of `tgflow bench pipeline` splits into its runs.
+	defer pprof.SetGoroutineLabels(ctx)
+	ctx = pprof.WithLabels(ctx, pprof.Labels("mode", string(o.Mode)))
+	pprof.SetGoroutineLabels(ctx)
 
 	srv, err := embedded.Start(embedded.Options{DataDir: o.TempDir})
 	if err != nil {
@@ -210,10 +219,14 @@ func Run(ctx context.Context, o Options) (res Result, err error) {
 	}()
 	goRun := func(name string, run func(context.Context) error) {
 		wg.Go(func() {
-			if err := run(runCtx); err != nil && runCtx.Err() == nil {
-				errs <- fmt.Errorf("%w: %s: %w", ErrBench, name, err)
-				cancel()
-			}
+			// The label names the service in a CPU profile (go tool pprof -tagfocus); the
+			// goroutines it starts inherit it.
+			pprof.Do(runCtx, pprof.Labels("service", name), func(ctx context.Context) {
+				if err := run(ctx); err != nil && runCtx.Err() == nil {
+					errs <- fmt.Errorf("%w: %s: %w", ErrBench, name, err)
+					cancel()
+				}
+			})
 		})
 	}
 	reg := prometheus.NewRegistry()
@@ -260,6 +273,10 @@ func Run(ctx context.Context, o Options) (res Result, err error) {
 	}
 	// Throughput: every post published at once.
 	keys := make([]key, o.Posts)
+	stages0, err := stageCounts(reg)
+	if err != nil {
+		return res, err
+	}
 	cpu0, err := cpuTime()
 	if err != nil {
 		return res, err
@@ -287,6 +304,11 @@ func Run(ctx context.Context, o Options) (res Result, err error) {
 		return res, err
 	}
 	res.CPU = cpu1 - cpu0
+	stages1, err := stageCounts(reg)
+	if err != nil {
+		return res, err
+	}
+	res.Stages = stageDiff(stages0, stages1)
 	res.PostsPerS = float64(o.Posts) / res.Wall.Seconds()
 	res.PostsPerCPUS = float64(o.Posts) / res.CPU.Seconds()
 	res.Latency = summarise(tr.latencies(keys))
