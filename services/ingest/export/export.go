@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"maps"
 	"os"
@@ -137,20 +138,19 @@ func OpenFS(fsys fs.FS, name string, opts ...Option) (*Export, error) {
 		return nil, fmt.Errorf("export: %w", err)
 	}
 	defer f.Close()
-	v := &validator{e: e}
-	if o.spool {
-		if v.spool, err = newSpool(o.spoolDir); err != nil {
-			return nil, err
+	v, err := e.validate(f, o, fastWalk)
+	if errors.Is(err, errFallback) {
+		// Not for the fast reader (malformed, or an unusual layout): read the file again
+		// with the exact one, which says what is wrong and where.
+		e.chats, e.stats = nil, Stats{}
+		f2, oerr := fsys.Open(name)
+		if oerr != nil {
+			return nil, fmt.Errorf("export: %w", oerr)
 		}
-	}
-	err = walk(f, v)
-	if err == nil && v.spool != nil {
-		err = v.spool.finish()
+		defer f2.Close()
+		v, err = e.validate(f2, o, walk)
 	}
 	if err != nil {
-		if v.spool != nil {
-			err = errors.Join(err, v.spool.close())
-		}
 		return nil, err
 	}
 	e.spool = v.spool
@@ -160,6 +160,29 @@ func OpenFS(fsys fs.FS, name string, opts ...Option) (*Export, error) {
 	}
 	e.summarise()
 	return e, nil
+}
+
+// validate reads f with a walker into a fresh validator (and spool, if asked for); on an
+// error the spool is removed.
+func (e *Export) validate(f io.Reader, o options, walker func(io.Reader, visitor) error) (*validator, error) {
+	v := &validator{e: e}
+	if o.spool {
+		var err error
+		if v.spool, err = newSpool(o.spoolDir); err != nil {
+			return nil, err
+		}
+	}
+	err := walker(f, v)
+	if err == nil && v.spool != nil {
+		err = v.spool.finish()
+	}
+	if err != nil {
+		if v.spool != nil {
+			err = errors.Join(err, v.spool.close())
+		}
+		return nil, err
+	}
+	return v, nil
 }
 
 // Close releases the folder opened by Open and the spool.

@@ -33,6 +33,8 @@ type fixReader struct {
 	kept     []byte
 	keptBase int64
 	head     int
+	// noKeep: nothing is kept (the fast walker keeps what it needs itself).
+	noKeep bool
 }
 
 // adjust says that from output offset out on, file offset = output offset + delta.
@@ -119,7 +121,9 @@ func (f *fixReader) transform(in []byte) {
 	f.outPos += int64(len(out))
 	f.outBuf = out
 	f.pending = out
-	f.kept = append(f.kept, out...)
+	if !f.noKeep {
+		f.kept = append(f.kept, out...)
+	}
 }
 
 var backslashX = []byte(`\x`)
