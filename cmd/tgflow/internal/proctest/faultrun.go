@@ -196,8 +196,8 @@ func RunCorpus(t TB, bins map[string]string, corpus *Corpus, pgURL string, fault
 		time.Sleep(250 * time.Millisecond)
 	}
 	for name, p := range procs {
-		if len(p.Exits) > 0 {
-			t.Errorf("%s: %s exited on its own: %v", label, name, p.Exits)
+		if e := p.Exited(); len(e) > 0 {
+			t.Errorf("%s: %s exited on its own: %v", label, name, e)
 		}
 	}
 	dlq, err := js.Stream(ctx, topology.DLQStream)

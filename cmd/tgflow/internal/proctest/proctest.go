@@ -125,6 +125,13 @@ func (p *Proc) Start(t TB) {
 	}(cmd, p.done)
 }
 
+// Exited returns the exits that were not asked for, so far (safe while the process runs).
+func (p *Proc) Exited() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]string(nil), p.Exits...)
+}
+
 // Running reports whether the process runs (as far as this side knows).
 func (p *Proc) Running() bool {
 	p.mu.Lock()
