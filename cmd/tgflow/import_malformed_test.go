@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -17,8 +18,20 @@ import (
 
 // `tgflow import` of each malformed export, against a running server whose log already
 // holds facts, fails with the position of the problem and leaves the log as it was: the
-// same number of messages, the same last sequence.
+// same number of messages, the same last sequence; and no spool file behind.
 func TestImportMalformedExportsLeaveTheLogUnchanged(t *testing.T) {
+	tmp := t.TempDir() // where import spools the parsed export
+	t.Setenv("TMPDIR", tmp)
+	noSpool := func() {
+		t.Helper()
+		left, err := os.ReadDir(tmp)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(left) != 0 {
+			t.Fatalf("%d file(s) left in TMPDIR, first %s", len(left), left[0].Name())
+		}
+	}
 	env := natstest.Start(t)
 	vars := []string{"TGFLOW_NATS_URL=" + env.URL, "TGFLOW_DATA_DIR=" + t.TempDir()}
 	if _, _, err := tgflow(t, vars, "import", "../../testdata/exports/channel"); err != nil {
@@ -39,6 +52,7 @@ func TestImportMalformedExportsLeaveTheLogUnchanged(t *testing.T) {
 	if state().Msgs == 0 {
 		t.Fatal("the valid import published nothing")
 	}
+	noSpool()
 	files, err := filepath.Glob("../../testdata/exports/malformed/*.json")
 	if err != nil || len(files) == 0 {
 		t.Fatalf("malformed fixtures: %v (%d files)", err, len(files))
@@ -58,6 +72,7 @@ func TestImportMalformedExportsLeaveTheLogUnchanged(t *testing.T) {
 			if after.Msgs != before.Msgs || after.LastSeq != before.LastSeq {
 				t.Fatalf("log went from %d messages (last %d) to %d (last %d)", before.Msgs, before.LastSeq, after.Msgs, after.LastSeq)
 			}
+			noSpool()
 		})
 	}
 }

@@ -31,8 +31,10 @@ func runImport(ctx context.Context, a *app, args []string) error {
 	if err != nil {
 		return err
 	}
-	// Validate the whole file before connecting: a malformed export publishes nothing.
-	x, err := export.Open(fs.Arg(0))
+	// Validate the whole file before connecting: a malformed export publishes nothing. The
+	// validation pass spools what it parsed (in TMPDIR, unlinked at once), so the import
+	// publishes from the spool instead of parsing the file a second time.
+	x, err := export.Open(fs.Arg(0), export.Spool(""))
 	if err != nil {
 		return err
 	}
