@@ -44,7 +44,8 @@ func TestImportSampleTwicePublishesNothingNew(t *testing.T) {
 	env := natstest.Start(t)
 	im := newImporter(t, env)
 	ctx := context.Background()
-	x, err := export.OpenFS(sample.FS, sample.Root)
+	// Spooled, as tgflow import reads it: media are stored while the spool is replayed.
+	x, err := export.OpenFS(sample.FS, sample.Root, export.Spool(t.TempDir()))
 	if err != nil {
 		t.Fatal(err)
 	}
