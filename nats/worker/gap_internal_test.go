@@ -39,6 +39,8 @@ func TestProjectorNoticesMissingDeliveries(t *testing.T) {
 		{"arrived out of order, none missing", 10, []uint64{13, 11, 12}, false},
 		{"skips one after the last batch", 10, []uint64{12, 13}, true},
 		{"a hole inside the batch", 10, []uint64{11, 13}, true},
+		{"late arrivals below the last accounted for, with a hole", 600, []uint64{590, 592, 601}, false},
+		{"the same delivery twice", 10, []uint64{11, 11, 12}, false},
 		{"empty", 10, nil, false},
 	}
 	for _, tt := range tests {

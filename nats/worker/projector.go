@@ -259,21 +259,20 @@ func (p *Projector) resync(ctx context.Context) error {
 }
 
 // missing reports whether deliveries (the consumer sequences of a batch) skip one after the
-// last accounted for, or have a hole: each delivery, first or repeated, takes the next
-// consumer sequence, and this process is the consumer's only reader. Deliveries that arrive
-// late (after a later one) look like a skip too; the resync they cause is redundant, not
-// wrong.
+// last accounted for, or have a hole above it: each delivery, first or repeated, takes the
+// next consumer sequence, and this process is the consumer's only reader. Deliveries at or
+// below the last accounted for (late arrivals after a resync) are not looked at; a delivery
+// that arrives after a later one looks like a skip, and the resync it causes is redundant,
+// not wrong.
 func (p *Projector) missing(deliveries []uint64) bool {
-	if len(deliveries) == 0 {
-		return false
-	}
-	ds := slices.Sorted(slices.Values(deliveries))
-	if ds[0] > p.lastDelivery+1 {
-		return true
-	}
-	for i := 1; i < len(ds); i++ {
-		if ds[i] > ds[i-1]+1 {
+	next := p.lastDelivery + 1
+	for _, d := range slices.Sorted(slices.Values(deliveries)) {
+		switch {
+		case d < next: // accounted for, or the same delivery twice
+		case d > next:
 			return true
+		default:
+			next++
 		}
 	}
 	return false
