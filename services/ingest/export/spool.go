@@ -24,7 +24,8 @@ type options struct {
 // Spool makes Open keep what its validation pass parsed in a temporary file in dir (""
 // for the system's temporary directory), in a compact binary form, so that Facts reads
 // that file instead of parsing the export's JSON a second time. Memory stays bounded by
-// one message, as without it; the disk holds about the export's text once more. The file
+// one message, as without it; the file takes a fraction of the export's size (a quarter
+// for the generated benchmark export: no JSON syntax, no skipped messages). The file
 // is unlinked as soon as it is created where the system allows it (so nothing is left
 // behind even when the process is killed), else removed by Close or a failed Open.
 func Spool(dir string) Option {

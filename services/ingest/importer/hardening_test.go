@@ -92,8 +92,9 @@ func TestInterruptedImportAfterDuplicateWindowAddsNoCopy(t *testing.T) {
 		window        bool // wait for the duplicate window to pass
 	}{
 		{"publish fails after a recorded group", 5000, 1 << 40, true},
-		{"ledger writes fail midway", 1 << 40, 3000, true},
-		{"ledger writes fail midway, within the window", 1 << 40, 3000, false},
+		// One ledger write per group of 1000 facts (one channel): the 4th group fails.
+		{"ledger writes fail midway", 1 << 40, 3, true},
+		{"ledger writes fail midway, within the window", 1 << 40, 3, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -162,9 +163,100 @@ func TestInterruptedImportAfterDuplicateWindowAddsNoCopy(t *testing.T) {
 	}
 }
 
+// ledgerEntries reads every entry of the import ledger but the start marks.
+func ledgerEntries(t *testing.T, kv jetstream.KeyValue) map[string]string {
+	t.Helper()
+	ctx := context.Background()
+	keys, err := kv.ListKeys(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]string{}
+	for k := range keys.Keys() {
+		if strings.HasPrefix(k, "started.") {
+			continue
+		}
+		e, err := kv.Get(ctx, k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[k] = string(e.Value())
+	}
+	return out
+}
+
 // A ledger value that is not a post version stops the import with the key, before anything
-// is published (read as 0 it made every edited post of the channel look new).
+// is published (read as 0 it made every edited post of the channel look new): in a group's
+// entry, and in a one-fact entry of the kind older imports wrote.
 func TestCorruptLedgerEntryStopsTheImport(t *testing.T) {
+	tests := []struct {
+		name    string
+		corrupt func(t *testing.T, kv jetstream.KeyValue) (key string)
+	}{
+		{"group entry", func(t *testing.T, kv jetstream.KeyValue) string {
+			for k, v := range ledgerEntries(t, kv) {
+				if strings.HasPrefix(k, "b.") && strings.Contains(v, "p.") {
+					if _, err := kv.Put(context.Background(), k, []byte(v+"p.1.2 17x\n")); err != nil {
+						t.Fatal(err)
+					}
+					return k
+				}
+			}
+			t.Fatal("no group entry with a post in the ledger")
+			return ""
+		}},
+		{"one-fact entry of an older import", func(t *testing.T, kv jetstream.KeyValue) string {
+			for _, v := range ledgerEntries(t, kv) {
+				if k, _, ok := strings.Cut(v, " "); ok && strings.HasPrefix(k, "p.") {
+					if _, err := kv.Put(context.Background(), k, []byte("17x")); err != nil {
+						t.Fatal(err)
+					}
+					return k
+				}
+			}
+			t.Fatal("no post in the ledger")
+			return ""
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			env := natstest.Start(t)
+			im := newImporter(t, env)
+			ctx := context.Background()
+			x, err := export.OpenFS(sample.FS, sample.Root)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer x.Close()
+			if _, err := im.Import(ctx, x); err != nil {
+				t.Fatal(err)
+			}
+			kv, err := env.JS.KeyValue(ctx, topology.BucketImported)
+			if err != nil {
+				t.Fatal(err)
+			}
+			key := tt.corrupt(t, kv)
+			before := logCount(t, env.JS)
+			x2, err := export.OpenFS(sample.FS, sample.Root)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer x2.Close()
+			_, err = im.Import(ctx, x2)
+			if !errors.Is(err, importer.ErrLedger) || !strings.Contains(err.Error(), key) {
+				t.Fatalf("import over a corrupt ledger entry: %v, want ErrLedger naming %s", err, key)
+			}
+			if got := logCount(t, env.JS); got != before {
+				t.Fatalf("log went from %d to %d facts", before, got)
+			}
+		})
+	}
+}
+
+// The ledger records a group of facts in one entry per channel (not one entry per fact:
+// that doubled the writes of an import), and a ledger of one-fact entries, as older imports
+// wrote it, is still read: re-importing over it publishes nothing.
+func TestLedgerOfOneFactEntriesIsRead(t *testing.T) {
 	env := natstest.Start(t)
 	im := newImporter(t, env)
 	ctx := context.Background()
@@ -173,40 +265,48 @@ func TestCorruptLedgerEntryStopsTheImport(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer x.Close()
-	if _, err := im.Import(ctx, x); err != nil {
+	first, err := im.Import(ctx, x)
+	if err != nil {
 		t.Fatal(err)
 	}
 	kv, err := env.JS.KeyValue(ctx, topology.BucketImported)
 	if err != nil {
 		t.Fatal(err)
 	}
-	keys, err := kv.ListKeys(ctx)
-	if err != nil {
-		t.Fatal(err)
+	entries := ledgerEntries(t, kv)
+	st := first.Stats
+	if len(entries) != st.Channels {
+		t.Fatalf("%d ledger entries for %d channels in one group: %v", len(entries), st.Channels, entries)
 	}
-	var key string
-	for k := range keys.Keys() {
-		if strings.HasPrefix(k, "p.") && key == "" {
-			key = k
+	facts := 0
+	for k, v := range entries {
+		if !strings.HasPrefix(k, "b.") {
+			t.Fatalf("ledger entry %s is not a group's", k)
+		}
+		for line := range strings.Lines(v) {
+			key, version, _ := strings.Cut(strings.TrimSuffix(line, "\n"), " ")
+			if _, err := kv.Put(ctx, key, []byte(version)); err != nil {
+				t.Fatal(err)
+			}
+			facts++
+		}
+		if err := kv.Purge(ctx, k); err != nil {
+			t.Fatal(err)
 		}
 	}
-	if key == "" {
-		t.Fatal("no post in the ledger")
+	if facts != st.Posts+st.Albums {
+		t.Fatalf("the group entries record %d facts, want %d", facts, st.Posts+st.Albums)
 	}
-	if _, err := kv.Put(ctx, key, []byte("17x")); err != nil {
-		t.Fatal(err)
-	}
-	before := logCount(t, env.JS)
 	x2, err := export.OpenFS(sample.FS, sample.Root)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer x2.Close()
-	_, err = im.Import(ctx, x2)
-	if !errors.Is(err, importer.ErrLedger) || !strings.Contains(err.Error(), key) {
-		t.Fatalf("import over a corrupt ledger entry: %v, want ErrLedger naming %s", err, key)
+	second, err := im.Import(ctx, x2)
+	if err != nil {
+		t.Fatal(err)
 	}
-	if got := logCount(t, env.JS); got != before {
-		t.Fatalf("log went from %d to %d facts", before, got)
+	if second.Published != 0 || second.Unchanged != st.Posts+st.Albums || second.Duplicates != 0 {
+		t.Fatalf("re-import over one-fact entries: published %d, unchanged %d, duplicates %d", second.Published, second.Unchanged, second.Duplicates)
 	}
 }

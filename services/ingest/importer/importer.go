@@ -6,12 +6,14 @@
 package importer
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"maps"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -76,8 +78,14 @@ func itoa(n int64) string                                { return strconv.Format
 // again what the entry records, so the import stops and names the key.
 var ErrLedger = errors.New("import ledger: unreadable entry")
 
-// ledger is what the ledger says of one channel: key → post version (albums: 0), and
-// when its latest entry was written (zero: no entry).
+// The ledger records each group's facts in one entry per channel (key batchPrefix +
+// "<channel>.<import start, Unix ns>.<group>"), whose value has a line "<fact key>
+// <version>" per fact, the fact key being postLedgerKey or albumLedgerKey. Ledgers written
+// before had an entry per fact (key: the fact key; value: the version); they are read too.
+const batchPrefix = "b."
+
+// ledger is what the ledger says of one channel: fact key → post version (albums: 0),
+// and when its latest entry was written (zero: no entry).
 type ledger struct {
 	versions map[string]int64
 	latest   time.Time
@@ -86,7 +94,7 @@ type ledger struct {
 // loadLedger reads every ledger entry of a channel.
 func (im *Importer) loadLedger(ctx context.Context, ch events.ChannelID) (ledger, error) {
 	out := ledger{versions: map[string]int64{}}
-	w, err := im.ledger.WatchFiltered(ctx, []string{"p." + ch.String() + ".>", "a." + ch.String() + ".>"}, jetstream.IgnoreDeletes())
+	w, err := im.ledger.WatchFiltered(ctx, []string{"p." + ch.String() + ".>", "a." + ch.String() + ".>", batchPrefix + ch.String() + ".>"}, jetstream.IgnoreDeletes())
 	if err != nil {
 		return out, err
 	}
@@ -98,11 +106,9 @@ func (im *Importer) loadLedger(ctx context.Context, ch events.ChannelID) (ledger
 			if e == nil {
 				return out, nil // initial values done
 			}
-			v, err := strconv.ParseInt(string(e.Value()), 10, 64)
-			if err != nil || v < 0 {
-				return out, fmt.Errorf("%w: %s = %q is not a post version (delete the key to publish the post again)", ErrLedger, e.Key(), e.Value())
+			if err := out.add(e.Key(), e.Value()); err != nil {
+				return out, err
 			}
-			out.versions[e.Key()] = v
 			if e.Created().After(out.latest) {
 				out.latest = e.Created()
 			}
@@ -110,6 +116,32 @@ func (im *Importer) loadLedger(ctx context.Context, ch events.ChannelID) (ledger
 			return out, ctx.Err()
 		}
 	}
+}
+
+// add reads one ledger entry: a group's (batchPrefix) or, as older imports wrote them, one
+// fact's. A fact recorded twice (an edited post imported again) keeps its highest version.
+func (l *ledger) add(key string, value []byte) error {
+	set := func(k string, v []byte) error {
+		n, err := strconv.ParseInt(string(v), 10, 64)
+		if err != nil || n < 0 || k == "" {
+			return fmt.Errorf("%w: %s: %q = %q is not a post version (delete the key to publish its posts again)", ErrLedger, key, k, v)
+		}
+		if old, ok := l.versions[k]; !ok || n > old {
+			l.versions[k] = n
+		}
+		return nil
+	}
+	if !strings.HasPrefix(key, batchPrefix) {
+		return set(key, value)
+	}
+	for line := range bytes.Lines(value) {
+		line = bytes.TrimSuffix(line, []byte("\n"))
+		k, v, _ := bytes.Cut(line, []byte(" "))
+		if err := set(string(k), v); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // onLog returns the ids of the channel's posts and albums the log got after the
@@ -174,9 +206,10 @@ func (im *Importer) parse(ctx context.Context, x *export.Export) <-chan fact {
 }
 
 // Import publishes x's facts that neither the ledger nor the log has yet. The export is
-// parsed while its facts are published; every ledgerEvery facts (and at the end), once the
-// log has acknowledged a group of facts, the group is recorded in the ledger, while the
-// next groups are published.
+// parsed while its facts are published (opened with export.Spool, it is not parsed again
+// but read from the spool); every ledgerEvery facts (and at the end), once the log has
+// acknowledged a group of facts, the group is recorded in the ledger, one entry per
+// channel, while the next groups are published.
 func (im *Importer) Import(ctx context.Context, x *export.Export) (res Result, err error) {
 	start := im.now()
 	res = Result{Stats: x.Stats()}
@@ -230,7 +263,7 @@ func (im *Importer) Import(ctx context.Context, x *export.Export) (res Result, e
 
 	pctx, stop := context.WithCancel(ctx)
 	defer stop() // ends the parser when the import ends early
-	rec, err := im.newRecorder(pctx)
+	rec, err := im.newRecorder(pctx, start)
 	if err != nil {
 		return res, err
 	}
@@ -272,7 +305,7 @@ func (im *Importer) Import(ctx context.Context, x *export.Export) (res Result, e
 		if onLog[ev.ID] {
 			// On the log, not in the ledger: record it without publishing it again.
 			res.Unchanged++
-			g.entries = append(g.entries, ledgerEntry{key, itoa(version)})
+			g.entries = append(g.entries, ledgerEntry{ch, key, itoa(version)})
 			continue
 		}
 		if err := mark(); err != nil {
@@ -281,7 +314,7 @@ func (im *Importer) Import(ctx context.Context, x *export.Export) (res Result, e
 		if err := g.facts.Add(pctx, ev); err != nil {
 			return res, err
 		}
-		g.entries = append(g.entries, ledgerEntry{key, itoa(version)})
+		g.entries = append(g.entries, ledgerEntry{ch, key, itoa(version)})
 		newPerChannel[ch]++
 		res.Published++
 		if len(g.entries) >= ledgerEvery {
@@ -331,8 +364,11 @@ func (im *Importer) Import(ctx context.Context, x *export.Export) (res Result, e
 // startedKey marks an import of the channel that has started and not finished.
 func startedKey(ch events.ChannelID) string { return "started." + ch.String() }
 
-// ledgerEntry is one ledger write: a post version or an album.
-type ledgerEntry struct{ key, value string }
+// ledgerEntry is one fact to record: a post version or an album, of channel ch.
+type ledgerEntry struct {
+	ch         events.ChannelID
+	key, value string
+}
 
 // group is a group of published facts and the ledger entries that record them (and the
 // facts found on the log, recorded without a publish).
@@ -348,13 +384,15 @@ type recorder struct {
 	pub    *publish.Publisher // the log
 	ledger *publish.Publisher // the ledger bucket's stream
 	in     chan group         // unbuffered: one group waits while one is recorded
+	runID  string             // the import's start (Unix ns), in its entries' keys
+	groups int                // groups recorded
 	done   chan struct{}
 	closed bool
 	dups   int
 	err    error // set by the goroutine before done is closed
 }
 
-func (im *Importer) newRecorder(ctx context.Context) (*recorder, error) {
+func (im *Importer) newRecorder(ctx context.Context, start time.Time) (*recorder, error) {
 	pub, err := publish.New(im.js, publish.Options{})
 	if err != nil {
 		return nil, fmt.Errorf("import: %w", err)
@@ -363,7 +401,7 @@ func (im *Importer) newRecorder(ctx context.Context) (*recorder, error) {
 	if err != nil {
 		return nil, fmt.Errorf("import: %w", err)
 	}
-	r := &recorder{ctx: ctx, pub: pub, ledger: led, in: make(chan group), done: make(chan struct{})}
+	r := &recorder{ctx: ctx, pub: pub, ledger: led, in: make(chan group), done: make(chan struct{}), runID: itoa(start.UnixNano())}
 	go r.run()
 	return r, nil
 }
@@ -407,11 +445,22 @@ func (r *recorder) run() {
 	}
 }
 
-// record writes entries to the ledger and waits for them.
+// record writes a group's entries to the ledger, one entry per channel, and waits for them.
 func (r *recorder) record(entries []ledgerEntry) error {
-	b := r.ledger.Batch()
+	r.groups++
+	var order []events.ChannelID
+	values := map[events.ChannelID][]byte{}
 	for _, e := range entries {
-		if err := b.AddMsg(r.ctx, &nats.Msg{Subject: "$KV." + topology.BucketImported + "." + e.key, Data: []byte(e.value)}); err != nil {
+		v, ok := values[e.ch]
+		if !ok {
+			order = append(order, e.ch)
+		}
+		values[e.ch] = append(append(append(append(v, e.key...), ' '), e.value...), '\n')
+	}
+	b := r.ledger.Batch()
+	for _, ch := range order {
+		key := batchPrefix + ch.String() + "." + r.runID + "." + strconv.Itoa(r.groups)
+		if err := b.AddMsg(r.ctx, &nats.Msg{Subject: "$KV." + topology.BucketImported + "." + key, Data: values[ch]}); err != nil {
 			// What was sent is still awaited, so that the error is about this entry.
 			_, werr := b.Wait(r.ctx)
 			return fmt.Errorf("import ledger: %w (the facts are published; a re-import finds them on the log)", errors.Join(err, werr))
