@@ -5,7 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
+	"net"
+	"net/http"
+	"net/http/pprof"
 	"os"
+	"runtime/debug"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -29,6 +35,7 @@ func runDev(ctx context.Context, a *app, args []string) (err error) {
 	only := fs.String("services", "", "comma-separated subset of services to run (default: all)")
 	withSample := fs.Bool("sample", false, "import the bundled sample channels before the services start")
 	noPostgres := fs.Bool("no-postgres", false, "with TGFLOW_POSTGRES_URL unset: run no embedded Postgres (the Postgres projection is off)")
+	pprofAddr := fs.String("pprof", "", "serve Go's profiles (net/http/pprof, e.g. /debug/pprof/heap) on this address, e.g. 127.0.0.1:6060 (tgflow bench dev reads the heap profile there)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -46,6 +53,12 @@ func runDev(ctx context.Context, a *app, args []string) (err error) {
 	if err := validateConfigs(reg, a.env); err != nil {
 		return err
 	}
+	var mem devMemory
+	if err := config.Load(&mem, a.env); err != nil {
+		return err
+	}
+	restoreLimit := applyDevMemoryLimit(mem, a.env, log)
+	defer restoreLimit()
 	embedPG := !*noPostgres && a.env["TGFLOW_POSTGRES_URL"] == ""
 	if embedPG {
 		if err := config.Load(&embeddedpg.Config{}, a.env); err != nil {
@@ -54,6 +67,13 @@ func runDev(ctx context.Context, a *app, args []string) (err error) {
 	}
 	if err := os.MkdirAll(b.DataDir, 0o755); err != nil {
 		return err
+	}
+	if *pprofAddr != "" {
+		stop, err := servePprof(ctx, *pprofAddr, log)
+		if err != nil {
+			return fmt.Errorf("--pprof: %w", err)
+		}
+		defer stop()
 	}
 	log.Info("tgflow dev starting", config.LogAttrs(b)...)
 	c, err := connect(ctx, b, "dev", log)
@@ -309,4 +329,94 @@ func consumerInfo(ctx context.Context, js jetstream.JetStream, name string) (*je
 		return nil, err
 	}
 	return cons.Info(ctx)
+}
+
+// servePprof serves net/http/pprof's handlers on addr until stop is called: profiles of a
+// running dev (heap, goroutines, CPU) without a rebuild.
+func servePprof(ctx context.Context, addr string, log *slog.Logger) (stop func(), err error) {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("pprof server", "err", err)
+		}
+	}()
+	log.Info("serving /debug/pprof", "addr", ln.Addr().String())
+	return func() {
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if err := srv.Shutdown(sctx); err != nil {
+			log.Warn("pprof server: shutdown", "err", err)
+		}
+	}, nil
+}
+
+// devMemory is laptop mode's memory setting.
+type devMemory struct {
+	MemoryLimit string `env:"TGFLOW_DEV_MEMORY_LIMIT" envDefault:"256MiB" help:"laptop mode: the Go runtime's soft memory limit of tgflow dev (as GOMEMLIMIT: 256MiB, 1GiB, off), so that the garbage collector frees the embedded NATS server's block caches before the heap doubles; GOMEMLIMIT, when set, wins"`
+}
+
+// Validate checks the limit's syntax.
+func (c *devMemory) Validate() error {
+	if _, err := parseMemoryLimit(c.MemoryLimit); err != nil {
+		return fmt.Errorf("env: TGFLOW_DEV_MEMORY_LIMIT: %w", err)
+	}
+	return nil
+}
+
+// errMemoryLimit marks a memory limit that cannot be read.
+var errMemoryLimit = errors.New("not a memory limit (e.g. 256MiB, 1GiB, off)")
+
+// parseMemoryLimit reads a limit in GOMEMLIMIT's syntax: bytes with an optional unit (B,
+// KiB, MiB, GiB, TiB), or "off" (no limit: math.MaxInt64).
+func parseMemoryLimit(s string) (int64, error) {
+	s = strings.TrimSpace(s)
+	if s == "off" {
+		return math.MaxInt64, nil
+	}
+	units := []struct {
+		suffix string
+		shift  uint
+	}{{"TiB", 40}, {"GiB", 30}, {"MiB", 20}, {"KiB", 10}, {"B", 0}}
+	shift := uint(0)
+	for _, u := range units {
+		if n, ok := strings.CutSuffix(s, u.suffix); ok {
+			s, shift = n, u.shift
+			break
+		}
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n <= 0 || n > math.MaxInt64>>shift {
+		return 0, errMemoryLimit
+	}
+	return n << shift, nil
+}
+
+// applyDevMemoryLimit sets the Go runtime's soft memory limit of this process to
+// TGFLOW_DEV_MEMORY_LIMIT unless GOMEMLIMIT is set (the runtime applied that one already),
+// and returns what restores the previous limit. A soft limit makes the collector run
+// earlier as the heap nears it instead of letting the heap double (GOGC=100); it never
+// refuses an allocation, so nothing is lost: above it the collector only works harder
+// (at most about half the CPU, by the runtime's own cap).
+func applyDevMemoryLimit(c devMemory, env map[string]string, log *slog.Logger) (restore func()) {
+	if v := env["GOMEMLIMIT"]; v != "" {
+		log.Info("memory limit from GOMEMLIMIT", "limit", v)
+		return func() {}
+	}
+	limit, err := parseMemoryLimit(c.MemoryLimit)
+	if err != nil { // Validate refused it already
+		return func() {}
+	}
+	prev := debug.SetMemoryLimit(limit)
+	log.Info("memory limit", "limit", c.MemoryLimit, "from", "TGFLOW_DEV_MEMORY_LIMIT")
+	return func() { debug.SetMemoryLimit(prev) }
 }

@@ -661,3 +661,10 @@ func (r *runner) reachable(dir string) error {
 	}
 	return nil
 }
+
+// PostmasterPID is the process id of the server running in dir (the Dir of Options), if one
+// runs: its backends are its children (tgflow bench dev adds up their memory).
+func PostmasterPID(dir string) (pid int, ok bool) {
+	pid, _, ok = running(dir)
+	return pid, ok
+}
