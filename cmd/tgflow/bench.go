@@ -179,8 +179,12 @@ func runBenchPipeline(ctx context.Context, a *app, args []string) (err error) {
 		if runErr != nil {
 			return runErr
 		}
-		fmt.Fprintf(a.stdout, "%-18s %.2f of the ceiling's posts/s, %.2f of its posts/cpu-s\n", "ratio ("+kind+")",
-			r.PostsPerS/ceil.PostsPerS, r.PostsPerCPUS/ceil.PostsPerCPUS)
+		withServer := ""
+		if r.ServerCPUOK {
+			withServer = fmt.Sprintf(" (%.2f counting the Postgres server's CPU)", float64(r.Posts)/(r.CPU+r.ServerCPU).Seconds()/ceil.PostsPerCPUS)
+		}
+		fmt.Fprintf(a.stdout, "%-18s %.2f of the ceiling's posts/s, %.2f of its posts/cpu-s%s\n", "ratio ("+kind+")",
+			r.PostsPerS/ceil.PostsPerS, r.PostsPerCPUS/ceil.PostsPerCPUS, withServer)
 	}
 	return nil
 }
@@ -195,9 +199,14 @@ func printBench(a *app, name string, r benchpipe.Result) {
 	if !r.PeakRSSNew {
 		rss = "process peak RSS"
 	}
-	fmt.Fprintf(a.stdout, "%-18s %6.0f posts/s, %6.0f posts/cpu-s (%d posts in %s, %s CPU); latency p50 %s p99 %s max %s (%s, %d posts); %s %d MiB\n",
+	server := ""
+	if r.ServerCPUOK {
+		server = fmt.Sprintf("; Postgres server CPU %s (%.0f posts/cpu-s with it)", r.ServerCPU.Round(time.Millisecond),
+			float64(r.Posts)/(r.CPU+r.ServerCPU).Seconds())
+	}
+	fmt.Fprintf(a.stdout, "%-18s %6.0f posts/s, %6.0f posts/cpu-s (%d posts in %s, %s CPU); latency p50 %s p99 %s max %s (%s, %d posts); %s %d MiB%s\n",
 		name, r.PostsPerS, r.PostsPerCPUS, r.Posts, r.Wall.Round(time.Millisecond), r.CPU.Round(time.Millisecond), r.Latency.P50.Round(time.Millisecond),
-		r.Latency.P99.Round(time.Millisecond), r.Latency.Max.Round(time.Millisecond), at, r.Latency.N, rss, r.PeakRSS>>20)
+		r.Latency.P99.Round(time.Millisecond), r.Latency.Max.Round(time.Millisecond), at, r.Latency.N, rss, r.PeakRSS>>20, server)
 }
 
 // printStages prints what each runner did over a run's throughput phase: busy is the share

@@ -15,12 +15,12 @@ import (
 
 // benchLine is one run's line of `tgflow bench pipeline`.
 var benchLine = regexp.MustCompile(`^(ceiling|pipeline \(hashing\))\s+(\d+) posts/s,\s+(\d+) posts/cpu-s \((\d+) posts in (\S+), (\S+) CPU\); ` +
-	`latency p50 (\S+) p99 (\S+) max (\S+) \(at 40 posts/s, (\d+) posts\); peak RSS (\d+) MiB$`)
+	`latency p50 (\S+) p99 (\S+) max (\S+) \(at 40 posts/s, (\d+) posts\); peak RSS (\d+) MiB(?:; Postgres server CPU (\S+) \((\d+) posts/cpu-s with it\))?$`)
 
 // stageLine is one runner's line under a run with --stages.
 var stageLine = regexp.MustCompile(`^(\S+)\s+(\d+) calls,\s+(\S+) in the handler \(busy (\S+) of the wall time\)(?:; (\d+) batches of (\d+) messages on average)?$`)
 
-var ratioLine = regexp.MustCompile(`^ratio \(hashing\)\s+(\S+) of the ceiling's posts/s, (\S+) of its posts/cpu-s$`)
+var ratioLine = regexp.MustCompile(`^ratio \(hashing\)\s+(\S+) of the ceiling's posts/s, (\S+) of its posts/cpu-s(?: \((\S+) counting the Postgres server's CPU\))?$`)
 
 // A small run prints every figure of both the pipeline and its ceiling, each plausible
 // (positive rates, p50 ≤ p99 ≤ max, every post's latency, a peak RSS), and leaves no
@@ -88,10 +88,18 @@ func TestBenchPipelinePrintsEveryFigure(t *testing.T) {
 			if rss := num(11); rss < 10 || rss > 8<<10 {
 				t.Errorf("%s: peak RSS %d MiB", m[1], rss)
 			}
+			// The test's Postgres runs on this machine: the pipeline reports the server's CPU
+			// (the ceiling uses no Postgres).
+			if m[1] == "pipeline (hashing)" && (m[12] == "" || dur(12) <= 0 || num(13) <= 0 || num(13) > num(3)) {
+				t.Errorf("%s: Postgres server CPU %q, %q posts/cpu-s with it", m[1], m[12], m[13])
+			}
 			continue
 		}
 		if m := ratioLine.FindStringSubmatch(line); m != nil {
 			seen["ratio"] = true
+			if m[3] == "" {
+				t.Errorf("ratio without the Postgres server's CPU: %s", line)
+			}
 			for _, s := range m[1:] {
 				if r, err := strconv.ParseFloat(s, 64); err != nil || r <= 0 || r > 10 {
 					t.Errorf("ratio %q (%v)", s, err)

@@ -85,6 +85,10 @@ type Result struct {
 	LatencyAt    float64 // offered posts/s of the latency figures (0: all at once)
 	PeakRSS      int64   // bytes, VmHWM over this run (reset at its start where Linux allows)
 	PeakRSSNew   bool    // the peak was reset at the start (else it is the process's peak)
+	// ServerCPU is the local Postgres server's CPU time over the throughput phase (pgcpu.go);
+	// ServerCPUOK says it was measured (the pipeline, a server on this machine).
+	ServerCPU   time.Duration
+	ServerCPUOK bool
 	// Stages is what each runner did over the throughput phase (handler or Apply time,
 	// batches): where the wall time went.
 	Stages []StageStat
@@ -232,6 +236,8 @@ func Run(ctx context.Context, o Options) (res Result, err error) {
 	reg := prometheus.NewRegistry()
 	metrics := worker.NewMetrics(reg)
 	var ready []<-chan struct{}
+	var server *serverCPU
+	var serverOK bool
 	switch o.Mode {
 	case ModePipeline:
 		if o.Env["TGFLOW_POSTGRES_URL"] == "" {
@@ -251,6 +257,7 @@ func Run(ctx context.Context, o Options) (res Result, err error) {
 		}
 		defer w.close()
 		goRun("postgres poll", w.run)
+		server, serverOK = newServerCPU(ctx, w.pool)
 		ready = append(ready, w.ready)
 	case ModeCeiling:
 		runs, err := ceiling(js, metrics, o.Logger, tr)
@@ -281,6 +288,10 @@ func Run(ctx context.Context, o Options) (res Result, err error) {
 	if err != nil {
 		return res, err
 	}
+	var server0 time.Duration
+	if serverOK {
+		server0, serverOK = server.read()
+	}
 	start := time.Now()
 	b := pub.Batch()
 	for i := range o.Posts {
@@ -304,6 +315,11 @@ func Run(ctx context.Context, o Options) (res Result, err error) {
 		return res, err
 	}
 	res.CPU = cpu1 - cpu0
+	if serverOK {
+		var server1 time.Duration
+		server1, res.ServerCPUOK = server.read()
+		res.ServerCPU = server1 - server0
+	}
 	stages1, err := stageCounts(reg)
 	if err != nil {
 		return res, err
