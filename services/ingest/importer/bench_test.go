@@ -88,42 +88,62 @@ func BenchmarkImport100k(b *testing.B) {
 // for each, the bytes allocated per message and the peak of the live heap (as marked by each GC)
 // (sampled every few ms; the embedded server shares the process, so its share is in it).
 // The export is streamed, the ledger written in bounded groups: the peak must not follow
-// the export's size. (The n=50000 case writes a 35 MB file.)
+// the export's size. The server's part does follow it within the log's duplicate window
+// (it keeps every message id of the last 2 minutes), so each size runs twice: with the
+// log's window, and with a 200 ms window, which leaves the importer's own part (and the
+// server's fixed part). (The n=100000 case writes a 70 MB file.)
 func BenchmarkImportMemory(b *testing.B) {
-	for _, n := range []int{10_000, 50_000} {
-		b.Run(fmt.Sprintf("messages=%d", n), func(b *testing.B) {
-			path := writeExport(b, n)
-			ctx := context.Background()
-			var total, peak uint64
-			for range b.N {
-				env := natstest.Start(b)
-				im := newImporter(b, env)
-				runtime.GC()
-				stop := samplePeakHeap(&peak)
-				var ms runtime.MemStats
-				runtime.ReadMemStats(&ms)
-				before := ms.TotalAlloc
-				x, err := export.Open(path, export.Spool(b.TempDir()))
-				if err != nil {
-					b.Fatal(err)
-				}
-				res, err := im.Import(ctx, x)
-				if err != nil {
-					b.Fatal(err)
-				}
-				x.Close()
-				runtime.ReadMemStats(&ms)
-				stop()
-				total += ms.TotalAlloc - before
-				if res.Stats.Messages != n {
-					b.Fatalf("imported %d messages, want %d", res.Stats.Messages, n)
-				}
+	for _, n := range []int{10_000, 100_000} {
+		for _, window := range []time.Duration{0, 200 * time.Millisecond} {
+			name := fmt.Sprintf("messages=%d/dupwindow=", n)
+			if window == 0 {
+				name += "log"
+			} else {
+				name += window.String()
 			}
-			b.ReportMetric(float64(total)/float64(n*b.N), "B/msg")
-			b.ReportMetric(float64(peak)/(1<<20), "peak_heap_MiB")
-			b.ReportMetric(0, "ns/op")
-		})
+			b.Run(name, func(b *testing.B) { importMemory(b, n, window) })
+		}
 	}
+}
+
+// importMemory imports an export of n messages b.N times; window (if not 0) is the log's
+// duplicate window.
+func importMemory(b *testing.B, n int, window time.Duration) {
+	path := writeExport(b, n)
+	ctx := context.Background()
+	var total, peak uint64
+	for range b.N {
+		env := natstest.Start(b)
+		if window > 0 {
+			natstest.ShortDuplicateWindow(b, env, window)
+		}
+		im := newImporter(b, env)
+		runtime.GC()
+		stop := samplePeakHeap(&peak)
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		before := ms.TotalAlloc
+		x, err := export.Open(path, export.Spool(b.TempDir()))
+		if err != nil {
+			b.Fatal(err)
+		}
+		res, err := im.Import(ctx, x)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := x.Close(); err != nil {
+			b.Fatal(err)
+		}
+		runtime.ReadMemStats(&ms)
+		stop()
+		total += ms.TotalAlloc - before
+		if res.Stats.Messages != n {
+			b.Fatalf("imported %d messages, want %d", res.Stats.Messages, n)
+		}
+	}
+	b.ReportMetric(float64(total)/float64(n*b.N), "B/msg")
+	b.ReportMetric(float64(peak)/(1<<20), "peak_heap_MiB")
+	b.ReportMetric(0, "ns/op")
 }
 
 // samplePeakHeap records the largest live heap (bytes of heap objects) into *peak until
