@@ -28,8 +28,10 @@ import (
 	"github.com/tgflow/tgflow/services/tagger"
 )
 
-// textEnv runs the text stages with the lexical embedder and no page fetches.
-var textEnv = map[string]string{"TGFLOW_EMBEDDER": "hashing", "TGFLOW_FETCH_TIMEOUT": "1s"}
+// textEnv runs the text stages with the lexical embedder and no page fetches. The embedder
+// hashes into 2,048 dimensions, where the lexical topics are right for posts using a few of a
+// topic's words (at the default 256, collisions need more of them).
+var textEnv = map[string]string{"TGFLOW_EMBEDDER": "hashing", "TGFLOW_HASHING_DIM": "2048", "TGFLOW_FETCH_TIMEOUT": "1s"}
 
 const (
 	retagChannel events.ChannelID = 4242
@@ -135,6 +137,7 @@ func qdrantTarget(t *testing.T, space qdrant.Space) (*qdrant.Projection, *qd.Cli
 // pgRow is what the Postgres model says of the post's derived facts.
 type pgRow struct {
 	tags           []string
+	topics         []string // by name
 	tagRev, embRev events.Rev
 	trigger        string
 	progress       [3]events.Rev // tagged, enriched, embedded
@@ -155,6 +158,20 @@ func readPostgres(t *testing.T, pool *pgxpool.Pool, schema string, ref events.Po
 			t.Fatal(err)
 		}
 		r.tags = append(r.tags, tag)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	rows, err = pool.Query(ctx, `SELECT topic FROM `+s+`.post_topics WHERE channel_id=$1 AND message_id=$2 ORDER BY topic`, int64(ref.ChannelID), ref.MessageID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var topic string
+		if err := rows.Scan(&topic); err != nil {
+			t.Fatal(err)
+		}
+		r.topics = append(r.topics, topic)
 	}
 	if err := rows.Err(); err != nil {
 		t.Fatal(err)
@@ -275,6 +292,23 @@ func TestVisionRetagSupersedesInReadModels(t *testing.T) {
 		t.Error("the retag chain embedded the same vector")
 	}
 	t.Logf("tags %v → %v", names(old.Tags), names(cur.Tags))
+	// Topics: none from the local tagger; the embedder's, from each revision's vector.
+	for _, tg := range tagged {
+		if len(tg.Topics) != 0 || tg.TopicsSource != "" {
+			t.Errorf("tagged rev %v has topics %q from %q: the local tagger gives none", tg.Rev, tg.Topics, tg.TopicsSource)
+		}
+	}
+	for _, em := range embedded {
+		if !strings.HasPrefix(em.TopicsSource, events.TopicsFromEmbedding+"hashing-") {
+			t.Errorf("embedded rev %v: topics source %q, want the hashing embedding", em.Rev, em.TopicsSource)
+		}
+	}
+	// The Go release post is about programming; with the picture's words about quantum
+	// processors the retag's vector is no longer close enough to any topic.
+	t.Logf("topics %v → %v", embedded[0].Topics, embedded[1].Topics)
+	if !slices.Equal(embedded[0].Topics, []string{"programming"}) || len(embedded[1].Topics) != 0 {
+		t.Errorf("topics %v → %v, want [programming] → []", embedded[0].Topics, embedded[1].Topics)
+	}
 
 	space := qdrant.SpaceOfEmbedding(embedded[0])
 	pg, err := postgres.New(ctx, pool, "chain")
@@ -311,6 +345,10 @@ func TestVisionRetagSupersedesInReadModels(t *testing.T) {
 		pl, vec := readQdrant(t, client, qp.Alias(), ref.Key())
 		if !slices.Equal(pl.Tags, names(tagged.Tags)) || vectorOf(vec) != emb.Revision {
 			t.Errorf("%s: qdrant has tags %v and the vector of revision %d; want tags %v and revision %d's vector", when, pl.Tags, vectorOf(vec), names(tagged.Tags), emb.Revision)
+		}
+		wantTopics := slices.Sorted(slices.Values(emb.Topics))
+		if !slices.Equal(r.topics, wantTopics) || !slices.Equal(pl.Topics, emb.Topics) {
+			t.Errorf("%s: postgres topics %v, qdrant topics %v; want revision %d's %v", when, r.topics, pl.Topics, emb.Revision, emb.Topics)
 		}
 		if tagged.Revision == 1 && !strings.Contains(pl.OCRText, "КВАНТОВЫЙ") {
 			t.Errorf("%s: qdrant OCR excerpt %q", when, pl.OCRText)

@@ -10,6 +10,7 @@ import (
 	"github.com/tgflow/tgflow/events"
 	"github.com/tgflow/tgflow/nats/worker"
 	"github.com/tgflow/tgflow/services/embed/hashing"
+	"github.com/tgflow/tgflow/services/embed/topics"
 	"github.com/tgflow/tgflow/services/embedder"
 	"github.com/tgflow/tgflow/services/enricher"
 	"github.com/tgflow/tgflow/services/enricher/fetch"
@@ -50,15 +51,11 @@ func newBenchChain(b *testing.B, n int) *benchChain {
 	return c
 }
 
-// benchTagger is the local tagger as the stage builds it with the hashing embedder: topics
-// matched with a hashing embedder of LexicalTopicDim dimensions, posts kept in memory.
+// benchTagger is the local tagger as the stage builds it (it embeds nothing), posts kept in
+// memory.
 func benchTagger(b *testing.B) *tagger.Handler {
 	b.Helper()
-	emb, err := hashing.New(hashing.Config{Dim: tagger.LexicalTopicDim})
-	if err != nil {
-		b.Fatal(err)
-	}
-	tg, err := tagger.New(context.Background(), tagger.Config{}, tagger.NewMemoryDF(), emb)
+	tg, err := tagger.New(tagger.Config{}, tagger.NewMemoryDF())
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -126,14 +123,14 @@ func BenchmarkStageEnricher(b *testing.B) {
 
 // BenchmarkStageEmbedder runs the embedder's handler with the hashing embedder (256
 // dimensions, the stage's default) and batches of one: a post at a time, no waiting for a
-// batch to fill.
+// batch to fill. It includes matching the vector against the shipped topic list.
 func BenchmarkStageEmbedder(b *testing.B) {
 	c := newBenchChain(b, stageBenchPosts)
 	emb, err := hashing.New(hashing.Config{})
 	if err != nil {
 		b.Fatal(err)
 	}
-	h, err := embedder.NewHandler(emb, 1, time.Millisecond)
+	h, err := embedder.NewHandler(emb, 1, time.Millisecond, nil, topics.Options{})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -2,6 +2,11 @@
 // vector per enriched revision, computed from the post's text, tags, what its images say
 // and the pages it links to (Compose). The vector's space is named in the fact (provider,
 // model, model version, dim): a change of embedder is a new space, never a mix.
+//
+// The fact also carries the post's topics, the one place the read models take them from:
+// those a chat tagger chose (posts.enriched passes on posts.tagged's topics with a
+// topics_source), else the topics of the vector itself (package topics: cosine to the topic
+// descriptions, embedded once per process by the same embedder). A post is embedded once.
 package embedder
 
 import (
@@ -11,12 +16,14 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/tgflow/tgflow/events"
 	"github.com/tgflow/tgflow/nats/worker"
 	"github.com/tgflow/tgflow/services/embed"
 	"github.com/tgflow/tgflow/services/embed/hashing"
+	"github.com/tgflow/tgflow/services/embed/topics"
 	"github.com/tgflow/tgflow/services/embed/use"
 	"github.com/tgflow/tgflow/services/openaicompat"
 )
@@ -108,18 +115,61 @@ const placeholder = "[media]"
 
 // Handler embeds enriched revisions.
 type Handler struct {
-	batch *embed.Batcher
-	info  embed.Info
-	now   func() time.Time
+	batch  *embed.Batcher
+	info   embed.Info
+	now    func() time.Time
+	topics topicsOnce
 }
 
-// NewHandler embeds through e, gathering concurrent posts into batches.
-func NewHandler(e embed.Embedder, batch int, wait time.Duration) (*Handler, error) {
+// topicsOnce builds the topic matcher on first use, once: a remote embedder that cannot embed
+// the topic descriptions yet fails that post (retried later) instead of the stage's start.
+type topicsOnce struct {
+	emb  embed.Embedder
+	list []topics.Topic
+	opts topics.Options
+	mu   sync.Mutex
+	m    *topics.Matcher
+}
+
+func (o *topicsOnce) get(ctx context.Context) (*topics.Matcher, error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.m != nil {
+		return o.m, nil
+	}
+	m, err := topics.NewMatcher(ctx, o.emb, o.list, o.opts)
+	if err != nil {
+		return nil, fmt.Errorf("embedder: topics: %w", err)
+	}
+	o.m = m
+	return m, nil
+}
+
+// NewHandler embeds through e, gathering concurrent posts into batches, and gives each
+// vector its topics from list (nil: the shipped list) with options o.
+func NewHandler(e embed.Embedder, batch int, wait time.Duration, list []topics.Topic, o topics.Options) (*Handler, error) {
 	if e == nil {
 		return nil, errors.New("embedder: nil embedder")
 	}
-	return &Handler{batch: embed.NewBatcher(e, batch, wait), info: e.Info(), now: time.Now}, nil
+	if list == nil {
+		var err error
+		if list, err = topics.Default(); err != nil {
+			return nil, err
+		}
+	}
+	if err := topics.Validate(list); err != nil {
+		return nil, err
+	}
+	if _, err := o.WithDefaults(e.Info()); err != nil {
+		return nil, err
+	}
+	return &Handler{batch: embed.NewBatcher(e, batch, wait), info: e.Info(), now: time.Now,
+		topics: topicsOnce{emb: e, list: list, opts: o}}, nil
 }
+
+// Topics returns the handler's topic matcher, embedding the topic descriptions on the first
+// call (a failed call is tried again on the next).
+func (h *Handler) Topics(ctx context.Context) (*topics.Matcher, error) { return h.topics.get(ctx) }
 
 // Close stops the batcher.
 func (h *Handler) Close() { h.batch.Close() }
@@ -130,7 +180,8 @@ func (h *Handler) Info() embed.Info { return h.info }
 // Handle computes the one posts.embedded of an enriched revision.
 func (h *Handler) Handle(ctx context.Context, in events.Event, p *events.PostEnriched) ([]events.Event, error) {
 	text := Compose(p)
-	if text == "" {
+	bare := text == ""
+	if bare {
 		text = placeholder
 	}
 	vec, err := h.batch.EmbedOne(ctx, text)
@@ -140,6 +191,10 @@ func (h *Handler) Handle(ctx context.Context, in events.Event, p *events.PostEnr
 		return nil, worker.Permanent(fmt.Errorf("embed %s: %w", p.Key(), err))
 	default:
 		return nil, fmt.Errorf("embed %s: %w", p.Key(), err)
+	}
+	topicNames, source, err := h.topicsOf(ctx, p, vec, bare)
+	if err != nil {
+		return nil, fmt.Errorf("topics of %s: %w", p.Key(), err)
 	}
 	sum := sha256.Sum256([]byte(text))
 	out := &events.PostEmbedded{
@@ -152,6 +207,25 @@ func (h *Handler) Handle(ctx context.Context, in events.Event, p *events.PostEnr
 		Dim:             h.info.Dim,
 		Lexical:         h.info.Lexical,
 		InputSHA256:     hex.EncodeToString(sum[:]),
+		Topics:          topicNames,
+		TopicsSource:    source,
 	}
 	return []events.Event{worker.Derive(ctx, in, out, h.now())}, nil
+}
+
+// topicsOf are the post's topics and who chose them: a chat tagger's choice passed on
+// untouched (its source names it), else the topics of the post's vector; a revision with
+// nothing to say (bare) is about no topic.
+func (h *Handler) topicsOf(ctx context.Context, p *events.PostEnriched, vec []float32, bare bool) ([]string, string, error) {
+	if p.TopicsSource != "" {
+		return p.Topics, p.TopicsSource, nil
+	}
+	m, err := h.Topics(ctx)
+	if err != nil {
+		return nil, "", err
+	}
+	if bare {
+		return nil, m.Source(), nil
+	}
+	return m.Match(vec), m.Source(), nil
 }

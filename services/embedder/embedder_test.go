@@ -10,6 +10,7 @@ import (
 	"github.com/tgflow/tgflow/nats/worker"
 	"github.com/tgflow/tgflow/services/embed"
 	"github.com/tgflow/tgflow/services/embed/hashing"
+	"github.com/tgflow/tgflow/services/embed/topics"
 	"github.com/tgflow/tgflow/services/embed/use/usetest"
 	"github.com/tgflow/tgflow/services/embedder"
 )
@@ -66,7 +67,7 @@ func TestHashingEmbedding(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h, err := embedder.NewHandler(e, 8, time.Millisecond)
+	h, err := embedder.NewHandler(e, 8, time.Millisecond, nil, topics.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -96,7 +97,7 @@ func TestHashingEmbedding(t *testing.T) {
 // embedder.
 func TestTranslationsEmbedClose(t *testing.T) {
 	var e embed.Embedder = usetest.Load(t)
-	h, err := embedder.NewHandler(e, 8, time.Millisecond)
+	h, err := embedder.NewHandler(e, 8, time.Millisecond, nil, topics.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,18 +13,32 @@ import (
 	"github.com/tgflow/tgflow/nats/worker"
 	"github.com/tgflow/tgflow/services"
 	"github.com/tgflow/tgflow/services/embed"
+	"github.com/tgflow/tgflow/services/embed/topics"
 	"github.com/tgflow/tgflow/services/openaicompat"
 )
+
+// StageConfig is the embedder stage's configuration: the embedder (the vector space, which
+// the services reading vectors share: Config) and the topic list its vectors are matched
+// against.
+type StageConfig struct {
+	Embedder Config
+	Topics   topics.Config
+}
+
+// Validate reports every problem at once.
+func (c *StageConfig) Validate() error {
+	return errors.Join(c.Embedder.Validate(), c.Topics.Validate())
+}
 
 // Spec registers the embedder stage: `tgflow embedder`.
 func Spec() services.Spec {
 	return services.Spec{
 		Name:      "embedder",
-		Doc:       "posts.enriched → posts.embedded: one vector per post revision (USE multilingual by default)",
+		Doc:       "posts.enriched → posts.embedded: one vector per post revision (USE multilingual by default) and the post's topics (cosine of the vector to the topic list, or the chat tagger's)",
 		Consumers: []string{topology.ConsumerEmbedder},
-		Config:    func() any { return &Config{} },
+		Config:    func() any { return &StageConfig{} },
 		New: func(ctx context.Context, d services.Deps) (services.Service, error) {
-			var cfg Config
+			var cfg StageConfig
 			if err := config.Load(&cfg, d.Env); err != nil {
 				return nil, err
 			}
@@ -33,18 +47,18 @@ func Spec() services.Spec {
 				return nil, err
 			}
 			var metrics *openaicompat.Metrics
-			if cfg.Kind == KindOpenAI {
+			if cfg.Embedder.Kind == KindOpenAI {
 				m, err := openaicompat.NewMetrics(d.Registry)
 				if err != nil {
 					return nil, fmt.Errorf("embedder: %w", err)
 				}
 				metrics = m
 			}
-			e, err := Open(ctx, cfg, base.DataDir, d.Logger, metrics)
+			e, err := Open(ctx, cfg.Embedder, base.DataDir, d.Logger, metrics)
 			if err != nil {
 				return nil, err
 			}
-			return NewStage(d, cfg, e)
+			return NewStage(ctx, d, cfg, e)
 		},
 	}
 }
@@ -66,14 +80,30 @@ func Router(h *Handler, remote bool) *worker.Router {
 	return r
 }
 
-// NewStage builds the embedder stage over e on the log.
-func NewStage(d services.Deps, cfg Config, e embed.Embedder) (*Stage, error) {
+// NewStage builds the embedder stage over e on the log. A local embedder embeds the topic
+// descriptions here, once; a remote one on its first post (a provider down at start delays
+// the posts, not the stage).
+func NewStage(ctx context.Context, d services.Deps, cfg StageConfig, e embed.Embedder) (*Stage, error) {
 	if d.JS == nil || e == nil {
 		return nil, errors.New("embedder: nil dependency")
 	}
-	h, err := NewHandler(e, cfg.Batch, cfg.BatchWait)
+	list, err := cfg.Topics.List()
 	if err != nil {
 		return nil, err
+	}
+	h, err := NewHandler(e, cfg.Embedder.Batch, cfg.Embedder.BatchWait, list, topics.Options{Threshold: cfg.Topics.Threshold, Max: cfg.Topics.Max})
+	if err != nil {
+		return nil, err
+	}
+	remote := cfg.Embedder.Kind == KindOpenAI
+	if !remote {
+		m, err := h.Topics(ctx)
+		if err != nil {
+			h.Close()
+			return nil, err
+		}
+		o := m.Options()
+		d.Logger.Info("embedder: topics", "source", m.Source(), "topics", len(list), "threshold", o.Threshold, "max", o.Max)
 	}
 	c, ok := topology.LookupConsumer(topology.ConsumerEmbedder)
 	if !ok {
@@ -84,9 +114,9 @@ func NewStage(d services.Deps, cfg Config, e embed.Embedder) (*Stage, error) {
 	st, err := worker.NewStage(d.JS, worker.Config{
 		Consumer: c.Config(), Metrics: d.Metrics, Logger: d.Logger,
 		// Handlers wait on the batcher: as many run at once as a batch holds.
-		Concurrency: cfg.Batch,
-		Batch:       max(cfg.Batch, 64),
-	}, Router(h, cfg.Kind == KindOpenAI))
+		Concurrency: cfg.Embedder.Batch,
+		Batch:       max(cfg.Embedder.Batch, 64),
+	}, Router(h, remote))
 	if err != nil {
 		h.Close()
 		return nil, err

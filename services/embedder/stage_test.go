@@ -19,6 +19,7 @@ import (
 	"github.com/tgflow/tgflow/nats/worker/stagetest"
 	"github.com/tgflow/tgflow/services"
 	"github.com/tgflow/tgflow/services/embed/hashing"
+	"github.com/tgflow/tgflow/services/embed/topics"
 	"github.com/tgflow/tgflow/services/embedder"
 )
 
@@ -28,7 +29,7 @@ func hashingHandler(t *testing.T) *embedder.Handler {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h, err := embedder.NewHandler(e, 8, time.Millisecond)
+	h, err := embedder.NewHandler(e, 8, time.Millisecond, nil, topics.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,7 +73,7 @@ func TestStageOnTheLog(t *testing.T) {
 	run := func() (stop func()) {
 		reg := prometheus.NewRegistry()
 		d := services.Deps{JS: env.JS, Logger: slog.New(slog.DiscardHandler), Metrics: worker.NewMetrics(reg), Registry: reg}
-		st, err := embedder.NewStage(d, embedder.Config{Batch: 8, BatchWait: 5 * time.Millisecond}, e)
+		st, err := embedder.NewStage(ctx, d, embedder.StageConfig{Embedder: embedder.Config{Kind: embedder.KindHashing, Batch: 8, BatchWait: 5 * time.Millisecond}, Topics: topics.Config{Max: 3}}, e)
 		if err != nil {
 			t.Fatal(err)
 		}

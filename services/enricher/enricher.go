@@ -51,11 +51,13 @@ func (h *Handler) Handle(ctx context.Context, in events.Event, p *events.PostTag
 	for _, t := range p.Tags {
 		tags = append(tags, t.Name)
 	}
+	// Topics are a chat tagger's choice (with its source), passed on to the embedder.
 	out := &events.PostEnriched{
 		PostRef:         p.PostRef,
 		Rev:             p.Rev,
 		Tags:            tags,
 		Topics:          p.Topics,
+		TopicsSource:    p.TopicsSource,
 		ChannelUsername: p.ChannelUsername,
 		PostedAt:        p.PostedAt,
 		Text:            p.Text,

@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -65,13 +66,13 @@ func fetcher(t *testing.T, port int, opts ...fetch.Option) *fetch.Fetcher {
 
 func tagged(msg int64, text string, links ...string) events.Event {
 	p := &events.PostTagged{
-		PostRef:  events.PostRef{ChannelID: 1234567890, MessageID: msg},
-		Rev:      events.Rev{Version: 1761991200, Revision: 1},
-		Trigger:  events.TriggerVisionRetag,
-		Tags:     []events.Tag{{Name: "go", Score: 0.9}},
-		Topics:   []string{"programming"},
+		PostRef: events.PostRef{ChannelID: 1234567890, MessageID: msg},
+		Rev:     events.Rev{Version: 1761991200, Revision: 1},
+		Trigger: events.TriggerVisionRetag,
+		Tags:    []events.Tag{{Name: "go", Score: 0.9}},
+		Topics:  []string{"programming"}, TopicsSource: events.TopicsFromTagger + "openai/chat-model",
 		PostedAt: time.Date(2026, 11, 1, 10, 0, 0, 0, time.UTC),
-		Text:     text, Links: links, Vision: "скриншот", Provider: "local",
+		Text:     text, Links: links, Vision: "скриншот", Provider: "openai", Model: "chat-model",
 	}
 	return events.New("test", p, p.PostedAt, "v")
 }
@@ -157,7 +158,8 @@ func TestStageOnTheLog(t *testing.T) {
 	got := outputs()
 
 	p1 := got[1]
-	if p1.Rev != (events.Rev{Version: 1761991200, Revision: 1}) || p1.Vision != "скриншот" || len(p1.Topics) != 1 || p1.Tags[0] != "go" {
+	if p1.Rev != (events.Rev{Version: 1761991200, Revision: 1}) || p1.Vision != "скриншот" || !slices.Equal(p1.Topics, []string{"programming"}) ||
+		p1.TopicsSource != events.TopicsFromTagger+"openai/chat-model" || p1.Tags[0] != "go" {
 		t.Errorf("post 1 lost what the tagger said: %+v", p1)
 	}
 	reasons := map[string]string{}

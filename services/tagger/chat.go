@@ -11,6 +11,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/tgflow/tgflow/events"
+	"github.com/tgflow/tgflow/services/embed/topics"
 	"github.com/tgflow/tgflow/services/openaicompat"
 )
 
@@ -19,44 +20,54 @@ const maxPromptRunes = 4000
 
 // ChatTagger takes tags and topics from an OpenAI-compatible chat model, asked for JSON valid
 // against a schema (at most 5 tags; topics only from the configured list, an enum), and
-// falls back to the local tagger when the answer is invalid or the request is rejected. A
+// falls back to the local tagger when the answer is invalid or the request is rejected (the
+// local result has no topics: the embedder then computes them from the post's vector). A
 // text the local rules call short (no media, under Config.ShortTextRunes) gets the local
 // result (its hashtags) without a call. A provider that cannot answer (ErrUnavailable) is
 // an error: the stage retries later, its circuit breaker holding the inputs meanwhile.
 type ChatTagger struct {
-	client *openaicompat.Client
-	local  *Tagger
-	schema *openaicompat.Schema
-	system string
-	topics []string
-	model  string
-	log    *slog.Logger
+	client    *openaicompat.Client
+	local     *Tagger
+	schema    *openaicompat.Schema
+	system    string
+	topics    []string
+	maxTopics int
+	model     string
+	source    string
+	log       *slog.Logger
 }
 
-// NewChatTagger asks client's chat model (named model in posts.tagged) and falls back to
-// local, whose configuration (topics, tag count, short text) it shares.
-func NewChatTagger(client *openaicompat.Client, model string, local *Tagger, log *slog.Logger) (*ChatTagger, error) {
+// NewChatTagger asks client's chat model (named model in posts.tagged) for tags and for at
+// most maxTopics topics of list, and falls back to local, whose configuration (tag count,
+// short text) it shares.
+func NewChatTagger(client *openaicompat.Client, model string, local *Tagger, list []topics.Topic, maxTopics int, log *slog.Logger) (*ChatTagger, error) {
 	if client == nil || local == nil {
 		return nil, fmt.Errorf("%w: chat client or local tagger", ErrNilDependency)
+	}
+	if err := topics.Validate(list); err != nil {
+		return nil, err
+	}
+	if maxTopics < 0 || maxTopics > events.MaxTopics {
+		return nil, fmt.Errorf("%w: max topics %d outside [0, %d]", ErrConfig, maxTopics, events.MaxTopics)
 	}
 	if log == nil {
 		log = slog.Default()
 	}
 	cfg := local.Config()
-	names := make([]string, len(cfg.Topics))
-	var list strings.Builder
-	for i, t := range cfg.Topics {
-		names[i] = t.Name
-		fmt.Fprintf(&list, "- %s: %s\n", t.Name, firstNonEmpty(t.EN, t.RU))
+	names := topics.Names(list)
+	var desc strings.Builder
+	for _, t := range list {
+		fmt.Fprintf(&desc, "- %s: %s\n", t.Name, firstNonEmpty(t.EN, t.RU))
 	}
-	schema, err := openaicompat.NewSchema("post_tags", chatSchema(cfg.MaxTags, cfg.MaxTopics, names))
+	schema, err := openaicompat.NewSchema("post_tags", chatSchema(cfg.MaxTags, maxTopics, names))
 	if err != nil {
 		return nil, fmt.Errorf("tagger: %w", err)
 	}
 	system := fmt.Sprintf(`You tag posts of Telegram channels (mostly Russian and English).
 Answer with JSON: "tags" — 0 to %d short keywords naming what the post is about (products, technologies, people, places, events; lower case; in the post's language; the post's own hashtags first, without '#'); "topics" — 0 to %d topics from this list, most relevant first, only when the post is clearly about them:
-%s`, cfg.MaxTags, cfg.MaxTopics, list.String())
-	return &ChatTagger{client: client, local: local, schema: schema, system: system, topics: names, model: model, log: log}, nil
+%s`, cfg.MaxTags, maxTopics, desc.String())
+	return &ChatTagger{client: client, local: local, schema: schema, system: system, topics: names, maxTopics: maxTopics,
+		model: model, source: events.TopicsFromTagger + client.Name() + "/" + model, log: log}, nil
 }
 
 func firstNonEmpty(a, b string) string {
@@ -121,10 +132,11 @@ func (c *ChatTagger) Tag(ctx context.Context, in Input) (Result, error) {
 var ErrAnswer = errors.New("tagger: unusable chat answer")
 
 // result normalises an answer: tags by NormalizeTag, deduplicated, at most MaxTags; topics
-// from the list only, deduplicated. An answer with tags none of which survive is unusable.
+// from the list only, deduplicated, named as the chat model's choice (an empty choice is a
+// choice: the embedder passes it on). An answer with tags none of which survive is unusable.
 func (c *ChatTagger) result(ans chatAnswer) (Result, error) {
 	maxTags := c.local.Config().MaxTags
-	res := Result{Tags: []events.Tag{}, Provider: c.client.Name(), Model: c.model}
+	res := Result{Tags: []events.Tag{}, Provider: c.client.Name(), Model: c.model, TopicsSource: c.source}
 	for _, t := range ans.Tags {
 		n := NormalizeTag(t)
 		if n == "" || slices.ContainsFunc(res.Tags, func(x events.Tag) bool { return x.Name == n }) {
@@ -141,7 +153,7 @@ func (c *ChatTagger) result(ans chatAnswer) (Result, error) {
 		if !slices.Contains(c.topics, t) {
 			return Result{}, fmt.Errorf("%w: topic %q is not in the list", ErrAnswer, t)
 		}
-		if !slices.Contains(res.Topics, t) && len(res.Topics) < c.local.Config().MaxTopics {
+		if !slices.Contains(res.Topics, t) && len(res.Topics) < c.maxTopics {
 			res.Topics = append(res.Topics, t)
 		}
 	}

@@ -22,6 +22,7 @@ import (
 	"github.com/tgflow/tgflow/internal/config"
 	"github.com/tgflow/tgflow/nats/natstest"
 	"github.com/tgflow/tgflow/nats/worker"
+	"github.com/tgflow/tgflow/services/embed/topics"
 	"github.com/tgflow/tgflow/services/openaicompat"
 	"github.com/tgflow/tgflow/services/tagger"
 )
@@ -91,7 +92,11 @@ func chatServer(t *testing.T) (*chatAPI, *openaicompat.Client) {
 
 func chatTagger(t *testing.T, c *openaicompat.Client) *tagger.ChatTagger {
 	t.Helper()
-	ct, err := tagger.NewChatTagger(c, "chat-model", localEngine(t), slog.New(slog.DiscardHandler))
+	list, err := topics.Default()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ct, err := tagger.NewChatTagger(c, "chat-model", localEngine(t), list, 3, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -140,7 +145,15 @@ func TestChatTagger(t *testing.T) {
 				if tags := names(res.Tags); !slices.Contains(tags, "golang") || !slices.Contains(tags, "go") {
 					t.Errorf("fallback tags %q, want the local tagger's", tags)
 				}
+				// No topic choice: the embedder computes the topics from the post's vector.
+				if len(res.Topics) != 0 || res.TopicsSource != "" {
+					t.Errorf("fallback topics %q from %q, want none", res.Topics, res.TopicsSource)
+				}
 				return
+			}
+			// The model's choice, an empty one too, is named so that the embedder passes it on.
+			if res.TopicsSource != events.TopicsFromTagger+"openai/chat-model" {
+				t.Errorf("topics source %q, want the chat model's", res.TopicsSource)
 			}
 			if got := names(res.Tags); !slices.Equal(got, tt.tags) || !slices.Equal(res.Topics, tt.topics) || res.Model != "chat-model" {
 				t.Errorf("tags %q topics %q model %q, want %q %q chat-model", got, res.Topics, res.Model, tt.tags, tt.topics)
@@ -193,14 +206,11 @@ func TestChatRequestRestrictsTopics(t *testing.T) {
 	if err := json.Unmarshal(raw, &rf); err != nil {
 		t.Fatal(err)
 	}
-	topics, err := tagger.DefaultTopics()
+	list, err := topics.Default()
 	if err != nil {
 		t.Fatal(err)
 	}
-	var want []string
-	for _, tp := range topics {
-		want = append(want, tp.Name)
-	}
+	want := topics.Names(list)
 	props := rf.JSONSchema.Schema.Properties
 	if rf.Type != "json_schema" || !rf.JSONSchema.Strict || props.Tags.MaxItems != 5 || !slices.Equal(props.Topics.Items.Enum, want) {
 		t.Errorf("response_format %s: want a strict schema, at most 5 tags, topics from the %d configured names", raw, len(want))

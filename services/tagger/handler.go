@@ -15,7 +15,8 @@ import (
 	"github.com/tgflow/tgflow/nats/worker"
 )
 
-// Engine computes a post's tags and topics: the local *Tagger, or a *ChatTagger.
+// Engine computes a post's tags (and, a chat model, its topics): the local *Tagger, or a
+// *ChatTagger.
 type Engine interface {
 	Tag(ctx context.Context, in Input) (Result, error)
 }
@@ -192,6 +193,7 @@ func (h *Handler) tag(ctx context.Context, in events.Event, ref events.PostRef, 
 		Trigger:         trigger,
 		Tags:            tags,
 		Topics:          res.Topics,
+		TopicsSource:    res.TopicsSource,
 		ChannelUsername: rec.ChannelUsername,
 		PostedAt:        rec.Date,
 		Text:            rec.Text,

@@ -83,7 +83,7 @@ func TestTagProperties(t *testing.T) {
 			}
 			pt := events.PostTagged{
 				PostRef: events.PostRef{ChannelID: 1, MessageID: 1}, Trigger: events.TriggerInitial,
-				Tags: res.Tags, Topics: res.Topics, PostedAt: time.Unix(1, 0), Provider: res.Provider, Model: res.Model,
+				Tags: res.Tags, Topics: res.Topics, TopicsSource: res.TopicsSource, PostedAt: time.Unix(1, 0), Provider: res.Provider, Model: res.Model,
 			}
 			if err := pt.Validate(); err != nil {
 				t.Fatalf("result is not a valid posts.tagged: %v", err)

@@ -24,12 +24,12 @@ func TestStageConfigValidate(t *testing.T) {
 		env  map[string]string
 		want []string // variables named in the error; none: valid
 	}{
-		{name: "defaults", env: map[string]string{"TGFLOW_EMBEDDER": "hashing"}},
-		{name: "openai without a provider", env: map[string]string{"TGFLOW_EMBEDDER": "hashing", "TGFLOW_TAGGER": "openai"},
+		{name: "defaults", env: map[string]string{}},
+		{name: "openai without a provider", env: map[string]string{"TGFLOW_TAGGER": "openai"},
 			want: []string{"TGFLOW_OPENAI_BASE_URL", "TGFLOW_OPENAI_CHAT_MODEL"}},
-		{name: "openai configured", env: map[string]string{"TGFLOW_EMBEDDER": "hashing", "TGFLOW_TAGGER": "openai",
+		{name: "openai configured", env: map[string]string{"TGFLOW_TAGGER": "openai",
 			"TGFLOW_OPENAI_BASE_URL": "http://127.0.0.1:1/v1", "TGFLOW_OPENAI_CHAT_MODEL": "m"}},
-		{name: "every bad value", env: map[string]string{"TGFLOW_EMBEDDER": "hashing", "TGFLOW_TAGGER": "gpt",
+		{name: "every bad value", env: map[string]string{"TGFLOW_TAGGER": "gpt",
 			"TGFLOW_TAGGER_TOPIC_THRESHOLD": "2", "TGFLOW_TAGGER_MAX_TOPICS": "0", "TGFLOW_TAGGER_SHORT_TEXT": "0",
 			"TGFLOW_TAGGER_CONCURRENCY": "0", "TGFLOW_TAGGER_DF_SNAPSHOT_INTERVAL": "0s", "TGFLOW_TAGGER_BREAKER_OPEN": "0s"},
 			want: []string{"TGFLOW_TAGGER:", "TGFLOW_TAGGER_TOPIC_THRESHOLD", "TGFLOW_TAGGER_MAX_TOPICS", "TGFLOW_TAGGER_SHORT_TEXT",
@@ -60,7 +60,8 @@ func TestStageConfigValidate(t *testing.T) {
 // TestSpecRunsTheStage builds the stage from its Spec and environment, as `tgflow tagger`
 // does, and tags a post with it; without its buckets it fails naming them.
 func TestSpecRunsTheStage(t *testing.T) {
-	env := map[string]string{"TGFLOW_EMBEDDER": "hashing", "TGFLOW_DATA_DIR": t.TempDir(), "TGFLOW_TAGGER_DF_SNAPSHOT_INTERVAL": "50ms"}
+	// The embedder's settings name a model that is not there: the tagger reads none of them.
+	env := map[string]string{"TGFLOW_EMBEDDER": "use", "TGFLOW_MODELS_DIR": t.TempDir(), "TGFLOW_DATA_DIR": t.TempDir(), "TGFLOW_TAGGER_DF_SNAPSHOT_INTERVAL": "50ms"}
 	deps := func(e *natstest.Env) services.Deps {
 		reg := prometheus.NewRegistry()
 		return services.Deps{JS: e.JS, Logger: slog.New(slog.DiscardHandler), Metrics: worker.NewMetrics(reg), Registry: reg, Env: env}
@@ -94,7 +95,7 @@ func TestSpecRunsTheStage(t *testing.T) {
 	e.publish(t, parsedEv(1, goPost, false))
 	natstest.Eventually(t, 30*time.Second, "the post tagged", func() bool { return natstest.Count(t, e.JS, "posts.tagged.>") == 1 })
 	got := e.tagged(t)[0]
-	if !strings.Contains(strings.Join(tagNames(got), " "), "go") || len(got.Topics) == 0 || got.Topics[0] != "programming" {
-		t.Errorf("tags %q topics %q", tagNames(got), got.Topics)
+	if !strings.Contains(strings.Join(tagNames(got), " "), "go") || len(got.Topics) != 0 {
+		t.Errorf("tags %q topics %q, want go and no topics (the embedder gives them)", tagNames(got), got.Topics)
 	}
 }

@@ -19,7 +19,7 @@ import (
 	"github.com/tgflow/tgflow/nats/topology"
 	"github.com/tgflow/tgflow/nats/worker"
 	"github.com/tgflow/tgflow/services"
-	"github.com/tgflow/tgflow/services/embed/hashing"
+	"github.com/tgflow/tgflow/services/embed/topics"
 	"github.com/tgflow/tgflow/services/openaicompat"
 	"github.com/tgflow/tgflow/services/tagger"
 )
@@ -48,20 +48,16 @@ func (e *logEnv) publish(t *testing.T, evs ...events.Event) {
 }
 
 func stageConfig() tagger.StageConfig {
-	return tagger.StageConfig{Kind: tagger.KindLocal, MaxTopics: 3, ShortTextRunes: 40, Concurrency: 4,
+	return tagger.StageConfig{Kind: tagger.KindLocal, Topics: topics.Config{Max: 3}, ShortTextRunes: 40, Concurrency: 4,
 		DFInterval: 50 * time.Millisecond, BreakerOpen: 500 * time.Millisecond}
 }
 
 // runStage starts a tagger stage on the log; stop cancels it and waits for Run.
 func (e *logEnv) runStage(t *testing.T, cfg tagger.StageConfig, chat *openaicompat.Client) (*tagger.Stage, func()) {
 	t.Helper()
-	emb, err := hashing.New(hashing.Config{Dim: 256})
-	if err != nil {
-		t.Fatal(err)
-	}
 	reg := prometheus.NewRegistry()
 	d := services.Deps{JS: e.JS, Logger: slog.New(slog.DiscardHandler), Metrics: worker.NewMetrics(reg), Registry: reg}
-	st, err := tagger.NewStage(context.Background(), d, cfg, emb, chat)
+	st, err := tagger.NewStage(context.Background(), d, cfg, chat)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -208,6 +204,18 @@ func TestStageOnTheLog(t *testing.T) {
 		// In log order, and handled in that order: handlers of one post running at once
 		// are not ordered by the runtime (Concurrency > 1).
 		e.publish(t, deletedEv(2))
+		// Wait for the deletion to be recorded, not for the consumer to look idle: just
+		// after a publish it can look idle before it counted the message.
+		kv, err := e.JS.KeyValue(context.Background(), tagger.PostsBucket)
+		if err != nil {
+			t.Fatal(err)
+		}
+		posts := tagger.NewKVPosts(kv)
+		key := events.PostRef{ChannelID: channel, MessageID: 2}.Key()
+		natstest.Eventually(t, 30*time.Second, "the deletion recorded", func() bool {
+			rec, err := posts.Update(context.Background(), key, func(r *tagger.PostRecord) (*tagger.PostRecord, bool) { return r, false })
+			return err == nil && rec != nil && rec.Deleted
+		})
 		e.idle(t)
 		e.publish(t, visionEv(2, 0, ocrItem(ocrText)), editedEv(2, 1700000100, catPost+" Обновлено.", true))
 		e.idle(t)

@@ -1,5 +1,7 @@
-// Package tagger is the local tagger: it gives a post 1–5 normalised tags and the topics it is
-// about, with no model download and no network.
+// Package tagger is the local tagger: it gives a post 1–5 normalised tags, with no model
+// download and no network. It embeds nothing: a post's topics come from its embedding, which
+// the embedder stage computes once (package topics); with TGFLOW_TAGGER=openai the chat
+// model chooses them from the list instead (ChatTagger), and the embedder passes them on.
 //
 // Tags: the post's hashtags first (from its hashtag list, its hashtag entities and its text,
 // in that order), then keywords. Keywords are the post's words (package textnorm: NFC, lower
@@ -16,10 +18,6 @@
 // A text shorter than Config.ShortTextRunes with no media gets its hashtags only (maybe none:
 // an empty tag list is a valid result).
 //
-// Topics: the cosine similarity between the post's embedding (any embed.Embedder) and each
-// topic's Russian and English descriptions; the topics above a threshold and close to the best
-// one, best first.
-//
 // Tags are normalised by NormalizeTag; scores are in (0, 1]: 1 for hashtags, keywords scaled
 // so that the best has 0.9.
 package tagger
@@ -32,11 +30,9 @@ import (
 	"math"
 	"slices"
 	"strings"
-	"unicode"
 	"unicode/utf8"
 
 	"github.com/tgflow/tgflow/events"
-	"github.com/tgflow/tgflow/services/embed"
 	"github.com/tgflow/tgflow/services/embed/hashing/textnorm"
 )
 
@@ -73,54 +69,42 @@ func InputFromPost(p *events.Post) Input {
 	return Input{Text: p.Text, Entities: p.Entities, Hashtags: p.Hashtags, HasMedia: len(p.Media) > 0}
 }
 
-// Result is a post's tags and topics; Provider and Model name the tagger for posts.tagged.
+// Result is a post's tags; Provider and Model name the tagger for posts.tagged. Topics and
+// TopicsSource are set by a chat tagger only (its choice from the topic list).
 type Result struct {
-	Tags     []events.Tag
-	Topics   []string
-	Provider string
-	Model    string
+	Tags         []events.Tag
+	Topics       []string
+	TopicsSource string
+	Provider     string
+	Model        string
 }
 
 // Tagger is the local tagger. It is safe for concurrent use.
 type Tagger struct {
-	cfg    Config
-	df     DF
-	emb    embed.Embedder
-	topics *topicIndex
+	cfg Config
+	df  DF
 }
 
-// ErrNilDependency is returned by New for a missing DF store or embedder.
+// ErrNilDependency is returned by New for a missing DF store.
 var ErrNilDependency = errors.New("tagger: nil dependency")
 
-// New builds a tagger over a DF store and an embedder (for topics); it embeds the topic
-// descriptions once.
-func New(ctx context.Context, cfg Config, df DF, emb embed.Embedder) (*Tagger, error) {
+// New builds a tagger over a DF store.
+func New(cfg Config, df DF) (*Tagger, error) {
 	if df == nil {
 		return nil, fmt.Errorf("%w: DF store", ErrNilDependency)
 	}
-	if emb == nil {
-		return nil, fmt.Errorf("%w: embedder", ErrNilDependency)
-	}
-	if err := cfg.setDefaults(emb.Info().Lexical); err != nil {
-		return nil, err
-	}
+	cfg.setDefaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	idx, err := buildTopicIndex(ctx, emb, cfg.Topics)
-	if err != nil {
-		return nil, err
-	}
-	return &Tagger{cfg: cfg, df: df, emb: emb, topics: idx}, nil
+	return &Tagger{cfg: cfg, df: df}, nil
 }
 
 // Config returns the tagger's configuration with its defaults filled in.
 func (t *Tagger) Config() Config { return t.cfg }
 
-// Tag computes a post's tags and topics. It fails only when the embedder fails (an error the
-// stage retries unless it wraps embed.ErrInvalidInput, in which case the post gets its tags
-// and no topics).
-func (t *Tagger) Tag(ctx context.Context, in Input) (Result, error) {
+// Tag computes a post's tags (never topics: see the package doc). It does not fail.
+func (t *Tagger) Tag(_ context.Context, in Input) (Result, error) {
 	res := Result{Tags: []events.Tag{}, Provider: Provider, Model: Model}
 	seen := make(map[string]bool)
 	hashStems := make(map[string]bool)
@@ -138,16 +122,8 @@ func (t *Tagger) Tag(ctx context.Context, in Input) (Result, error) {
 	if t.short(in) {
 		return res, nil
 	}
-	keywords, words := t.keywords(in, tokens, t.cfg.MaxTags-len(res.Tags), seen, hashStems)
+	keywords := t.keywords(in, tokens, t.cfg.MaxTags-len(res.Tags), seen, hashStems)
 	res.Tags = append(res.Tags, keywords...)
-	if !words {
-		return res, nil
-	}
-	topics, err := t.topicsOf(ctx, in)
-	if err != nil {
-		return Result{}, err
-	}
-	res.Topics = topics
 	return res, nil
 }
 
@@ -191,21 +167,10 @@ func hashtags(in Input, tokens []textnorm.Token) []string {
 	return out
 }
 
-// NormalizeTag is the one tag rule: NFC, lower case, ё → е, surrounding space and leading '#'
-// removed, inner spaces joined by '_'. It returns "" for a tag without a letter or digit, or
-// longer than textnorm.MaxTokenRunes.
-func NormalizeTag(s string) string {
-	s = textnorm.Fold(strings.TrimSpace(s))
-	s = strings.TrimLeft(s, "#")
-	s = strings.Join(strings.Fields(s), "_")
-	if s == "" || utf8.RuneCountInString(s) > textnorm.MaxTokenRunes {
-		return ""
-	}
-	if strings.IndexFunc(s, func(r rune) bool { return unicode.IsLetter(r) || unicode.IsDigit(r) }) < 0 {
-		return ""
-	}
-	return s
-}
+// NormalizeTag is the one tag rule (textnorm.Tag): NFC, lower case, ё → е, surrounding space
+// and leading '#' removed, inner spaces joined by '_'. It returns "" for a tag without a
+// letter or digit, or longer than textnorm.MaxTokenRunes.
+func NormalizeTag(s string) string { return textnorm.Tag(s) }
 
 // term is one stem of a post being scored.
 type term struct {
@@ -217,8 +182,11 @@ type term struct {
 }
 
 // keywords returns up to n keywords, best first, skipping tags already given (seen) and
-// stems of hashtags; words reports whether the post (or its vision text) has any content word.
-func (t *Tagger) keywords(in Input, tokens []textnorm.Token, n int, seen, hashStems map[string]bool) (_ []events.Tag, words bool) {
+// stems of hashtags.
+func (t *Tagger) keywords(in Input, tokens []textnorm.Token, n int, seen, hashStems map[string]bool) []events.Tag {
+	if n <= 0 {
+		return nil
+	}
 	terms := make(map[string]*term)
 	order := 0
 	// Capitals count in the post's own text only: in OCR text they are typography.
@@ -226,10 +194,6 @@ func (t *Tagger) keywords(in Input, tokens []textnorm.Token, n int, seen, hashSt
 		for _, tok := range tokens {
 			if tok.Hashtag || textnorm.IsStop(tok.Text) {
 				continue
-			}
-			words = true
-			if n <= 0 {
-				return
 			}
 			stem := textnorm.Stem(tok)
 			if hashStems[stem] {
@@ -253,7 +217,7 @@ func (t *Tagger) keywords(in Input, tokens []textnorm.Token, n int, seen, hashSt
 		collect(textnorm.Tokenize(v), t.cfg.VisionWeight, false)
 	}
 	if len(terms) == 0 {
-		return nil, words
+		return nil
 	}
 	type ranked struct {
 		tm    *term
@@ -291,7 +255,7 @@ func (t *Tagger) keywords(in Input, tokens []textnorm.Token, n int, seen, hashSt
 		seen[r.name] = true
 		out = append(out, events.Tag{Name: r.name, Score: scaleScore(r.score, list[0].score)})
 	}
-	return out, words
+	return out
 }
 
 // sublinear is 1+ln(tf) for tf ≥ 1, and tf below (a word seen only in vision text).
@@ -320,33 +284,6 @@ func surface(forms map[string]int) string {
 func scaleScore(s, top float64) float64 {
 	v := math.Round(topKeywordRank*s/top*1000) / 1000
 	return max(v, 0.001)
-}
-
-// topicsOf embeds the post's text (and vision text) and matches it against the topics.
-func (t *Tagger) topicsOf(ctx context.Context, in Input) ([]string, error) {
-	if len(t.topics.names) == 0 || t.cfg.MaxTopics == 0 {
-		return nil, nil
-	}
-	text := in.Text
-	if len(in.VisionText) > 0 {
-		text = strings.Join(append([]string{in.Text}, in.VisionText...), "\n")
-	}
-	vecs, err := t.emb.Embed(ctx, []string{text})
-	if errors.Is(err, embed.ErrInvalidInput) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("tagger: embed post: %w", err)
-	}
-	if len(vecs) != 1 {
-		return nil, fmt.Errorf("tagger: embedder returned %d vectors for one text", len(vecs))
-	}
-	matched := t.topics.match(vecs[0], t.cfg.TopicThreshold, t.cfg.TopicRelativeCut, t.cfg.MaxTopics)
-	out := make([]string, len(matched))
-	for i, m := range matched {
-		out[i] = m.name
-	}
-	return out, nil
 }
 
 // Terms returns the distinct stems of a post's text that keywords are made of: what a DF

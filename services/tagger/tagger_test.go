@@ -10,8 +10,6 @@ import (
 	"testing"
 
 	"github.com/tgflow/tgflow/events"
-	"github.com/tgflow/tgflow/services/embed"
-	"github.com/tgflow/tgflow/services/embed/hashing"
 	"github.com/tgflow/tgflow/services/tagger"
 )
 
@@ -48,18 +46,9 @@ func corpusDF(t testing.TB) *tagger.MemoryDF {
 	return df
 }
 
-func topicEmbedder(t testing.TB) *hashing.Embedder {
-	t.Helper()
-	e, err := hashing.New(hashing.Config{Dim: tagger.LexicalTopicDim})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return e
-}
-
 func newTagger(t testing.TB, cfg tagger.Config, df tagger.DF) *tagger.Tagger {
 	t.Helper()
-	tg, err := tagger.New(context.Background(), cfg, df, topicEmbedder(t))
+	tg, err := tagger.New(cfg, df)
 	if err != nil {
 		t.Fatalf("tagger.New: %v", err)
 	}
@@ -91,21 +80,19 @@ func TestGoReleasePostGetsAGoTag(t *testing.T) {
 		in    tagger.Input
 		want  string
 		first bool // the tag must be the first one
-		topic bool // the post must be about programming
 	}{
-		{"russian, no hashtag", tagger.Input{Text: goRelease}, "go", false, true},
-		// Too few words of the programming topic for a lexical embedder; the tag still comes.
-		{"russian, one mention of Go", tagger.Input{Text: "Вышел Go 1.23: новые итераторы, улучшения в стандартной библиотеке и опциональная телеметрия."}, "go", false, false},
-		{"hashtag in the text", tagger.Input{Text: goRelease + " #golang"}, "golang", true, true},
-		{"hashtag list", tagger.Input{Text: goRelease, Hashtags: []string{"#GoLang"}}, "golang", true, true},
-		{"english", tagger.Input{Text: "Go 1.23 is released: range-over-func iterators land in the standard library, and the Go team asks everyone to upgrade."}, "go", false, true},
+		{"russian, no hashtag", tagger.Input{Text: goRelease}, "go", false},
+		{"russian, one mention of Go", tagger.Input{Text: "Вышел Go 1.23: новые итераторы, улучшения в стандартной библиотеке и опциональная телеметрия."}, "go", false},
+		{"hashtag in the text", tagger.Input{Text: goRelease + " #golang"}, "golang", true},
+		{"hashtag list", tagger.Input{Text: goRelease, Hashtags: []string{"#GoLang"}}, "golang", true},
+		{"english", tagger.Input{Text: "Go 1.23 is released: range-over-func iterators land in the standard library, and the Go team asks everyone to upgrade."}, "go", false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			tg := newTagger(t, tagger.Config{}, corpusDF(t))
 			res := tag(t, tg, tc.in)
 			got := names(res.Tags)
-			t.Logf("tags %v topics %v", res.Tags, res.Topics)
+			t.Logf("tags %v", res.Tags)
 			if !slices.Contains(got, tc.want) {
 				t.Fatalf("tags %q lack %q", got, tc.want)
 			}
@@ -114,9 +101,6 @@ func TestGoReleasePostGetsAGoTag(t *testing.T) {
 			}
 			if !slices.Contains(got, "go") && !slices.Contains(got, "golang") {
 				t.Fatalf("tags %q have neither go nor golang", got)
-			}
-			if tc.topic && !slices.Contains(res.Topics, "programming") {
-				t.Errorf("topics %q lack programming", res.Topics)
 			}
 		})
 	}
@@ -145,9 +129,6 @@ func TestEnglishKeywords(t *testing.T) {
 	}
 	if got[0] != "inflation" {
 		t.Fatalf("tags %q: want inflation (three times) first", got)
-	}
-	if !slices.Contains(res.Topics, "economy") {
-		t.Errorf("topics %q lack economy", res.Topics)
 	}
 }
 
@@ -312,39 +293,14 @@ func TestVisionTextAddsKeywordsWithLessWeight(t *testing.T) {
 	}
 }
 
-func TestTopicsOfOnTopicPosts(t *testing.T) {
+// TestLocalTaggerGivesNoTopics: topics come from the post's embedding, which the embedder
+// stage computes; the local tagger leaves them (and their source) empty.
+func TestLocalTaggerGivesNoTopics(t *testing.T) {
 	tg := newTagger(t, tagger.Config{}, corpusDF(t))
 	for _, p := range loadPosts(t) {
-		t.Run(p.Name, func(t *testing.T) {
-			res := tag(t, tg, tagger.Input{Text: p.Text})
-			if len(res.Topics) == 0 || res.Topics[0] != p.Topic {
-				t.Fatalf("topics %q, want %q first", res.Topics, p.Topic)
-			}
-		})
-	}
-	for _, text := range []string{
-		"Привет всем! Сегодня был отличный день, спасибо, что вы с нами. Увидимся завтра вечером.",
-		"Thanks everyone for being with us today, see you tomorrow evening and have a nice weekend!",
-	} {
-		if res := tag(t, tg, tagger.Input{Text: text}); len(res.Topics) != 0 {
-			t.Errorf("small talk %q got topics %q", text, res.Topics)
+		if res := tag(t, tg, tagger.Input{Text: p.Text, VisionText: []string{p.Text}}); len(res.Topics) != 0 || res.TopicsSource != "" {
+			t.Errorf("%s: topics %q from %q, want none", p.Name, res.Topics, res.TopicsSource)
 		}
-	}
-}
-
-func TestTopicsFollowTheConfiguredList(t *testing.T) {
-	topics := []tagger.Topic{
-		{Name: "pets", RU: "кошки, собаки, котята, щенки, питомцы, ветеринар", EN: "cats, dogs, kittens, puppies, pets, vet"},
-		{Name: "gardening", RU: "сад, огород, рассада, томаты, грядки, урожай", EN: "garden, seedlings, tomatoes, harvest"},
-	}
-	tg := newTagger(t, tagger.Config{Topics: topics}, tagger.NewMemoryDF())
-	res := tag(t, tg, tagger.Input{Text: "Наши котята подросли: щенки соседей тоже, ветеринар доволен питомцами."})
-	if !slices.Equal(res.Topics, []string{"pets"}) {
-		t.Fatalf("topics %q, want [pets]", res.Topics)
-	}
-	none := newTagger(t, tagger.Config{Topics: []tagger.Topic{}}, tagger.NewMemoryDF())
-	if res := tag(t, none, tagger.Input{Text: goRelease}); len(res.Topics) != 0 {
-		t.Fatalf("an empty topic list gave topics %q", res.Topics)
 	}
 }
 
@@ -355,53 +311,10 @@ func TestResultNamesTheTagger(t *testing.T) {
 	}
 }
 
-// failing is an embedder whose Embed fails with err once the tagger is built.
-type failing struct {
-	embed.Embedder
-	err error
-}
-
-func (f *failing) Embed(ctx context.Context, texts []string) ([][]float32, error) {
-	if f.err != nil {
-		return nil, f.err
-	}
-	return f.Embedder.Embed(ctx, texts)
-}
-
-func TestEmbedderFailures(t *testing.T) {
-	down := errors.New("provider down")
-	f := &failing{Embedder: topicEmbedder(t)}
-	tg, err := tagger.New(context.Background(), tagger.Config{}, tagger.NewMemoryDF(), f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f.err = down
-	if _, err := tg.Tag(context.Background(), tagger.Input{Text: goRelease}); !errors.Is(err, down) {
-		t.Fatalf("Tag with a failing embedder: err %v, want it to wrap %v", err, down)
-	}
-	f.err = embed.ErrInvalidInput
-	res, err := tg.Tag(context.Background(), tagger.Input{Text: goRelease})
-	if err != nil || len(res.Tags) == 0 || len(res.Topics) != 0 {
-		t.Fatalf("Tag with an input the embedder refuses: %+v, %v; want tags, no topics, no error", res, err)
-	}
-	// Short texts and empty texts never reach the embedder.
-	f.err = down
-	if _, err := tg.Tag(context.Background(), tagger.Input{Text: "коротко #тег"}); err != nil {
-		t.Fatalf("short text reached the embedder: %v", err)
-	}
-	if _, err := tagger.New(context.Background(), tagger.Config{}, tagger.NewMemoryDF(), f); !errors.Is(err, down) {
-		t.Fatalf("New with a failing embedder: err %v", err)
-	}
-}
-
 func TestNewRejectsBadConfigAndNilDependencies(t *testing.T) {
-	emb := topicEmbedder(t)
 	df := tagger.NewMemoryDF()
-	if _, err := tagger.New(context.Background(), tagger.Config{}, nil, emb); !errors.Is(err, tagger.ErrNilDependency) {
+	if _, err := tagger.New(tagger.Config{}, nil); !errors.Is(err, tagger.ErrNilDependency) {
 		t.Errorf("nil DF: %v", err)
-	}
-	if _, err := tagger.New(context.Background(), tagger.Config{}, df, nil); !errors.Is(err, tagger.ErrNilDependency) {
-		t.Errorf("nil embedder: %v", err)
 	}
 	tests := []struct {
 		name string
@@ -409,41 +322,14 @@ func TestNewRejectsBadConfigAndNilDependencies(t *testing.T) {
 	}{
 		{"too many tags", tagger.Config{MaxTags: 6}},
 		{"negative tags", tagger.Config{MaxTags: -1}},
-		{"threshold", tagger.Config{TopicThreshold: 1.5}},
-		{"cut", tagger.Config{TopicRelativeCut: 2}},
 		{"vision weight", tagger.Config{VisionWeight: 3}},
-		{"unnormalised topic", tagger.Config{Topics: []tagger.Topic{{Name: "Sport", RU: "спорт"}}}},
-		{"repeated topic", tagger.Config{Topics: []tagger.Topic{{Name: "sport", RU: "спорт"}, {Name: "sport", EN: "sport"}}}},
-		{"topic without description", tagger.Config{Topics: []tagger.Topic{{Name: "sport"}}}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			if _, err := tagger.New(context.Background(), tc.cfg, df, emb); !errors.Is(err, tagger.ErrConfig) {
+			if _, err := tagger.New(tc.cfg, df); !errors.Is(err, tagger.ErrConfig) {
 				t.Fatalf("err %v, want ErrConfig", err)
 			}
 		})
-	}
-}
-
-func TestDefaultAndLoadedTopics(t *testing.T) {
-	topics, err := tagger.DefaultTopics()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(topics) < 25 {
-		t.Fatalf("%d default topics", len(topics))
-	}
-	for _, tp := range topics {
-		if tp.RU == "" || tp.EN == "" {
-			t.Errorf("topic %q lacks a Russian or English description", tp.Name)
-		}
-	}
-	if _, err := tagger.LoadTopics(strings.NewReader(`[{"name":"x","ru":"икс","extra":1}]`)); !errors.Is(err, tagger.ErrConfig) {
-		t.Errorf("unknown field: %v", err)
-	}
-	got, err := tagger.LoadTopics(strings.NewReader(`[{"name":"pets","ru":"кошки","en":"cats"}]`))
-	if err != nil || len(got) != 1 || got[0] != (tagger.Topic{Name: "pets", RU: "кошки", EN: "cats"}) {
-		t.Fatalf("LoadTopics = %+v, %v", got, err)
 	}
 }
 

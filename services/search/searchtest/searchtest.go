@@ -113,8 +113,11 @@ func (c *Corpus) Channel(id events.ChannelID) Channel {
 	return Channel{}
 }
 
+// corpusTopics names the corpus's topics as a tagger's choice, which the embedder passes on.
+const corpusTopics = events.TopicsFromTagger + "corpus"
+
 // Events returns the corpus as facts in log order. With emb nil no posts.embedded facts
-// are made.
+// are made, so the read models get no topics (they take them from posts.embedded).
 func (c *Corpus) Events(ctx context.Context, emb embed.Embedder) ([]events.Event, error) {
 	var out []events.Event
 	for _, ch := range c.Channels {
@@ -137,10 +140,10 @@ func (c *Corpus) Events(ctx context.Context, emb embed.Embedder) ([]events.Event
 		}
 		ref := events.PostRef{ChannelID: p.ChannelID, MessageID: p.MessageID}
 		tagged := events.Derive(parsed, events.ProducerTagger, &events.PostTagged{
-			PostRef: ref, Trigger: events.TriggerInitial, Tags: tags, Topics: p.Topics,
+			PostRef: ref, Trigger: events.TriggerInitial, Tags: tags, Topics: p.Topics, TopicsSource: corpusTopics,
 			ChannelUsername: ch.Username, PostedAt: p.Date, Text: p.Text, Provider: "corpus",
 		}, p.Date.Add(time.Second))
-		en := &events.PostEnriched{PostRef: ref, Tags: p.Tags, Topics: p.Topics,
+		en := &events.PostEnriched{PostRef: ref, Tags: p.Tags, Topics: p.Topics, TopicsSource: corpusTopics,
 			ChannelUsername: ch.Username, PostedAt: p.Date, Text: p.Text}
 		enrichedEv := events.Derive(tagged, events.ProducerEnricher, en, p.Date.Add(2*time.Second))
 		out = append(out, parsed, tagged, enrichedEv)
@@ -178,6 +181,7 @@ func (c *Corpus) Events(ctx context.Context, emb embed.Embedder) ([]events.Event
 		out = append(out, events.Derive(parents[i], events.ProducerEmbedder, &events.PostEmbedded{
 			PostRef: en.PostRef, Vector: vecs[i], Provider: info.Name, Model: info.Model,
 			EmbedderVersion: info.Version, Dim: info.Dim, Lexical: info.Lexical,
+			Topics: en.Topics, TopicsSource: en.TopicsSource, // passed on, as the embedder does a chat tagger's
 		}, en.PostedAt.Add(3*time.Second)))
 	}
 	return out, nil

@@ -82,6 +82,22 @@ func foldRune(r rune) rune {
 	return r
 }
 
+// Tag is the one tag rule (tags, topic names): Fold, surrounding space and leading '#'
+// removed, inner spaces joined by '_'. It returns "" for a tag without a letter or digit, or
+// longer than MaxTokenRunes.
+func Tag(s string) string {
+	s = Fold(strings.TrimSpace(s))
+	s = strings.TrimLeft(s, "#")
+	s = strings.Join(strings.Fields(s), "_")
+	if s == "" || utf8.RuneCountInString(s) > MaxTokenRunes {
+		return ""
+	}
+	if strings.IndexFunc(s, func(r rune) bool { return unicode.IsLetter(r) || unicode.IsDigit(r) }) < 0 {
+		return ""
+	}
+	return s
+}
+
 // Tokenize returns the tokens of s in order.
 func Tokenize(s string) []Token { return AppendTokens(nil, s) }
 
