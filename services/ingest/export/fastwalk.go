@@ -16,11 +16,167 @@ import (
 // caller walks the file again with walk, from the start and with a fresh visitor, which
 // finds the problem and its exact position. For a file it accepts, it makes the same
 // visitor calls as walk (the tests compare the two on every fixture and under fuzzing).
+//
+// The scanning and checking run in the calling goroutine; the typed decode and the visitor
+// in another (the pipe below), so that reading an export uses two cores.
 func fastWalk(r io.Reader, v visitor) error {
 	fr := newFixReader(r)
 	fr.noKeep = true
-	w := &fastWalker{src: fr, v: v, buf: make([]byte, 0, 256<<10)}
-	return w.file()
+	p := newPipe(v)
+	w := &fastWalker{src: fr, p: p, buf: make([]byte, 0, 256<<10)}
+	err := w.file()
+	if err == nil {
+		err = w.p.flush()
+	}
+	return errors.Join(err, p.close())
+}
+
+// The pipe's events: the visitor's calls, in order.
+const (
+	evChatStart byte = iota + 1
+	evHeader
+	evMessage
+	evChatEnd
+)
+
+// pipeEvent is one visitor call. Chat events carry a snapshot of the walker's chatState
+// (the visitor gets its own copy, which the walker does not change under it); a message
+// (of the chat started last) carries where its bytes are in the batch's buf.
+type pipeEvent struct {
+	kind   byte
+	chat   *chatState
+	index  int
+	start  int64
+	lo, hi int
+	plain  bool
+}
+
+type pipeBatch struct {
+	buf []byte
+	evs []pipeEvent
+}
+
+// pipe hands visitor calls in batches to a goroutine that makes them.
+type pipe struct {
+	v       visitor
+	cur     *pipeBatch
+	full    chan *pipeBatch // to the visitor's goroutine
+	free    chan *pipeBatch // back from it
+	stopped chan struct{}   // closed when the visitor's goroutine ends
+	err     error           // the visitor's first error; read after stopped is closed
+	closed  bool
+}
+
+const pipeBatchEvents = 128
+
+func newPipe(v visitor) *pipe {
+	p := &pipe{v: v, full: make(chan *pipeBatch, 2), free: make(chan *pipeBatch, 4), stopped: make(chan struct{})}
+	for range 3 {
+		p.free <- &pipeBatch{buf: make([]byte, 0, 256<<10), evs: make([]pipeEvent, 0, pipeBatchEvents)}
+	}
+	p.cur = <-p.free
+	go p.run()
+	return p
+}
+
+// chat sends a chat event with a snapshot of c.
+func (p *pipe) chat(kind byte, c *chatState) error {
+	snap := *c
+	p.cur.evs = append(p.cur.evs, pipeEvent{kind: kind, chat: &snap})
+	return p.maybeFlush()
+}
+
+// message sends a message; raw is copied.
+func (p *pipe) message(i int, start int64, raw []byte, plain bool) error {
+	lo := len(p.cur.buf)
+	p.cur.buf = append(p.cur.buf, raw...)
+	p.cur.evs = append(p.cur.evs, pipeEvent{kind: evMessage, index: i, start: start, lo: lo, hi: len(p.cur.buf), plain: plain})
+	return p.maybeFlush()
+}
+
+func (p *pipe) maybeFlush() error {
+	if len(p.cur.evs) < pipeBatchEvents && len(p.cur.buf) < 256<<10 {
+		return nil
+	}
+	return p.flush()
+}
+
+// flush sends the current batch; it fails once the visitor's goroutine has stopped.
+func (p *pipe) flush() error {
+	if len(p.cur.evs) == 0 {
+		return nil
+	}
+	select {
+	case p.full <- p.cur:
+	case <-p.stopped:
+		return p.stopErr()
+	}
+	select {
+	case p.cur = <-p.free:
+	case <-p.stopped:
+		return p.stopErr()
+	}
+	return nil
+}
+
+func (p *pipe) stopErr() error {
+	if p.err != nil {
+		return p.err
+	}
+	return errFallback
+}
+
+// close ends the visitor's goroutine after the batches sent and returns its error.
+func (p *pipe) close() error {
+	if !p.closed {
+		p.closed = true
+		close(p.full)
+	}
+	<-p.stopped
+	return p.err
+}
+
+// run makes the visitor calls. The visitor's chatStates are its own: a chat event's
+// snapshot replaces the current one's fields.
+func (p *pipe) run() {
+	defer close(p.stopped)
+	var cur *chatState
+	var fast fastMessage
+	for b := range p.full {
+		for _, ev := range b.evs {
+			var err error
+			switch ev.kind {
+			case evChatStart:
+				cur = ev.chat
+				err = p.v.chatStart(cur)
+			case evHeader:
+				if cur != nil && cur.ord == ev.chat.ord {
+					cur.name, cur.typ, cur.id = ev.chat.name, ev.chat.typ, ev.chat.id
+				}
+			case evMessage:
+				raw := json.RawMessage(b.buf[ev.lo:ev.hi])
+				var f *fastMessage
+				if ev.plain && fast.decode(raw) {
+					f = &fast
+				}
+				err = p.v.message(cur, ev.index, ev.start, raw, f)
+			case evChatEnd:
+				*cur = *ev.chat
+				err = p.v.chatEnd(cur)
+				cur = nil
+			}
+			if err != nil {
+				if errors.Is(err, ErrSpool) {
+					p.err = err
+				} else {
+					p.err = errFallback
+				}
+				return
+			}
+		}
+		b.buf, b.evs = b.buf[:0], b.evs[:0]
+		p.free <- b
+	}
 }
 
 // errFallback says fastWalk gave up: walk the file with walk.
@@ -28,14 +184,13 @@ var errFallback = errors.New("export: not for the fast reader")
 
 type fastWalker struct {
 	src  io.Reader
-	v    visitor
 	buf  []byte
 	pos  int   // next byte of buf to read
 	base int64 // output offset of buf[0]
 	eof  bool
 	err  error // a read error, returned instead of errFallback
 	ord  int
-	fast fastMessage
+	p    *pipe // to the visitor
 	keys keyScanner
 }
 
@@ -268,8 +423,8 @@ func (w *fastWalker) file() error {
 			}
 			single.ord = w.ord
 			w.ord++
-			if w.v.chatStart(single) != nil {
-				return w.fail()
+			if err := w.p.chat(evChatStart, single); err != nil {
+				return err
 			}
 			if err := w.messages(single); err != nil {
 				return err
@@ -290,8 +445,8 @@ func (w *fastWalker) file() error {
 	}
 	switch {
 	case single.sawMessages:
-		if w.v.chatEnd(single) != nil {
-			return w.fail()
+		if err := w.p.chat(evChatEnd, single); err != nil {
+			return err
 		}
 	case chatsKey == "" && !account:
 		return w.fail()
@@ -356,8 +511,8 @@ func (w *fastWalker) chatArray(list, path string) error {
 		start := w.offset() - 1
 		c := &chatState{ord: w.ord, path: fmt.Sprintf("%s[%d]", path, i), list: list, index: i, start: start}
 		w.ord++
-		if w.v.chatStart(c) != nil {
-			return w.fail()
+		if err := w.p.chat(evChatStart, c); err != nil {
+			return err
 		}
 		for first := true; ; first = false {
 			k, more, ok := w.key(first)
@@ -385,8 +540,11 @@ func (w *fastWalker) chatArray(list, path string) error {
 				}
 			}
 		}
-		if !c.sawMessages || w.v.chatEnd(c) != nil {
+		if !c.sawMessages {
 			return w.fail()
+		}
+		if err := w.p.chat(evChatEnd, c); err != nil {
+			return err
 		}
 	}
 }
@@ -405,7 +563,7 @@ func (w *fastWalker) header(c *chatState, k string) bool {
 	case "id":
 		c.id = f
 	}
-	return true
+	return w.p.chat(evHeader, c) == nil
 }
 
 // messages reads a chat's messages array, handing each message to the visitor.
@@ -426,15 +584,8 @@ func (w *fastWalker) messages(c *chatState) error {
 		if !ok || raw[0] != '{' {
 			return w.fail()
 		}
-		var f *fastMessage
-		if w.keys.plainJSON(raw) && w.fast.decode(raw) {
-			f = &w.fast
-		}
-		if err := w.v.message(c, i, start, raw, f); err != nil {
-			if errors.Is(err, ErrSpool) {
-				return err
-			}
-			return w.fail()
+		if err := w.p.message(i, start, raw, w.keys.plainJSON(raw)); err != nil {
+			return err
 		}
 	}
 }
