@@ -193,6 +193,39 @@ func (g *gapEnv) projector(t *testing.T, m *seqModel, beforeAck func(jetstream.M
 	return p
 }
 
+// fetch pulls k deliveries the way Run receives them (decoded).
+func (g *gapEnv) fetch(t *testing.T, k int) []delivery {
+	t.Helper()
+	cons, err := g.env.JS.Consumer(context.Background(), topology.LogStream, g.cc.Durable)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []delivery
+	for len(out) < k {
+		b, err := cons.Fetch(k-len(out), jetstream.FetchMaxWait(5*time.Second))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for msg := range b.Messages() {
+			ev, err := events.Default.Decode(events.Header(msg.Headers()), msg.Data())
+			out = append(out, delivery{msg: msg, ev: ev, err: err})
+		}
+		if err := b.Error(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return out
+}
+
+func streamSeq(t *testing.T, d delivery) uint64 {
+	t.Helper()
+	meta, err := d.msg.Metadata()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return meta.Sequence.Stream
+}
+
 func wantAll(t *testing.T, m *seqModel, n int) {
 	t.Helper()
 	want := make([]uint64, n)
@@ -269,29 +302,7 @@ func TestProjectorFillsALostDeliveryAboveARedeliveredFact(t *testing.T) {
 		return nil
 	})
 	ctx := context.Background() // a new consumer: nothing delivered before this start
-	cons, err := g.env.JS.Consumer(ctx, topology.LogStream, g.cc.Durable)
-	if err != nil {
-		t.Fatal(err)
-	}
-	// fetch pulls k deliveries the way Run receives them (decoded).
-	fetch := func(k int) []delivery {
-		t.Helper()
-		var out []delivery
-		for len(out) < k {
-			b, err := cons.Fetch(k-len(out), jetstream.FetchMaxWait(5*time.Second))
-			if err != nil {
-				t.Fatal(err)
-			}
-			for msg := range b.Messages() {
-				ev, err := events.Default.Decode(events.Header(msg.Headers()), msg.Data())
-				out = append(out, delivery{msg: msg, ev: ev, err: err})
-			}
-			if err := b.Error(); err != nil {
-				t.Fatal(err)
-			}
-		}
-		return out
-	}
+	fetch := func(k int) []delivery { return g.fetch(t, k) }
 	for range 4 {
 		g.publish(t)
 	}
@@ -315,5 +326,34 @@ func TestProjectorFillsALostDeliveryAboveARedeliveredFact(t *testing.T) {
 	p.process(ctx, next)
 	// Fact 3 comes again after its ack wait; a checkpoint past it would skip it.
 	p.process(ctx, fetch(1))
+	wantAll(t, m, 4)
+}
+
+// A delivery lost in transit above every fact of the next batch: that batch holds only a
+// redelivery of a lower fact (here nak'd; a failed batch comes back the same way). Filling
+// the log only up to the batch's facts leaves the lost one out, and the next fact moves the
+// checkpoint past it.
+func TestProjectorFillsALostDeliveryAboveTheWholeBatch(t *testing.T) {
+	g := newGapEnv(t)
+	m := &seqModel{}
+	p := g.projector(t, m, nil)
+	ctx := context.Background() // a new consumer: nothing delivered before this start
+	for range 3 {
+		g.publish(t)
+	}
+	first := g.fetch(t, 3)                     // fact 3 is lost: delivered, never received
+	p.process(ctx, first[:1])                  // fact 1 applied
+	if err := first[1].msg.Nak(); err != nil { // fact 2 comes again at once
+		t.Fatal(err)
+	}
+	again := g.fetch(t, 1)
+	if streamSeq(t, again[0]) != 2 {
+		t.Fatalf("redelivered fact %d, want 2 (setup broken)", streamSeq(t, again[0]))
+	}
+	p.process(ctx, again)
+	g.publish(t)
+	p.process(ctx, g.fetch(t, 1)) // fact 4
+	// Fact 3 comes again after its ack wait; a checkpoint past it would skip it.
+	p.process(ctx, g.fetch(t, 1))
 	wantAll(t, m, 4)
 }
