@@ -23,23 +23,19 @@ func (p *Projection) Apply(ctx context.Context, facts []projections.Fact) error 
 	if p.swapped.Load() {
 		return fmt.Errorf("postgres apply: %w", ErrSwapped)
 	}
-	tx, err := p.pool.Begin(ctx)
-	if err != nil {
-		return backend("apply", err)
-	}
-	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // no-op after Commit
-
 	// search_path must be set before the next statements are prepared (a pipelined batch
-	// prepares all its statements before running any), so it is a round trip of its own.
+	// prepares all its statements before running any), so it is set with the BEGIN, in the
+	// same round trip (one simple-protocol query).
 	// A batch touches at most a few thousand rows of tables that grow to millions, but the
 	// planner cannot see how many rows an unnest of parameters yields and picks hash or merge
 	// joins that scan whole tables; index nested loops are right for every statement here.
 	// The plan does not depend on the parameter values either, so the generic plan of each
 	// prepared statement is reused instead of planning it again for every batch.
-	if _, err := tx.Exec(ctx, `SELECT set_config('search_path', $1, true), set_config('enable_hashjoin', 'off', true),
-		set_config('enable_mergejoin', 'off', true), set_config('plan_cache_mode', 'force_generic_plan', true)`, p.searchPath()); err != nil {
-		return backend("apply: configure transaction", err)
+	tx, err := p.pool.BeginTx(ctx, pgx.TxOptions{BeginQuery: p.beginApply})
+	if err != nil {
+		return backend("apply: begin", err)
 	}
+	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // no-op after Commit
 	if p.bulk {
 		p.mu.Lock()
 		defer p.mu.Unlock()

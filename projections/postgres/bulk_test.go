@@ -143,9 +143,29 @@ func TestContractBulkShadow(t *testing.T) {
 	})
 }
 
+// The contract suite with every new row loaded by COPY (live batches are too small for it).
+func TestContractCopy(t *testing.T) {
+	t.Cleanup(postgres.SetCopyMinRows(1))
+	TestContract(t)
+}
+
 // New rows are loaded with COPY in text format: every character that format escapes, and
-// values that look like its markers, survive; floats keep every bit.
+// values that look like its markers, survive; floats keep every bit. Loaded by statements,
+// the same values arrive the same.
 func TestCopyEscaping(t *testing.T) {
+	for _, tt := range []struct {
+		name    string
+		minRows int
+	}{{"copy", 1}, {"statements", 1 << 30}} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Cleanup(postgres.SetCopyMinRows(tt.minRows))
+			testEscaping(t)
+		})
+	}
+}
+
+func testEscaping(t *testing.T) {
+	t.Helper()
 	ctx := context.Background()
 	pool := newPool(t)
 	p := newProjection(t, pool, "tgflow")
@@ -180,5 +200,4 @@ func TestCopyEscaping(t *testing.T) {
 	if tag != nasty || gotScore != score || provider != "p\tq" {
 		t.Fatalf("post_tags row = %q %v %q", tag, gotScore, provider)
 	}
-	_ = postgres.Name
 }

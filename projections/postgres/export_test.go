@@ -8,6 +8,14 @@ func SetMaxCachedKeys(n int) (restore func()) {
 	return func() { maxCachedKeys = old }
 }
 
+// SetCopyMinRows sets the fewest new rows of a table loaded with COPY and returns a function
+// that restores it.
+func SetCopyMinRows(n int) (restore func()) {
+	old := copyMinRows
+	copyMinRows = n
+	return func() { copyMinRows = old }
+}
+
 // SearchFold and SearchConfig are the Go forms of the SQL functions search_norm and
 // search_config.
 var (

@@ -8,7 +8,8 @@
 // those keys is read, the winners are merged into it in Go by the rules of SCHEMA.md, and the
 // result is written: deletes, updates and upserts with one set-based statement per table and
 // kind of change (rows sent as arrays and expanded by unnest; all statements and the new
-// checkpoint pipelined in one round trip), new rows with one COPY per table (copy.go). A new
+// checkpoint pipelined in one round trip), new rows with one COPY per table when a table gets
+// many (copy.go; a live batch's few are inserted by statements of the same pipeline). A new
 // shadow is filled in bulk mode, its secondary indexes built by Swap (bulk.go), and the handle
 // filling it keeps the state it wrote in memory instead of reading it back (cache.go). Every
 // table keeps, per key, the newest fact by a fixed order, so the result does not depend on
@@ -23,6 +24,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -41,10 +43,12 @@ const ShadowSuffix = "_shadow"
 
 // Projection writes the read model into one schema.
 type Projection struct {
-	pool    *pgxpool.Pool
-	schema  string
-	bulk    bool // the schema is in bulk mode (an empty shadow being filled; see bulk.go)
-	swapped atomic.Bool
+	pool   *pgxpool.Pool
+	schema string
+	// beginApply begins an Apply's transaction and configures it (apply.go), in one query.
+	beginApply string
+	bulk       bool // the schema is in bulk mode (an empty shadow being filled; see bulk.go)
+	swapped    atomic.Bool
 
 	// In bulk mode: the state cache (cache.go). mu serializes the Applies of this handle;
 	// cache is nil while unknown, and cacheOff is set once it was dropped for good.
@@ -74,6 +78,11 @@ func New(ctx context.Context, pool *pgxpool.Pool, schema string) (*Projection, e
 		return nil, backend("migrate", err)
 	}
 	p := &Projection{pool: pool, schema: schema}
+	// The schema name is validated above ([a-z_][a-z0-9_]*): it needs no escaping inside the
+	// string literal; the quoting is kept all the same.
+	p.beginApply = `BEGIN; SELECT set_config('search_path', '` + strings.ReplaceAll(p.searchPath(), "'", "''") + `', true),
+  set_config('enable_hashjoin', 'off', true), set_config('enable_mergejoin', 'off', true),
+  set_config('plan_cache_mode', 'force_generic_plan', true)`
 	// The checkpoint row exists from the start, so the first Apply can lock it FOR UPDATE.
 	err := p.inTx(ctx, "init checkpoint", func(tx pgx.Tx) error {
 		_, err := tx.Exec(ctx, `INSERT INTO projection_checkpoints (name, seq) VALUES ($1, 0) ON CONFLICT (name) DO NOTHING`, Name)

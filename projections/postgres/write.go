@@ -66,20 +66,32 @@ func (c *cols) rows() int {
 	panic(fmt.Sprintf("cols.rows: first column is %T", c.args[0]))
 }
 
-// insert adds the rows in c to table. They are new rows (no conflict with stored ones), so
-// they are loaded with COPY after the batch's statements have run; rows COPY's text format
-// cannot carry (see copyText) are inserted by a statement of the batch instead.
+// copyMinRows is the fewest new rows of a table loaded with COPY. A COPY is a round trip of
+// its own after the batch; a live batch (TGFLOW_PROJ_BATCH, at most 500 facts) writes tens
+// to hundreds of rows per table, which one INSERT … SELECT FROM unnest in the pipelined batch
+// writes for about the same server CPU (BenchmarkApplyLive: facts per server CPU second
+// 12183–14286 vs 13559 at 150 facts per batch, 18605–19048 vs 14907–15686 at 500) and
+// without the round trips (5 per Apply), which a busy machine makes costly. A rebuild's batch
+// (20000 facts) is where COPY pays.
+var copyMinRows = 1000
+
+// insert adds the rows in c to table. They are new rows (no conflict with stored ones). With
+// copyMinRows or more they are loaded with COPY after the batch's statements have run; fewer,
+// and rows COPY's text format cannot carry (see copyText), are inserted by a statement of
+// the batch instead (after the batch's deletes of the same keys, queued before).
 func insert(b *writes, table string, c *cols) {
 	if c.rows() == 0 {
 		return
 	}
-	start := len(b.copyBuf)
-	if data, ok := c.copyText(b.copyBuf); ok {
-		b.copyBuf = data
-		b.copies = append(b.copies, copyLoad{sql: "COPY " + table + " (" + c.list() + ") FROM STDIN", start: start, end: len(data)})
-		return
+	if c.rows() >= copyMinRows {
+		start := len(b.copyBuf)
+		if data, ok := c.copyText(b.copyBuf); ok {
+			b.copyBuf = data
+			b.copies = append(b.copies, copyLoad{sql: "COPY " + table + " (" + c.list() + ") FROM STDIN", start: start, end: len(data)})
+			return
+		}
+		b.copyBuf = b.copyBuf[:start]
 	}
-	b.copyBuf = b.copyBuf[:start]
 	b.Queue(fmt.Sprintf(`INSERT INTO %s (%s) SELECT %s FROM %s`, table, c.list(), c.selectList(), c.from()), c.args...)
 }
 
