@@ -34,8 +34,18 @@ type copyLoad struct {
 	start, end int
 }
 
-// run sends the batch, then the COPYs, then recomputes the search documents.
+// run sends the batch, then the COPYs, then recomputes the search documents. Without
+// COPYs the search parts are read by the batch's last statement, in its round trip.
 func (w *writes) run(ctx context.Context, tx pgx.Tx) error {
+	var docs *searchDocs
+	if w.searchKeys != nil {
+		docs = &searchDocs{keep: w.searchKeep}
+	}
+	partsRead := false
+	if docs != nil && len(w.copies) == 0 {
+		w.Queue(searchPartsSQL, w.searchKeys.args...).Query(docs.scan)
+		partsRead = true
+	}
 	if w.Len() > 0 {
 		if err := tx.SendBatch(ctx, &w.Batch).Close(); err != nil {
 			return err
@@ -47,10 +57,19 @@ func (w *writes) run(ctx context.Context, tx pgx.Tx) error {
 			return fmt.Errorf("%s: %w", c.sql, err)
 		}
 	}
-	if w.searchKeys != nil {
-		return writeSearchDocs(ctx, tx, w.searchKeys, w.searchKeep)
+	if docs == nil {
+		return nil
 	}
-	return nil
+	if !partsRead {
+		rows, err := tx.Query(ctx, searchPartsSQL, w.searchKeys.args...)
+		if err != nil {
+			return fmt.Errorf("read search parts: %w", err)
+		}
+		if err := docs.scan(rows); err != nil {
+			return err
+		}
+	}
+	return docs.write(ctx, tx)
 }
 
 // copyText appends the rows of c to buf in COPY's text format (tab-separated columns, \\N

@@ -113,16 +113,16 @@ func pagesSearchable(p *events.PostEnriched) bool {
 	return false
 }
 
-// writeSearchDocs recomputes the documents of keys (see the top of this file).
-func writeSearchDocs(ctx context.Context, tx pgx.Tx, keys *cols, keep map[key]bool) error {
-	rows, err := tx.Query(ctx, searchPartsSQL, keys.args...)
-	if err != nil {
-		return fmt.Errorf("read search parts: %w", err)
-	}
-	n := keys.rows()
-	ch, msg := make([]int64, 0, n), make([]int64, 0, n)
-	config, extra, a, b, c := make([]string, 0, n), make([]string, 0, n), make([]string, 0, n), make([]string, 0, n), make([]string, 0, n)
-	kept := make([]bool, 0, n)
+// searchDocs are the folded parts of the documents to write (searchDocSQL's arrays).
+type searchDocs struct {
+	keep                   map[key]bool
+	ch, msg                []int64
+	config, extra, a, b, c []string
+	kept                   []bool
+}
+
+// scan reads searchPartsSQL's rows and folds each post's parts.
+func (d *searchDocs) scan(rows pgx.Rows) error {
 	var k key
 	var body, tags, titles, more string
 	for rows.Next() {
@@ -131,14 +131,19 @@ func writeSearchDocs(ctx context.Context, tx pgx.Tx, keys *cols, keep map[key]bo
 			return fmt.Errorf("read search parts: %w", err)
 		}
 		x := joinNonEmpty("\n", tags, titles, more)
-		ch, msg, kept = append(ch, k.ch), append(msg, k.msg), append(kept, keep[k])
-		config, extra = append(config, "pg_catalog."+searchConfig(body+"\n"+x)), append(extra, x)
-		a, b, c = append(a, searchFold(body)), append(b, searchFold(tags+"\n"+titles)), append(c, searchFold(more))
+		d.ch, d.msg, d.kept = append(d.ch, k.ch), append(d.msg, k.msg), append(d.kept, d.keep[k])
+		d.config, d.extra = append(d.config, "pg_catalog."+searchConfig(body+"\n"+x)), append(d.extra, x)
+		d.a, d.b, d.c = append(d.a, searchFold(body)), append(d.b, searchFold(tags+"\n"+titles)), append(d.c, searchFold(more))
 	}
 	if err := rows.Err(); err != nil {
 		return fmt.Errorf("read search parts: %w", err)
 	}
-	if _, err := tx.Exec(ctx, searchDocSQL, ch, msg, config, extra, a, b, c, kept); err != nil {
+	return nil
+}
+
+// write writes the documents.
+func (d *searchDocs) write(ctx context.Context, tx pgx.Tx) error {
+	if _, err := tx.Exec(ctx, searchDocSQL, d.ch, d.msg, d.config, d.extra, d.a, d.b, d.c, d.kept); err != nil {
 		return fmt.Errorf("write search documents: %w", err)
 	}
 	return nil
