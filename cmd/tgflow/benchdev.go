@@ -364,7 +364,7 @@ func benchDev(ctx context.Context, o benchDevOptions) (res benchDevResult, err e
 	}
 	res.HeapInuse, res.HeapAlloc, res.GoSys, res.MemLimit = gm[0], gm[1], gm[2], gm[3]
 	res.HeapProfile = filepath.Join(o.Dir, "heap.pprof")
-	if err := fetchToFile("http://"+pprofAddr+"/debug/pprof/heap", res.HeapProfile); err != nil {
+	if err := fetchToFile("http://"+pprofAddr+"/debug/pprof/heap?gc=1", res.HeapProfile); err != nil {
 		return res, fmt.Errorf("%w: heap profile: %w", errBenchDev, err)
 	}
 	if b, err := os.ReadFile("/proc/loadavg"); err == nil {
