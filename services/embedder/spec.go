@@ -63,6 +63,9 @@ func Spec() services.Spec {
 	}
 }
 
+// inFlightBatches is how many batches the stage's handlers fill at once.
+const inFlightBatches = 2
+
 // Stage is the running embedder.
 type Stage struct {
 	h     *Handler
@@ -113,9 +116,12 @@ func NewStage(ctx context.Context, d services.Deps, cfg StageConfig, e embed.Emb
 	d.Logger.Info("embedder", "provider", info.Name, "model", info.Model, "version", info.Version, "dim", info.Dim, "lexical", info.Lexical)
 	st, err := worker.NewStage(d.JS, worker.Config{
 		Consumer: c.Config(), Metrics: d.Metrics, Logger: d.Logger,
-		// Handlers wait on the batcher: as many run at once as a batch holds.
-		Concurrency: cfg.Embedder.Batch,
-		Batch:       max(cfg.Embedder.Batch, 64),
+		// Handlers wait on the batcher. Twice as many run at once as a batch holds, so that
+		// one batch gathers (its handlers decode, publish, ack) while the other is embedded:
+		// with one batch in flight the cores idle between batches (USE spreads one batch
+		// over every core, but the handlers' I/O runs while no batch is being embedded).
+		Concurrency: inFlightBatches * cfg.Embedder.Batch,
+		Batch:       max(inFlightBatches*cfg.Embedder.Batch, 64),
 	}, Router(h, remote))
 	if err != nil {
 		h.Close()
