@@ -147,28 +147,35 @@ func BenchmarkChainHashing(b *testing.B) {
 }
 
 // BenchmarkChainUSE is the chain with the USE embedder (the default), against the
-// standalone throughput of the same embedder in the same run: the posts' texts embedded
-// in batches of the stage's size (32) with every core, as the embedder stage's batcher
-// calls it. ratio = chain posts/s ÷ standalone texts/s (ratio-cpu: the same per CPU
-// second, the figure a busy shared machine disturbs least).
+// standalone throughput of the same embedder in the same run: the texts the embedder stage
+// embeds (Compose: each post's text and tags, as the local tagger tags it) embedded in
+// batches of the stage's size (32) with every core, as the embedder stage's batcher calls
+// it. ratio = chain posts/s ÷ standalone texts/s (ratio-cpu: the same per CPU second, the
+// figure a busy shared machine disturbs least). ratio-plain compares with the posts' bare
+// texts instead (shorter: no tags), the figure reported before topics moved to the embedder.
 func BenchmarkChainUSE(b *testing.B) {
 	n := benchPosts(b, 1000)
 	dir := usetest.ModelsDir(b)
 	env := map[string]string{"TGFLOW_EMBEDDER": "use", "TGFLOW_MODELS_DIR": dir, "TGFLOW_DATA_DIR": b.TempDir()}
-	var cfg embedder.Config
-	cfg.Kind, cfg.Batch = embedder.KindUSE, 32
-	cfg.Models.ModelsDir = dir
-	e, err := embedder.Open(context.Background(), cfg, b.TempDir(), slog.New(slog.DiscardHandler), nil)
+	var cfg embedder.StageConfig
+	cfg.Embedder.Kind, cfg.Embedder.Batch = embedder.KindUSE, 32
+	cfg.Embedder.Models.ModelsDir = dir
+	e, err := embedder.Open(context.Background(), cfg.Embedder, b.TempDir(), slog.New(slog.DiscardHandler), nil)
 	if err != nil {
 		b.Fatal(err)
 	}
-	texts := make([]string, n)
-	for i := range texts {
-		texts[i] = benchPost(i).Data.(*events.PostParsed).Text
+	plain := make([]string, n)
+	for i := range plain {
+		plain[i] = benchPost(i).Data.(*events.PostParsed).Text
 	}
-	var chain, alone run
+	composed := make([]string, n)
+	for i, ev := range newBenchChain(b, n).enriched {
+		composed[i] = embedder.Compose(ev.Data.(*events.PostEnriched))
+	}
+	var chain, alone, alonePlain run
 	for range b.N {
-		alone.add(standalone(b, e, texts, cfg.Batch))
+		alone.add(standalone(b, e, composed, cfg.Embedder.Batch))
+		alonePlain.add(standalone(b, e, plain, cfg.Embedder.Batch))
 		chain.add(chainRun(b, env, n))
 	}
 	chain.report(b, n*b.N)
@@ -177,6 +184,7 @@ func BenchmarkChainUSE(b *testing.B) {
 	b.ReportMetric(posts/alone.cpu.Seconds(), "standalone-texts/cpu-s")
 	b.ReportMetric(alone.wall.Seconds()/chain.wall.Seconds(), "ratio")
 	b.ReportMetric(alone.cpu.Seconds()/chain.cpu.Seconds(), "ratio-cpu")
+	b.ReportMetric(alonePlain.wall.Seconds()/chain.wall.Seconds(), "ratio-plain")
 }
 
 // standalone embeds texts in batches of size batch, all batches at once (the embedder
