@@ -240,7 +240,7 @@ func TestClusterLeaderKilledMidRun(t *testing.T) {
 			t.Fatal(err)
 		}
 		for line := range strings.Lines(string(b)) {
-			if strings.Contains(line, "deliveries missing") || strings.Contains(line, "never applied") {
+			if strings.Contains(line, "deliveries missing") || strings.Contains(line, "filling the gap") || strings.Contains(line, "never applied") {
 				t.Logf("%s: %s", p.Name, strings.TrimSpace(line))
 			}
 		}
