@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -210,4 +211,25 @@ func TestErrorsAreClassified(t *testing.T) {
 			t.Fatalf("checkpoint moved to %d after a failed batch", cp)
 		}
 	})
+}
+
+// TestScriptTopics: the contract script's topics are those of each post's newest
+// posts.embedded; the stale embedding's and the older revision's never show.
+func TestScriptTopics(t *testing.T) {
+	_, _, snap := withReference(t)
+	topics := rowsOf(t, snap, "post_topics")
+	got := map[string][]string{}
+	for _, r := range topics {
+		if r["topic"] == "stale-topic" || r["topic"] == "society" {
+			t.Errorf("a superseded embedding's topic shows: %v", r)
+		}
+		k := events.PostRef{ChannelID: events.ChannelID(int64(r["channel_id"].(float64))), MessageID: int64(r["message_id"].(float64))}.Key()
+		got[k] = append(got[k], r["topic"].(string))
+	}
+	if e := got[projectiontest.PostEdited.Key()]; !slices.Equal(e, []string{"politics"}) {
+		t.Errorf("edited post topics %v, want its edit's embedding's [politics]", e)
+	}
+	if r := got[projectiontest.PostReplied.Key()]; !slices.Equal(r, []string{"technology"}) {
+		t.Errorf("replied post topics %v, want [technology]", r)
+	}
 }

@@ -150,13 +150,15 @@ func NewScript() Script {
 	pageChips := events.Page{URL: "https://chips.example.com/x", Domain: "chips.example.com", Error: "timeout after 10s"}
 	enr20 := enrich(tagged20, PostReplied, events.Rev{}, p20.Text, []string{"ai", "chips"}, []events.Page{pageChips}, at(3))
 	add(enr20)
-	embed := func(in events.Event, ref events.PostRef, rev events.Rev, v ...float32) events.Event {
+	// posts.embedded carries the post's topics (computed from the vector by the embedder).
+	embed := func(in events.Event, ref events.PostRef, rev events.Rev, topics []string, v ...float32) events.Event {
 		return events.Derive(in, events.ProducerEmbedder, &events.PostEmbedded{PostRef: ref, Rev: rev, Vector: v,
-			Provider: EmbedProvider, Model: EmbedModel, EmbedderVersion: EmbedVersion, Dim: Dim}, at(8))
+			Provider: EmbedProvider, Model: EmbedModel, EmbedderVersion: EmbedVersion, Dim: Dim,
+			Topics: topics, TopicsSource: events.TopicsFromEmbedding + EmbedProvider}, at(8))
 	}
-	add(embed(enr10, PostEdited, events.Rev{Revision: 1}, 1, 0, 0, 0))
-	add(embed(enr11, PostDeleted, events.Rev{}, 0, 1, 0, 0))
-	add(embed(enr20, PostReplied, events.Rev{}, 0, 0, 1, 0))
+	add(embed(enr10, PostEdited, events.Rev{Revision: 1}, []string{"politics", "society"}, 1, 0, 0, 0))
+	add(embed(enr11, PostDeleted, events.Rev{}, []string{"finance"}, 0, 1, 0, 0))
+	add(embed(enr20, PostReplied, events.Rev{}, []string{"technology"}, 0, 0, 1, 0))
 
 	// A late, stale tagged fact (revision 0 after revision 1 was applied) is ignored.
 	stale := events.Derive(events.Event{ID: "late-redelivery", TraceParent: parsed10.TraceParent}, events.ProducerTagger,
@@ -176,9 +178,9 @@ func NewScript() Script {
 	add(tagE)
 	enrE := enrich(tagE, PostEdited, v, e10.Text, []string{"выборы"}, []events.Page{pageA}, at(1))
 	add(enrE)
-	add(embed(enrE, PostEdited, v, 0.5, 0.5, 0, 0))
-	// A stale embedding of the old revision arrives after the new one.
-	s.Stale = append(s.Stale, add(embed(events.Event{ID: "late-embed", TraceParent: enr10.TraceParent}, PostEdited, events.Rev{Revision: 1}, 9, 9, 9, 9)))
+	add(embed(enrE, PostEdited, v, []string{"politics"}, 0.5, 0.5, 0, 0))
+	// A stale embedding of the old revision arrives after the new one (its topics too).
+	s.Stale = append(s.Stale, add(embed(events.Event{ID: "late-embed", TraceParent: enr10.TraceParent}, PostEdited, events.Rev{Revision: 1}, []string{"stale-topic"}, 9, 9, 9, 9)))
 
 	// Metrics refresh of 20, deletion of 11.
 	add(events.New(events.ProducerIngest, &events.PostMetrics{PostRef: PostReplied, Views: 500, Forwards: 7, Replies: 2, Reactions: map[string]int64{"🔥": 9}, ObservedAt: at(30)}, at(30), "30"))

@@ -70,7 +70,9 @@ func expectScript(t *testing.T, s projectiontest.Script, snap projections.Snapsh
 		"text":    "Выборы перенесены: https://example.org/a #economy",
 		"version": editAt,
 		// The edit's tags, not the vision re-tag of version 0 nor the stale "stale-tag".
-		"tags": []string{"выборы"}, "topics": []string{}, "tags_version": editAt, "tags_revision": 0,
+		"tags": []string{"выборы"}, "tags_version": editAt, "tags_revision": 0,
+		// The edit's embedding's topics, not the stale embedding's nor revision 1's.
+		"topics":         []string{"politics"},
 		"vector_version": editAt, "vector_revision": 0,
 		// Cyrillic words outnumber Latin ones once the link and the hashtag are left out.
 		"lang": "ru",
@@ -86,7 +88,7 @@ func expectScript(t *testing.T, s projectiontest.Script, snap projections.Snapsh
 		"post_key": "1002/20", "channel_id": 1002, "message_id": 20, "channel_username": "beta_digest",
 		"posted_at": at(3), "has_media": false, "link_domains": []string{"chips.example.com"},
 		"text": "Digest: AI chips", "version": 0,
-		"tags": []string{"ai", "chips"}, "topics": []string{}, "tags_version": 0, "tags_revision": 0,
+		"tags": []string{"ai", "chips"}, "topics": []string{"technology"}, "tags_version": 0, "tags_revision": 0,
 		"vector_version": 0, "vector_revision": 0, "lang": "en",
 		// Its one page timed out: no title, no domain.
 		"page_titles": []string{}, "page_domains": []string{},
