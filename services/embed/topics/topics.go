@@ -275,27 +275,50 @@ type Scored struct {
 }
 
 // Match returns the topics of v (a vector of the matcher's embedder): similarity at least
-// the threshold and at least the relative cut times the best, best first, at most Max.
+// the threshold and at least the relative cut times the best, best first (ties by name), at
+// most Max. It allocates twice: a scratch slice and the result (it runs for every post).
 func (m *Matcher) Match(v []float32) []string {
-	scored := m.Scores(v)
-	out := make([]string, 0, len(scored))
-	for _, s := range scored {
-		if len(out) == m.opts.Max || s.Sim < m.opts.Threshold || s.Sim < m.opts.RelativeCut*scored[0].Sim {
+	best := m.best(v)
+	if best == nil {
+		return nil
+	}
+	out := make([]string, 0, m.opts.Max)
+	top := math.Inf(-1)
+	for len(out) < m.opts.Max {
+		pick := -1
+		for i, b := range best {
+			if !m.has[i] || math.IsNaN(b) {
+				continue
+			}
+			if pick < 0 || b > best[pick] || b == best[pick] && m.names[i] < m.names[pick] {
+				pick = i
+			}
+		}
+		if pick < 0 {
 			break
 		}
-		out = append(out, s.Name)
+		sim := best[pick]
+		if len(out) == 0 {
+			top = sim
+		}
+		if sim < m.opts.Threshold || sim < m.opts.RelativeCut*top {
+			break
+		}
+		out = append(out, m.names[pick])
+		best[pick] = math.NaN() // taken
 	}
 	return out
 }
 
-// Scores returns every topic's similarity to v (its best description's), best first; ties
-// by name. A vector of another dimension has no topic.
-func (m *Matcher) Scores(v []float32) []Scored {
+// best returns each topic's similarity to v (its best description's), or nil when there is
+// no description or v has another dimension.
+func (m *Matcher) best(v []float32) []float64 {
 	n := len(m.owner)
 	if n == 0 || len(v) != m.dim {
 		return nil
 	}
-	dots := make([]float64, n)
+	buf := make([]float64, n+len(m.names))
+	dots, best := buf[:n], buf[n:]
 	for k, x := range v {
 		if x == 0 {
 			continue
@@ -306,14 +329,20 @@ func (m *Matcher) Scores(v []float32) []Scored {
 			dots[j] += xf * float64(t)
 		}
 	}
-	best := make([]float64, len(m.names))
 	for i := range best {
 		best[i] = math.Inf(-1)
 	}
 	for j, d := range dots {
 		best[m.owner[j]] = math.Max(best[m.owner[j]], d)
 	}
-	out := make([]Scored, 0, len(m.names))
+	return best
+}
+
+// Scores returns every topic's similarity to v (its best description's), best first; ties
+// by name. A vector of another dimension has no topic.
+func (m *Matcher) Scores(v []float32) []Scored {
+	best := m.best(v)
+	out := make([]Scored, 0, len(best))
 	for i, b := range best {
 		if m.has[i] {
 			out = append(out, Scored{m.names[i], b})

@@ -283,3 +283,28 @@ func TestConfig(t *testing.T) {
 		})
 	}
 }
+
+// TestMatchIsTheRuleOverScores: Match (which selects without sorting, for every post) gives
+// what the rule says over Scores: at least the threshold and the cut of the best, best first,
+// at most Max.
+func TestMatchIsTheRuleOverScores(t *testing.T) {
+	e := hashing256(t)
+	for _, o := range []topics.Options{{}, {Threshold: 0.05, Max: 5}, {Threshold: 0.01, RelativeCut: 0.3, Max: 10}} {
+		m := matcher(t, e, nil, o)
+		o = m.Options()
+		for _, p := range loadFixtures(t) {
+			v := vec(t, e, p.Text)
+			s := m.Scores(v)
+			want := []string{}
+			for _, sc := range s {
+				if len(want) == o.Max || sc.Sim < o.Threshold || sc.Sim < o.RelativeCut*s[0].Sim {
+					break
+				}
+				want = append(want, sc.Name)
+			}
+			if got := m.Match(v); !slices.Equal(got, want) {
+				t.Errorf("%+v, %s: Match %q, the rule over Scores %q", o, p.Name, got, want)
+			}
+		}
+	}
+}
