@@ -165,10 +165,33 @@ func runService(ctx context.Context, a *app, spec services.Spec, args []string) 
 		return err
 	}
 	defer c.Close()
-	if _, err := c.JS.Stream(ctx, topology.LogStream); err != nil {
-		return fmt.Errorf("log stream %s: %w (run `tgflow nats apply` first)", topology.LogStream, err)
+	if err := waitForLog(ctx, c.JS, log); err != nil {
+		return err
 	}
 	return runServices(ctx, a, b, c, log, services.Registry{spec}, runOptions{})
+}
+
+// waitForLog checks that the log stream exists, and waits while the server cannot answer: a
+// service started while a JetStream cluster elects the log's leader would otherwise exit (a
+// cluster test saw six do so, and the pipeline stalled behind them).
+func waitForLog(ctx context.Context, js jetstream.JetStream, log *slog.Logger) error {
+	backoff := worker.Backoff{Base: 250 * time.Millisecond, Max: 5 * time.Second, Jitter: 0.2}
+	for attempt := 1; ; attempt++ {
+		_, err := js.Stream(ctx, topology.LogStream)
+		if err == nil {
+			return nil
+		}
+		if ctx.Err() != nil || !worker.Unanswered(err) {
+			return fmt.Errorf("log stream %s: %w (run `tgflow nats apply` first)", topology.LogStream, err)
+		}
+		delay := backoff.Delay(attempt)
+		log.Warn("the log stream does not answer yet; retrying", "attempt", attempt, "delay", delay, "err", err)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(delay):
+		}
+	}
 }
 
 func runServices(ctx context.Context, a *app, b *config.Base, c *conn, log *slog.Logger, reg services.Registry, o runOptions) error {

@@ -100,7 +100,7 @@ var createBackoff = Backoff{Base: 250 * time.Millisecond, Max: 5 * time.Second, 
 func (c *core) createConsumer(ctx context.Context) (jetstream.Consumer, error) {
 	for attempt := 1; ; attempt++ {
 		cons, err := c.js.CreateOrUpdateConsumer(ctx, c.cfg.Stream, c.cfg.Consumer)
-		if err == nil || ctx.Err() != nil || !unanswered(err) {
+		if err == nil || ctx.Err() != nil || !Unanswered(err) {
 			return cons, err
 		}
 		delay := createBackoff.Delay(attempt)
@@ -113,9 +113,10 @@ func (c *core) createConsumer(ctx context.Context) (jetstream.Consumer, error) {
 	}
 }
 
-// unanswered reports whether a JetStream API request failed because no server could answer
-// it for now, rather than because the server refused it.
-func unanswered(err error) bool {
+// Unanswered reports whether a JetStream API request failed because no server could answer
+// it for now (a timeout, no responder, a 5xx API error: a cluster electing a leader), rather
+// than because the server refused it.
+func Unanswered(err error) bool {
 	if apiErr, ok := errors.AsType[*jetstream.APIError](err); ok {
 		return apiErr.Code >= 500 // 503: JetStream (or its cluster) temporarily unavailable
 	}
