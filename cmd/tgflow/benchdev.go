@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"maps"
+	"math"
 	"net"
 	"net/http"
 	"os"
@@ -399,7 +400,7 @@ func printBenchDev(w io.Writer, o benchDevOptions, r benchDevResult) {
 	fmt.Fprintf(w, "bench dev (%s embedder, %s): %d posts in Postgres (%d expected, %d embeddings) %s after the first publish: %.0f posts/s (feeding the log took %s)\n",
 		o.Embedder, ocr, r.PostsInPG, r.WantPostsInPG, r.EmbeddedInPG, r.Took.Round(time.Second), r.PostsPerS, r.Fed.Round(time.Millisecond))
 	limit := "none"
-	if r.MemLimit > 0 && r.MemLimit < 1<<62 {
+	if r.MemLimit > 0 && r.MemLimit < math.MaxInt64 {
 		limit = mib(r.MemLimit)
 	}
 	fmt.Fprintf(w, "  tgflow dev:  RSS %s after %s idle, peak %s (VmHWM); Go heap in use %s (live objects %s), Go runtime total %s, GOMEMLIMIT %s\n",
@@ -525,7 +526,11 @@ func scrapeMetrics(url string, names ...string) ([]int64, error) {
 		if err != nil {
 			continue
 		}
-		vals[f[0]] = int64(v)
+		if v >= math.MaxInt64 { // "no limit" is 2^63-1, which a float64 rounds up past int64
+			vals[f[0]] = math.MaxInt64
+		} else {
+			vals[f[0]] = int64(v)
+		}
 	}
 	if err := sc.Err(); err != nil {
 		return nil, err

@@ -78,3 +78,13 @@ func unmarshal(e jetstream.KeyValueEntry, v any) error {
 	}
 	return nil
 }
+
+// duplicateWindow is the log's duplicate window (how long it answers "duplicate" to a
+// repeated Nats-Msg-Id), read from the stream's config.
+func (a *Assembler) duplicateWindow(ctx context.Context) (time.Duration, error) {
+	s, err := a.js.Stream(ctx, topology.LogStream)
+	if err != nil {
+		return 0, fmt.Errorf("log stream: %w", err)
+	}
+	return s.CachedInfo().Config.Duplicates, nil
+}
