@@ -45,8 +45,9 @@ func TestParseMemoryLimit(t *testing.T) {
 	}
 }
 
-// TestDevMemoryLimitDefaultAndGOMEMLIMIT: dev bounds its Go heap by default (256 MiB), and
-// GOMEMLIMIT, when set, is left to the runtime.
+// TestDevMemoryLimitDefaultAndGOMEMLIMIT: dev bounds its Go heap by default (256 MiB, 512
+// MiB with the use embedder, the default one), and GOMEMLIMIT, when set, is left to the
+// runtime.
 func TestDevMemoryLimitDefaultAndGOMEMLIMIT(t *testing.T) {
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	var mem devMemory
@@ -54,9 +55,25 @@ func TestDevMemoryLimitDefaultAndGOMEMLIMIT(t *testing.T) {
 		t.Fatal(err)
 	}
 	before := debug.SetMemoryLimit(-1)
-	restore := applyDevMemoryLimit(mem, map[string]string{}, log)
-	if got := debug.SetMemoryLimit(-1); got != 256<<20 {
-		t.Errorf("default limit %d, want 256 MiB", got)
+	for _, tc := range []struct {
+		name string
+		env  map[string]string
+		want int64
+	}{
+		{name: "default embedder (use)", env: map[string]string{}, want: 512 << 20},
+		{name: "use", env: map[string]string{"TGFLOW_EMBEDDER": "use"}, want: 512 << 20},
+		{name: "hashing", env: map[string]string{"TGFLOW_EMBEDDER": "hashing"}, want: 256 << 20},
+	} {
+		restore := applyDevMemoryLimit(mem, tc.env, log)
+		if got := debug.SetMemoryLimit(-1); got != tc.want {
+			t.Errorf("%s: default limit %d, want %d", tc.name, got, tc.want)
+		}
+		restore()
+	}
+	set := devMemory{MemoryLimit: "1GiB"}
+	restore := applyDevMemoryLimit(set, map[string]string{"TGFLOW_EMBEDDER": "hashing"}, log)
+	if got := debug.SetMemoryLimit(-1); got != 1<<30 {
+		t.Errorf("TGFLOW_DEV_MEMORY_LIMIT=1GiB: limit %d", got)
 	}
 	restore()
 	if got := debug.SetMemoryLimit(-1); got != before {
