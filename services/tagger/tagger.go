@@ -177,8 +177,17 @@ type term struct {
 	stem  string
 	tf    float64
 	capTF float64
-	forms map[string]int
+	// one is the first surface form; more the others (most terms have one form only).
+	one   form
+	more  []form
 	first int
+}
+
+// form is one surface form of a term and how often the post uses it. A term has few forms
+// (most have one): a slice is searched faster, and allocated less, than a map per term.
+type form struct {
+	text string
+	n    int
 }
 
 // keywords returns up to n keywords, best first, skipping tags already given (seen) and
@@ -187,7 +196,9 @@ func (t *Tagger) keywords(in Input, tokens []textnorm.Token, n int, seen, hashSt
 	if n <= 0 {
 		return nil
 	}
-	terms := make(map[string]*term)
+	// terms in order of first occurrence, indexed by stem; one backing array for all.
+	terms := make([]term, 0, len(tokens))
+	index := make(map[string]int, len(tokens))
 	order := 0
 	// Capitals count in the post's own text only: in OCR text they are typography.
 	collect := func(tokens []textnorm.Token, w float64, caps bool) {
@@ -199,17 +210,19 @@ func (t *Tagger) keywords(in Input, tokens []textnorm.Token, n int, seen, hashSt
 			if hashStems[stem] {
 				continue
 			}
-			tm := terms[stem]
-			if tm == nil {
-				tm = &term{stem: stem, forms: make(map[string]int, 1), first: order}
-				terms[stem] = tm
+			i, ok := index[stem]
+			if !ok {
+				i = len(terms)
+				index[stem] = i
+				terms = append(terms, term{stem: stem, first: order})
 			}
+			tm := &terms[i]
 			order++
 			tm.tf += w
 			if caps && (tok.Upper || (tok.Cap && !tok.SentenceStart)) {
 				tm.capTF += w
 			}
-			tm.forms[tok.Text]++
+			tm.addForm(tok.Text)
 		}
 	}
 	collect(tokens, 1, true)
@@ -226,8 +239,9 @@ func (t *Tagger) keywords(in Input, tokens []textnorm.Token, n int, seen, hashSt
 	}
 	n0 := float64(t.df.N())
 	list := make([]ranked, 0, len(terms))
-	for _, tm := range terms {
-		name := NormalizeTag(surface(tm.forms))
+	for i := range terms {
+		tm := &terms[i]
+		name := NormalizeTag(surface(tm.one, tm.more))
 		if name == "" || seen[name] {
 			continue
 		}
@@ -258,6 +272,22 @@ func (t *Tagger) keywords(in Input, tokens []textnorm.Token, n int, seen, hashSt
 	return out
 }
 
+// addForm counts one use of the surface form text.
+func (tm *term) addForm(text string) {
+	if tm.one.n == 0 || tm.one.text == text {
+		tm.one.text = text
+		tm.one.n++
+		return
+	}
+	for i := range tm.more {
+		if tm.more[i].text == text {
+			tm.more[i].n++
+			return
+		}
+	}
+	tm.more = append(tm.more, form{text, 1})
+}
+
 // sublinear is 1+ln(tf) for tf ≥ 1, and tf below (a word seen only in vision text).
 func sublinear(tf float64) float64 {
 	if tf < 1 {
@@ -267,14 +297,14 @@ func sublinear(tf float64) float64 {
 }
 
 // surface is the most frequent form; ties go to the shorter, then the smaller.
-func surface(forms map[string]int) string {
-	best, bestN := "", 0
-	for f, n := range forms {
+func surface(first form, more []form) string {
+	best, bestN := first.text, first.n
+	for _, f := range more {
 		switch {
-		case n > bestN,
-			n == bestN && len(f) < len(best),
-			n == bestN && len(f) == len(best) && f < best:
-			best, bestN = f, n
+		case f.n > bestN,
+			f.n == bestN && len(f.text) < len(best),
+			f.n == bestN && len(f.text) == len(best) && f.text < best:
+			best, bestN = f.text, f.n
 		}
 	}
 	return best
