@@ -234,40 +234,41 @@ func (t *Tagger) keywords(in Input, tokens []textnorm.Token, n int, seen, hashSt
 	}
 	type ranked struct {
 		tm    *term
-		name  string
 		score float64
 	}
 	n0 := float64(t.df.N())
 	list := make([]ranked, 0, len(terms))
 	for i := range terms {
 		tm := &terms[i]
-		name := NormalizeTag(surface(tm.one, tm.more))
-		if name == "" || seen[name] {
-			continue
-		}
 		idf := math.Log((1+n0)/(1+float64(t.df.DF(tm.stem)))) + 1
 		boost := 1 + (capitalBoost-1)*tm.capTF/tm.tf
-		list = append(list, ranked{tm, name, sublinear(tm.tf) * idf * boost})
+		list = append(list, ranked{tm, sublinear(tm.tf) * idf * boost})
 	}
+	// Ties go to the term seen first (first is unique per term: no two terms tie on it).
 	slices.SortFunc(list, func(a, b ranked) int {
 		if c := cmp.Compare(b.score, a.score); c != 0 {
 			return c
 		}
-		if c := cmp.Compare(a.tm.first, b.tm.first); c != 0 {
-			return c
-		}
-		return cmp.Compare(a.name, b.name)
+		return cmp.Compare(a.tm.first, b.tm.first)
 	})
+	// A term is named only when it is reached: most of a post's terms are never shown, and
+	// naming (NFC, folding) is the costly part. A term without a name, or whose name is a tag
+	// already given, is skipped; the best shown keyword gets 0.9.
 	var out []events.Tag
+	top := 0.0
 	for _, r := range list {
 		if len(out) == n {
 			break
 		}
-		if seen[r.name] {
+		name := NormalizeTag(surface(r.tm.one, r.tm.more))
+		if name == "" || seen[name] {
 			continue
 		}
-		seen[r.name] = true
-		out = append(out, events.Tag{Name: r.name, Score: scaleScore(r.score, list[0].score)})
+		if len(out) == 0 {
+			top = r.score
+		}
+		seen[name] = true
+		out = append(out, events.Tag{Name: name, Score: scaleScore(r.score, top)})
 	}
 	return out
 }
