@@ -49,6 +49,9 @@ type DFFeed struct {
 	readyOK  bool
 	readN    int64
 	saved    uint64
+
+	// scratch is observe's reusable memory (follow calls observe from one goroutine).
+	scratch termScratch
 }
 
 // NewDFFeed restores the DF from kv's snapshot (an absent or unreadable one means an empty
@@ -181,7 +184,7 @@ func (f *DFFeed) observe(seq uint64, m jetstream.Msg) {
 		f.log.Warn("tagger: DF reader skips a fact that is not posts.parsed", "seq", seq, "type", ev.Type)
 		return
 	}
-	f.df.Observe(seq, Terms(p.Text))
+	f.df.Observe(seq, f.scratch.terms(p.Text))
 }
 
 // Save writes the snapshot when the store changed since the last save.

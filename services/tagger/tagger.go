@@ -320,17 +320,37 @@ func scaleScore(s, top float64) float64 {
 // Terms returns the distinct stems of a post's text that keywords are made of: what a DF
 // store observes for one document (in order of first occurrence).
 func Terms(text string) []string {
-	var out []string
-	seen := make(map[string]bool)
-	for _, tok := range textnorm.Tokenize(text) {
+	var sc termScratch
+	return sc.terms(text)
+}
+
+// termScratch is the reusable memory of Terms for one goroutine (the DF feed reads a post at
+// a time): the token slice and the set of stems seen are kept between posts. The slice
+// terms returns is valid until the next call.
+type termScratch struct {
+	tokens []textnorm.Token
+	seen   map[string]struct{}
+	out    []string
+}
+
+func (sc *termScratch) terms(text string) []string {
+	sc.tokens = textnorm.AppendTokens(sc.tokens[:0], text)
+	if sc.seen == nil {
+		sc.seen = make(map[string]struct{})
+	}
+	clear(sc.seen)
+	sc.out = sc.out[:0]
+	for _, tok := range sc.tokens {
 		if tok.Hashtag || textnorm.IsStop(tok.Text) {
 			continue
 		}
 		s := textnorm.Stem(tok)
-		if !seen[s] {
-			seen[s] = true
-			out = append(out, s)
+		if _, ok := sc.seen[s]; !ok {
+			sc.seen[s] = struct{}{}
+			sc.out = append(sc.out, s)
 		}
 	}
-	return out
+	// Drop the token texts so that the kept slice does not pin the last post's words.
+	clear(sc.tokens)
+	return sc.out
 }
