@@ -9,12 +9,18 @@ import (
 
 // Batcher gathers single-text requests from concurrent callers into one Embed call, so a
 // stage that handles posts one at a time on several goroutines still embeds in batches.
-// A batch is sent when it holds MaxBatch texts or MaxWait after its first text arrived.
+// A full batch (MaxBatch texts) is sent at once. A partial one is sent MaxWait after its
+// first text arrived, but not while another batch is being embedded: it keeps gathering
+// until that one is done. An embedder that spreads one batch over every core (USE) leaves
+// the callers little CPU while it runs, so a MaxWait timer would fire on a few texts and
+// send small batches, each costing more per text (and competing with the batch running);
+// gathering while the embedder is busy costs no latency, since it would be waited for anyway.
 type Batcher struct {
 	e        Embedder
 	maxBatch int
 	maxWait  time.Duration
 	reqs     chan batchReq
+	finished chan struct{} // one value per batch embedded
 	done     chan struct{}
 	stopOnce sync.Once
 	wg       sync.WaitGroup
@@ -39,7 +45,7 @@ func NewBatcher(e Embedder, maxBatch int, maxWait time.Duration) *Batcher {
 	if maxBatch < 1 {
 		maxBatch = 1
 	}
-	b := &Batcher{e: e, maxBatch: maxBatch, maxWait: maxWait, reqs: make(chan batchReq), done: make(chan struct{})}
+	b := &Batcher{e: e, maxBatch: maxBatch, maxWait: maxWait, reqs: make(chan batchReq), finished: make(chan struct{}), done: make(chan struct{})}
 	b.wg.Add(1)
 	go b.loop()
 	return b
@@ -76,31 +82,52 @@ func (b *Batcher) loop() {
 	defer b.wg.Done()
 	var sends sync.WaitGroup
 	defer sends.Wait()
+	inFlight := 0 // batches sent and not yet embedded
 	for {
 		var first batchReq
-		select {
-		case first = <-b.reqs:
-		case <-b.done:
-			return
+	wait:
+		for {
+			select {
+			case first = <-b.reqs:
+				break wait
+			case <-b.finished:
+				inFlight--
+			case <-b.done:
+				return
+			}
 		}
 		batch := []batchReq{first}
 		timer := time.NewTimer(b.maxWait)
+		expired := false
 	gather:
 		for len(batch) < b.maxBatch {
 			select {
 			case r := <-b.reqs:
 				batch = append(batch, r)
 			case <-timer.C:
-				break gather
+				expired = true
+				if inFlight == 0 {
+					break gather
+				}
+			case <-b.finished:
+				inFlight--
+				if expired && inFlight == 0 {
+					break gather
+				}
 			case <-b.done:
 				break gather
 			}
 		}
 		timer.Stop()
+		inFlight++
 		sends.Add(1)
 		go func() {
 			defer sends.Done()
 			b.send(batch)
+			select {
+			case b.finished <- struct{}{}:
+			case <-b.done:
+			}
 		}()
 	}
 }

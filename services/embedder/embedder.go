@@ -41,7 +41,7 @@ type Config struct {
 	HashingDim int           `env:"TGFLOW_HASHING_DIM" envDefault:"256" help:"dimension of the hashing embedder's vectors"`
 	OpenAIDim  int           `env:"TGFLOW_OPENAI_EMBED_DIM" envDefault:"1536" help:"dimension of the OpenAI-compatible embeddings model's vectors"`
 	Batch      int           `env:"TGFLOW_EMBED_BATCH" envDefault:"32" help:"texts embedded together, at most"`
-	BatchWait  time.Duration `env:"TGFLOW_EMBED_BATCH_WAIT" envDefault:"20ms" help:"longest wait for a batch to fill"`
+	BatchWait  time.Duration `env:"TGFLOW_EMBED_BATCH_WAIT" envDefault:"20ms" help:"longest wait for a partial batch to fill while no other batch is being embedded (while one is, it keeps filling)"`
 	Models     use.Config
 	OpenAI     openaicompat.Config
 }
