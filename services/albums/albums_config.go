@@ -26,8 +26,9 @@ type Config struct {
 	// Deadline is how long after an album (version) was first seen its summary is written
 	// even if some item has no vision result; the missing items are listed.
 	Deadline time.Duration
-	// Grace is how long a claimed summary may stay unconfirmed before Due looks it up on
-	// the log (and publishes it again when it is not there).
+	// Grace is how long a claimed summary may stay unconfirmed before Due settles it:
+	// published again within the log's duplicate window, else looked up on the log (and
+	// published again when it is not there).
 	Grace time.Duration
 	// PendingTTL is how long a post's vision result waits for an albums.parsed naming it.
 	PendingTTL time.Duration

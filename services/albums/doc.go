@@ -32,7 +32,12 @@
 // frozen payload and the version, so every later publish of the claim is the same fact.
 // A claim is confirmed once the log holds it (Confirm after the publish was acknowledged,
 // or Due/Tick finding it on the log). A claim still unconfirmed Config.Grace after it was
-// made (a crash between the CAS and the publish, or between the publish and Confirm) is
-// looked up on the log and published again only if it is not there — the log's duplicate
-// window would cover a quick retry, but not a restart hours later.
+// made (a crash between the CAS and the publish, between the publish and Confirm, or simply
+// a summary the stage's handler returned, which the worker publishes without Confirm) is
+// published again while the log's duplicate window (less logSkew) still covers it — the
+// log answers duplicate when it holds it, so no second copy — and, older, looked up on the
+// log and published again only if it is not there: the window covers a quick retry, not a
+// restart hours later. (A lookup is an ordered consumer from the claim's time, which makes
+// the server load every block of the log after it: one per album was most of tgflow dev's
+// heap after a 100k-post import.)
 package albums
