@@ -85,19 +85,34 @@ func recordOf(p *events.Post, prev *PostRecord) *PostRecord {
 }
 
 // remember stores p as the post's latest version unless a newer one is stored, and returns
-// the record as stored, or nil when the post was deleted.
-func (h *Handler) remember(ctx context.Context, p *events.Post) (*PostRecord, error) {
+// the record as stored (or, when nothing is stored, p's own), or nil when the post was
+// deleted.
+//
+// A post's first version without media is read, not written, when nothing is stored of it:
+// the record serves a vision result (a post without media gets none; an edit may add media,
+// and edits are always written) and the deletion, which writes its own record. This saves a
+// write of the post's text to the bucket for most posts; a deletion or edit stored before is
+// still seen, as the read and the compare-and-set are the same.
+func (h *Handler) remember(ctx context.Context, p *events.Post, trigger string) (*PostRecord, error) {
+	keep := trigger != events.TriggerInitial || len(p.Media) > 0
+	stored := false
 	rec, err := h.posts.Update(ctx, p.Key(), func(cur *PostRecord) (*PostRecord, bool) {
+		stored = cur != nil // set on every call: the store may call fn more than once
 		switch {
 		case cur != nil && cur.Deleted:
 			return cur, false
 		case cur != nil && cur.Seen && cur.Version >= p.Version():
 			return cur, false // a redelivery, or an older version after a newer one
+		case cur == nil && !keep:
+			return nil, false // nothing stored, nothing worth storing
 		}
 		return recordOf(p, cur), true
 	})
 	if err != nil {
 		return nil, err
+	}
+	if rec == nil && !stored && !keep {
+		return recordOf(p, nil), nil
 	}
 	if rec == nil || rec.Deleted {
 		return nil, nil
@@ -118,7 +133,7 @@ func (h *Handler) Edited(ctx context.Context, in events.Event, p *events.PostEdi
 // post tags one version of a post from its own fact. When the post's images were already
 // described, their words are part of the version (revision 1, as after a vision result).
 func (h *Handler) post(ctx context.Context, in events.Event, p *events.Post, trigger string) ([]events.Event, error) {
-	rec, err := h.remember(ctx, p)
+	rec, err := h.remember(ctx, p, trigger)
 	if err != nil {
 		return nil, err
 	}
