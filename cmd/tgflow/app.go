@@ -47,7 +47,12 @@ func register(c command) { registered = append(registered, c) }
 
 func commands() []command {
 	return append([]command{
-		{"dev", "[--data-dir DIR] [--sample] [--until-idle] [--idle-timeout 10m] [--services a,b] [--no-postgres]", "run every service in one process with an embedded NATS server and, unless TGFLOW_POSTGRES_URL is set, an embedded Postgres (laptop mode)", runDev, func() any { return &embeddedpg.Config{} }},
+		{"dev", "[--data-dir DIR] [--sample] [--until-idle] [--idle-timeout 10m] [--services a,b] [--no-postgres]", "run every service in one process with an embedded NATS server and, unless TGFLOW_POSTGRES_URL is set, an embedded Postgres (laptop mode)", runDev, func() any {
+			return &struct {
+				embeddedpg.Config
+				Memory devMemory
+			}{}
+		}},
 		{"channels", "add REF… [--backfill-messages N] [--backfill-days N] | rm REF… | ls", "follow or stop following channels (@name, t.me/name, or id); list them at once with state, cursor, last sync and last error", runChannels, nil},
 		{"login", "[qr|phone]", "log the ingest Telegram account in (QR code in the terminal, or phone code; asks the 2FA password); the session is stored encrypted", runLogin, nil},
 		{"import", "PATH [--json]", "publish a Telegram Desktop export (result.json of a chat, or a full-account export); re-importing publishes nothing new", runImport, nil},

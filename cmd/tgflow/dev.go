@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"os"
+	"runtime"
 	"runtime/debug"
 	"strconv"
 	"strings"
@@ -279,6 +280,7 @@ func runServices(ctx context.Context, a *app, b *config.Base, c *conn, log *slog
 	if o.untilIdle {
 		idleErr = waitIdle(runCtx, c.JS, consumers, o.idleTimeout)
 	} else {
+		go releaseWhenIdle(runCtx, c.JS, consumers, log)
 		<-runCtx.Done()
 	}
 	cancel()
@@ -313,25 +315,13 @@ func waitIdle(ctx context.Context, js jetstream.JetStream, consumers []string, t
 			return nil
 		case <-time.After(250 * time.Millisecond):
 		}
-		s, err := js.Stream(ctx, topology.LogStream)
-		if err != nil {
+		busy, err := pollBusy(ctx, js, consumers, &lastSeq)
+		var cerr consumerErr
+		switch {
+		case errors.As(err, &cerr):
+			lastErr = err
+		case err != nil:
 			return err
-		}
-		info, err := s.Info(ctx)
-		if err != nil {
-			return err
-		}
-		busy := info.State.LastSeq != lastSeq
-		lastSeq = info.State.LastSeq
-		for _, name := range consumers {
-			ci, err := consumerInfo(ctx, js, name)
-			if err != nil {
-				busy, lastErr = true, fmt.Errorf("consumer %s: %w", name, err)
-				continue
-			}
-			if ci.NumPending > 0 || ci.NumAckPending > 0 {
-				busy = true
-			}
 		}
 		if busy {
 			quiet = 0
@@ -343,6 +333,76 @@ func waitIdle(ctx context.Context, js jetstream.JetStream, consumers []string, t
 				return fmt.Errorf("not idle after %s (last problem: %w)", timeout, lastErr)
 			}
 			return fmt.Errorf("not idle after %s", timeout)
+		}
+	}
+}
+
+// consumerErr is a consumer that could not be read: the poll counts it as busy.
+type consumerErr struct{ error }
+
+func (e consumerErr) Unwrap() error { return e.error }
+
+// pollBusy reports whether the log grew since *lastSeq (which it moves to the log's last
+// sequence) or a consumer has anything pending or unacknowledged. An unreadable consumer
+// counts as busy and is returned as a consumerErr; an unreadable log is an error.
+func pollBusy(ctx context.Context, js jetstream.JetStream, consumers []string, lastSeq *uint64) (bool, error) {
+	s, err := js.Stream(ctx, topology.LogStream)
+	if err != nil {
+		return false, err
+	}
+	info, err := s.Info(ctx)
+	if err != nil {
+		return false, err
+	}
+	busy := info.State.LastSeq != *lastSeq
+	*lastSeq = info.State.LastSeq
+	var cerr error
+	for _, name := range consumers {
+		ci, err := consumerInfo(ctx, js, name)
+		if err != nil {
+			busy, cerr = true, consumerErr{fmt.Errorf("consumer %s: %w", name, err)}
+			continue
+		}
+		if ci.NumPending > 0 || ci.NumAckPending > 0 {
+			busy = true
+		}
+	}
+	return busy, cerr
+}
+
+// idlePoll is how often a running dev asks whether its pipeline went idle.
+var idlePoll = 5 * time.Second
+
+// releaseWhenIdle returns the heap's free memory to the operating system each time the
+// pipeline goes idle (nothing pending on any consumer and the log unchanged over two polls):
+// a laptop keeps what a burst of work freed otherwise, since an idle process allocates
+// nothing and so runs no collection that would let the scavenger give it back.
+func releaseWhenIdle(ctx context.Context, js jetstream.JetStream, consumers []string, log *slog.Logger) {
+	var lastSeq uint64
+	quiet, released := 0, false
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(idlePoll):
+		}
+		busy, err := pollBusy(ctx, js, consumers, &lastSeq)
+		if err != nil {
+			if ctx.Err() == nil {
+				log.Debug("idle check", "err", err)
+			}
+			busy = true
+		}
+		if busy {
+			quiet, released = 0, false
+			continue
+		}
+		if quiet++; quiet >= 2 && !released {
+			debug.FreeOSMemory()
+			released = true
+			var ms runtime.MemStats
+			runtime.ReadMemStats(&ms)
+			log.Info("pipeline idle: free memory returned to the system", "heap_in_use_mib", ms.HeapInuse>>20, "heap_released_mib", ms.HeapReleased>>20)
 		}
 	}
 }

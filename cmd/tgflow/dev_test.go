@@ -12,6 +12,7 @@ import (
 	"os/user"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -491,4 +492,53 @@ func TestDevRefusesABadEmbeddedPostgresSetting(t *testing.T) {
 	if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("the data dir was made before the setting was refused: %v", err)
 	}
+}
+
+// A running dev gives the heap's free memory back each time its pipeline goes idle, once per
+// idle spell: after a burst of work it would otherwise keep it, since an idle process
+// allocates nothing and so runs no collection.
+func TestDevReturnsFreeMemoryWhenIdle(t *testing.T) {
+	env := natstest.Start(t)
+	old := idlePoll
+	idlePoll = 50 * time.Millisecond
+	t.Cleanup(func() { idlePoll = old })
+	var logs syncBuffer
+	log := slog.New(slog.NewTextHandler(&logs, nil))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	t.Cleanup(func() { cancel(); <-done })
+
+	burst()      // 64 MiB freed before the pipeline goes idle
+	runtime.GC() // freed but, without a release, kept by the process
+	var before runtime.MemStats
+	runtime.ReadMemStats(&before)
+
+	go func() { defer close(done); releaseWhenIdle(ctx, env.JS, nil, log) }()
+	released := func() int { return strings.Count(logs.String(), "pipeline idle: free memory returned") }
+	natstest.Eventually(t, 10*time.Second, "a release once idle", func() bool { return released() == 1 })
+	var after runtime.MemStats
+	runtime.ReadMemStats(&after)
+	if kept, keptBefore := after.HeapIdle-after.HeapReleased, before.HeapIdle-before.HeapReleased; kept >= keptBefore || kept > 16<<20 {
+		t.Fatalf("free heap kept by the process: %d MiB before the release, %d MiB after", keptBefore>>20, kept>>20)
+	}
+	time.Sleep(10 * idlePoll) // still idle: no second release
+	if n := released(); n != 1 {
+		t.Fatalf("%d releases in one idle spell, want 1", n)
+	}
+	if _, err := env.JS.Publish(ctx, "channels.test.busy", []byte("{}")); err != nil {
+		t.Fatal(err)
+	}
+	natstest.Eventually(t, 10*time.Second, "a second release after the log grew", func() bool { return released() == 2 })
+}
+
+// burst allocates 64 MiB and drops it, as a burst of work would.
+//
+//go:noinline
+func burst() {
+	garbage := make([][]byte, 64)
+	for i := range garbage {
+		garbage[i] = make([]byte, 1<<20)
+		garbage[i][0] = byte(i)
+	}
+	runtime.KeepAlive(garbage)
 }

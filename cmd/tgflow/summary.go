@@ -212,7 +212,7 @@ func printSummary(ctx context.Context, w io.Writer, js jetstream.JetStream, in s
 		row("  edits, deletions", fmt.Sprintf("%d, %d", facts["posts.edited"], facts["posts.deleted"]), func(*pgCounts) string { return "" })
 	}
 	row("tagged", n("posts.tagged"), func(c *pgCounts) string {
-		return fmt.Sprintf("%d posts, %d tags (%d distinct), %d posts with topics", c.taggedPosts, c.tags, c.distinctTags, c.topicPosts)
+		return fmt.Sprintf("%d posts, %d tags (%d distinct)", c.taggedPosts, c.tags, c.distinctTags)
 	})
 	row("enriched", n("posts.enriched"), func(c *pgCounts) string {
 		var failed []string
@@ -229,9 +229,9 @@ func printSummary(ctx context.Context, w io.Writer, js jetstream.JetStream, in s
 	})
 	row("embedded", n("posts.embedded"), func(c *pgCounts) string {
 		if len(c.embedModels) == 0 {
-			return fmt.Sprint(c.embedded)
+			return fmt.Sprintf("%d, %d posts with topics", c.embedded, c.topicPosts)
 		}
-		return fmt.Sprintf("%d (%s)", c.embedded, strings.Join(c.embedModels, "; "))
+		return fmt.Sprintf("%d (%s), %d posts with topics", c.embedded, strings.Join(c.embedModels, "; "), c.topicPosts)
 	})
 	row("images analysed", n("posts.vision.analyzed")+" posts", func(c *pgCounts) string {
 		return fmt.Sprintf("%d images, %d with OCR text", c.images, c.imagesOCR)
