@@ -35,7 +35,8 @@ var ErrPostUnseen = errors.New("tagger: the post of this vision result has not b
 //
 // What a vision result needs of its post (text, links, date) is kept in a PostStore, written
 // when the post's parsed or edited fact is handled: the store holds the latest version of
-// every post, its vision words and whether it was deleted. Every handler reads and writes
+// every post that has media or was edited (a first version without media is only read, see
+// remember), its vision words and whether it was deleted. Every handler reads and writes
 // it in one compare-and-set, so a deletion is never overtaken by a concurrent tagging.
 type Handler struct {
 	engine Engine
