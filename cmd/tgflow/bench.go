@@ -26,7 +26,7 @@ import (
 )
 
 func init() {
-	register(command{"bench", "pipeline [--posts N] [--embedder hashing,use] [--rate R] [--rate-posts N] [--cpuprofile FILE] [--stages] | chaos [--posts N] [--duration D]",
+	register(command{"bench", "pipeline [--posts N] [--embedder hashing,use] [--rate R] [--rate-posts N] [--cpuprofile FILE] [--stages] | chaos [--posts N] [--duration D] | dev [--posts N] [--embedder hashing|use]",
 		"measure the text pipeline end to end on an embedded NATS server into Postgres (posts/s, p50/p99 latency, peak RSS) against its ceiling (the same topology with no-op stages)",
 		runBench, nil})
 }
