@@ -225,7 +225,7 @@ func standalone(b *testing.B, e embed.Embedder, texts []string, batch int) run {
 
 // withProcessEnv is env plus the stages' TGFLOW_* variables of the process environment
 // (not the tests' TGFLOW_TEST_* and TGFLOW_BENCH_*), so a run can try another setting:
-// TGFLOW_TAGGER_CONCURRENCY=16 go test -bench ChainUSE.
+// TGFLOW_TAGGER_CONCURRENCY=32 go test -bench ChainUSE.
 func withProcessEnv(env map[string]string) map[string]string {
 	out := maps.Clone(env)
 	for _, kv := range os.Environ() {

@@ -31,7 +31,7 @@ const (
 type StageConfig struct {
 	Kind           string        `env:"TGFLOW_TAGGER" envDefault:"local" help:"local (hashtags, TF-IDF keywords over Snowball stems; topics come from the embedder) or openai (tags and topics from TGFLOW_OPENAI_CHAT_MODEL, the local result when its answer is invalid)"`
 	ShortTextRunes int           `env:"TGFLOW_TAGGER_SHORT_TEXT" envDefault:"40" help:"a post shorter than this (in characters) with no media gets its hashtags only"`
-	Concurrency    int           `env:"TGFLOW_TAGGER_CONCURRENCY" envDefault:"4" help:"posts tagged at once"`
+	Concurrency    int           `env:"TGFLOW_TAGGER_CONCURRENCY" envDefault:"16" help:"posts tagged at once (each waits for a read of its record in the tagger-posts bucket; at 4 the stage waited more than it worked and held the pipeline)"`
 	DFInterval     time.Duration `env:"TGFLOW_TAGGER_DF_SNAPSHOT_INTERVAL" envDefault:"1m" help:"how often the document frequencies are saved to the tagger-df bucket (and at stop)"`
 	BreakerOpen    time.Duration `env:"TGFLOW_TAGGER_BREAKER_OPEN" envDefault:"30s" help:"TGFLOW_TAGGER=openai: how long the provider's circuit stays open before a trial call; inputs are held meanwhile, spending no deliveries"`
 	Topics         topics.Config
