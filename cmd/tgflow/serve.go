@@ -41,6 +41,12 @@ func serveHTTP(ctx context.Context, addr string, reg *prometheus.Registry, nc *n
 			_, _ = w.Write([]byte("ready\n"))
 		}
 	})
+	return serveMux(ctx, addr, mux, "http server", "/metrics /healthz /readyz", log)
+}
+
+// serveMux serves mux on addr until the returned stop is called; what names the server in
+// its log lines, paths the paths it serves.
+func serveMux(ctx context.Context, addr string, mux *http.ServeMux, what, paths string, log *slog.Logger) (stop func(), err error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, err
@@ -48,15 +54,15 @@ func serveHTTP(ctx context.Context, addr string, reg *prometheus.Registry, nc *n
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			log.Error("http server", "err", err)
+			log.Error(what, "err", err)
 		}
 	}()
-	log.Info("serving /metrics /healthz /readyz", "addr", ln.Addr().String())
+	log.Info("serving "+paths, "addr", ln.Addr().String())
 	return func() {
 		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		defer cancel()
 		if err := srv.Shutdown(sctx); err != nil {
-			log.Warn("http server: shutdown", "err", err)
+			log.Warn(what+": shutdown", "err", err)
 		}
 	}, nil
 }
