@@ -715,10 +715,13 @@ else
 fi
 
 # Fuzz targets: package and target name. The export parser, the event decoder, the
-# Telegram message converter, the link normaliser, the HTML extraction step and the
+# Telegram message converter, the link normaliser, the HTML extraction step, the export's fast
+# reader and its JSON check, and the
 # SentencePiece tokeniser (and its model-file parser).
 FUZZ_TARGETS=(
 	"./services/ingest/export FuzzParse"
+	"./services/ingest/export FuzzFastWalk"
+	"./services/ingest/export FuzzValidJSON"
 	"./events FuzzDecode"
 	"./services/ingest/telegram FuzzMapMessage"
 	"./events FuzzNormalizeLink"
