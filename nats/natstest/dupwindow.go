@@ -17,14 +17,23 @@ const ProbeSubject = "trends.test-probe"
 
 // ShortDuplicateWindow shrinks the log's duplicate window to d (the server's least is
 // 100ms), so a test can show what happens once a re-published id is no longer dropped.
+//
+// It updates the stream twice. On a change of the window, nats-server (2.15.2,
+// stream.updateWithAdvisory) fires its purge timer at once but sets the new window only
+// later in the update; a purge that runs in between re-arms the timer from the old window
+// (hours), and ids stored after the update stay duplicates that long (seen in CI under
+// -race: WaitDuplicateWindow timed out). The second change fires the timer again while the
+// window is already short, so the purge re-arms it from a short one.
 func ShortDuplicateWindow(t testing.TB, env *Env, d time.Duration) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	cfg := topology.LogStreamConfig()
-	cfg.Duplicates = d
-	if _, err := env.JS.UpdateStream(ctx, cfg); err != nil {
-		t.Fatalf("shorten the duplicate window: %v", err)
+	for _, w := range []time.Duration{d + time.Millisecond, d} {
+		cfg.Duplicates = w
+		if _, err := env.JS.UpdateStream(ctx, cfg); err != nil {
+			t.Fatalf("shorten the duplicate window: %v", err)
+		}
 	}
 }
 
