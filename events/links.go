@@ -359,30 +359,7 @@ func normalizeEscapes(s string, query bool) string {
 					i += 3
 					continue
 				}
-				// A run of escaped bytes ≥ 0x80: decode the longest prefix of whole,
-				// printable runes; the rest stays escaped.
-				var raw []byte
-				j := i
-				for j < len(s) && s[j] == '%' {
-					w, ok := unhex2(s, j)
-					if !ok || w < utf8.RuneSelf {
-						break
-					}
-					raw = append(raw, w)
-					j += 3
-				}
-				for len(raw) > 0 {
-					r, n := utf8.DecodeRune(raw)
-					if r != utf8.RuneError && unicode.IsPrint(r) && !unicode.IsSpace(r) {
-						b.Write(raw[:n])
-					} else {
-						for _, x := range raw[:n] {
-							writeEscape(&b, x)
-						}
-					}
-					raw = raw[n:]
-				}
-				i = j
+				i = writeHighRun(&b, s, i)
 				continue
 			}
 			writeEscape(&b, '%')
@@ -390,15 +367,7 @@ func normalizeEscapes(s string, query bool) string {
 			continue
 		}
 		if c >= utf8.RuneSelf {
-			r, n := utf8.DecodeRuneInString(s[i:])
-			if r != utf8.RuneError && unicode.IsPrint(r) && !unicode.IsSpace(r) {
-				b.WriteString(s[i : i+n])
-			} else {
-				for k := range n {
-					writeEscape(&b, s[i+k])
-				}
-			}
-			i += n
+			i = writeHighRun(&b, s, i)
 			continue
 		}
 		if mustEscape(c, query) {
@@ -409,6 +378,43 @@ func normalizeEscapes(s string, query bool) string {
 		i++
 	}
 	return b.String()
+}
+
+// writeHighRun writes the run of bytes ≥ 0x80 starting at s[i], each escaped ("%C2") or
+// raw, and returns where the run ends. The run is read as one byte string whichever form
+// each byte came in: whole printable runes are written raw, every other byte escaped. So
+// an escaped byte next to a raw one (%C2 then a raw 0xBC) gives the same result as both
+// escaped or both raw, and normalising the result again changes nothing.
+func writeHighRun(b *strings.Builder, s string, i int) int {
+	var raw []byte
+	for i < len(s) {
+		if s[i] == '%' {
+			w, ok := unhex2(s, i)
+			if !ok || w < utf8.RuneSelf {
+				break
+			}
+			raw = append(raw, w)
+			i += 3
+			continue
+		}
+		if s[i] < utf8.RuneSelf {
+			break
+		}
+		raw = append(raw, s[i])
+		i++
+	}
+	for len(raw) > 0 {
+		r, n := utf8.DecodeRune(raw)
+		if r != utf8.RuneError && unicode.IsPrint(r) && !unicode.IsSpace(r) {
+			b.Write(raw[:n])
+		} else {
+			for _, x := range raw[:n] {
+				writeEscape(b, x)
+			}
+		}
+		raw = raw[n:]
+	}
+	return i
 }
 
 // unhex2 decodes the escape "%XX" at s[i] (isHex and unhex live in codec.go).
