@@ -59,12 +59,7 @@ func runTestStage(t *testing.T, js jetstream.JetStream, name, producer string, r
 }
 
 func consumerDone(js jetstream.JetStream, name string) bool {
-	c, err := js.Consumer(context.Background(), topology.LogStream, name)
-	if err != nil {
-		return false
-	}
-	ci, err := c.Info(context.Background())
-	return err == nil && ci.NumPending == 0 && ci.NumAckPending == 0
+	return natstest.ConsumerIdle(js, name)
 }
 
 var errPoisonPill = errors.New("cannot tag a poison pill")

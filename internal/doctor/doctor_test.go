@@ -266,12 +266,7 @@ func (h *stageHarness) start(t *testing.T, name, producer string, r *worker.Rout
 
 func idle(t *testing.T, js jetstream.JetStream, name string) bool {
 	t.Helper()
-	c, err := js.Consumer(context.Background(), topology.LogStream, name)
-	if err != nil {
-		return false
-	}
-	ci, err := c.Info(context.Background())
-	return err == nil && ci.NumPending == 0 && ci.NumAckPending == 0
+	return natstest.ConsumerIdle(js, name)
 }
 
 var errPoison = errors.New("poison pill")

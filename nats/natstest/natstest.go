@@ -140,3 +140,42 @@ func Count(t Failer, js jetstream.JetStream, filter string) int {
 	}
 	return n
 }
+
+// ConsumerIdle reports whether the durable consumer name on the log has nothing pending,
+// nothing unacknowledged, and an acknowledgement floor at or past the last fact its filters
+// match. The floor matters: the server counts a new fact into a consumer's pending
+// asynchronously, after the publish was acknowledged, so a consumer asked right after a
+// publish can show nothing pending before it has seen the fact.
+func ConsumerIdle(js jetstream.JetStream, name string) bool {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := js.Consumer(ctx, topology.LogStream, name)
+	if err != nil {
+		return false
+	}
+	info, err := c.Info(ctx)
+	if err != nil || info.NumPending > 0 || info.NumAckPending > 0 {
+		return false
+	}
+	s, err := js.Stream(ctx, topology.LogStream)
+	if err != nil {
+		return false
+	}
+	filters := info.Config.FilterSubjects
+	if info.Config.FilterSubject != "" {
+		filters = append(filters, info.Config.FilterSubject)
+	}
+	if len(filters) == 0 {
+		filters = []string{">"}
+	}
+	for _, f := range filters {
+		m, err := s.GetLastMsgForSubject(ctx, f)
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			continue
+		}
+		if err != nil || m.Sequence > info.AckFloor.Stream {
+			return false
+		}
+	}
+	return true
+}

@@ -126,15 +126,7 @@ func countSubject(t testing.TB, js jetstream.JetStream, subject string) int {
 
 func consumerIdle(t testing.TB, js jetstream.JetStream, name string) bool {
 	t.Helper()
-	c, err := js.Consumer(context.Background(), topology.LogStream, name)
-	if err != nil {
-		return false
-	}
-	info, err := c.Info(context.Background())
-	if err != nil {
-		return false
-	}
-	return info.NumPending == 0 && info.NumAckPending == 0
+	return natstest.ConsumerIdle(js, name)
 }
 
 func tagRouter(fn func(in events.Event, p *events.PostParsed) ([]events.Event, error)) *worker.Router {

@@ -118,14 +118,8 @@ func count(t *testing.T, e *env) int {
 // everything on the log.
 func idle(t *testing.T, e *env) {
 	t.Helper()
-	ctx := context.Background()
 	natstest.Eventually(t, 30*time.Second, "albums consumer idle", func() bool {
-		cons, err := e.JS.Consumer(ctx, topology.LogStream, topology.ConsumerAlbums)
-		if err != nil {
-			return false
-		}
-		ci, err := cons.Info(ctx)
-		return err == nil && ci.NumPending == 0 && ci.NumAckPending == 0
+		return natstest.ConsumerIdle(e.JS, topology.ConsumerAlbums)
 	})
 }
 

@@ -111,13 +111,8 @@ func TestStageOnTheLog(t *testing.T) {
 	defer stop()
 	natstest.Eventually(t, 60*time.Second, "all embedded", func() bool { return count() >= n })
 	// Let any duplicate that a broken restart would publish arrive, then count exactly.
-	cons, err := env.JS.Consumer(ctx, topology.LogStream, topology.ConsumerEmbedder)
-	if err != nil {
-		t.Fatal(err)
-	}
 	natstest.Eventually(t, 30*time.Second, "embedder idle", func() bool {
-		ci, err := cons.Info(ctx)
-		return err == nil && ci.NumPending == 0 && ci.NumAckPending == 0
+		return natstest.ConsumerIdle(env.JS, topology.ConsumerEmbedder)
 	})
 	if got := count(); got != n {
 		t.Fatalf("%d posts.embedded for %d enriched revisions, want exactly one each", got, n)

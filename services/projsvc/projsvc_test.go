@@ -42,12 +42,7 @@ func runProjector(t *testing.T, js jetstream.JetStream, consumer string, p proje
 	done := make(chan error, 1)
 	go func() { done <- run.Run(ctx) }()
 	natstest.Eventually(t, 30*time.Second, consumer+" idle", func() bool {
-		cons, err := js.Consumer(context.Background(), topology.LogStream, consumer)
-		if err != nil {
-			return false
-		}
-		info, err := cons.Info(context.Background())
-		return err == nil && info.NumPending == 0 && info.NumAckPending == 0 && info.Delivered.Stream > 0
+		return natstest.ConsumerIdle(js, consumer)
 	})
 	cancel()
 	if err := <-done; err != nil {

@@ -86,14 +86,8 @@ func (e *logEnv) tagged(t *testing.T) []*events.PostTagged {
 
 func (e *logEnv) idle(t *testing.T) {
 	t.Helper()
-	ctx := context.Background()
 	natstest.Eventually(t, 30*time.Second, "the tagger consumer idle", func() bool {
-		c, err := e.JS.Consumer(ctx, topology.LogStream, topology.ConsumerTagger)
-		if err != nil {
-			return false
-		}
-		ci, err := c.Info(ctx)
-		return err == nil && ci.NumPending == 0 && ci.NumAckPending == 0
+		return natstest.ConsumerIdle(e.JS, topology.ConsumerTagger)
 	})
 }
 

@@ -105,14 +105,8 @@ func (e *logEnv) publish(t *testing.T, evs []events.Event) {
 // everything on the log.
 func (e *logEnv) idle(t *testing.T) {
 	t.Helper()
-	ctx := context.Background()
 	natstest.Eventually(t, 60*time.Second, "trends consumer idle", func() bool {
-		cons, err := e.JS.Consumer(ctx, topology.LogStream, topology.ConsumerTrends)
-		if err != nil {
-			return false
-		}
-		ci, err := cons.Info(ctx)
-		return err == nil && ci.NumPending == 0 && ci.NumAckPending == 0
+		return natstest.ConsumerIdle(e.JS, topology.ConsumerTrends)
 	})
 }
 

@@ -328,13 +328,8 @@ func TestStageOnTheLog(t *testing.T) {
 	publishPosts(parsed(5, 1, "копия новой", photo(copy2SHA)))
 	natstest.Eventually(t, 60*time.Second, "fact of the live copy", haveFact(key(5, 1)))
 
-	cons, err := env.JS.Consumer(ctx, topology.LogStream, topology.ConsumerVision)
-	if err != nil {
-		t.Fatal(err)
-	}
 	natstest.Eventually(t, 30*time.Second, "vision idle", func() bool {
-		ci, err := cons.Info(ctx)
-		return err == nil && ci.NumPending == 0 && ci.NumAckPending == 0
+		return natstest.ConsumerIdle(env.JS, topology.ConsumerVision)
 	})
 
 	facts := analyzedFacts(t, env.JS)
