@@ -8,7 +8,9 @@ import (
 	"io"
 	"reflect"
 	"sort"
+	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -146,7 +148,7 @@ func applyBacking(ctx context.Context, js jetstream.JetStream, kind, name, strea
 	if err != nil {
 		return Change{}, fmt.Errorf("%s %s: %w", kind, name, err)
 	}
-	if err := apply(); err != nil {
+	if err := whilePlacing(ctx, apply); err != nil {
 		return Change{}, fmt.Errorf("%s %s: %w", kind, name, err)
 	}
 	after, err := streamConfig(ctx, js, stream)
@@ -171,6 +173,50 @@ func streamConfig(ctx context.Context, js jetstream.JetStream, name string) (*je
 	return &info.Config, nil
 }
 
+// PlacementWait bounds how long Apply retries a create or update that a cluster cannot
+// place yet (see whilePlacing).
+var PlacementWait = 30 * time.Second
+
+// JetStream API error codes that mean "not now" on a cluster (nats-server's errors.json):
+// no suitable peers for placement (a peer is offline or not yet current: a cluster forming
+// or a node restarting) and JetStream temporarily unavailable (no meta leader yet).
+const (
+	errCodeClusterNoPeers   jetstream.ErrorCode = 10005
+	errCodeClusterNotAvail  jetstream.ErrorCode = 10008
+	placementRetryFirstWait                     = 100 * time.Millisecond
+	placementRetryMaxWait                       = 2 * time.Second
+)
+
+// whilePlacing runs apply, and again with a growing pause while it fails because the
+// cluster cannot place the resource yet, for at most PlacementWait (or until ctx ends).
+// Any other error, or the last one at the deadline, is returned as it is.
+func whilePlacing(ctx context.Context, apply func() error) error {
+	deadline := time.Now().Add(PlacementWait)
+	wait := placementRetryFirstWait
+	for {
+		err := apply()
+		if err == nil || !transientPlacement(err) || time.Now().Add(wait).After(deadline) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, placementRetryMaxWait)
+	}
+}
+
+// transientPlacement reports whether err is one a cluster gives while it forms or a node
+// restarts.
+func transientPlacement(err error) bool {
+	var apiErr *jetstream.APIError
+	if errors.As(err, &apiErr) {
+		return apiErr.ErrorCode == errCodeClusterNoPeers || apiErr.ErrorCode == errCodeClusterNotAvail
+	}
+	return errors.Is(err, nats.ErrNoResponders)
+}
+
 // ApplyConsumer creates or updates one declared consumer.
 func ApplyConsumer(ctx context.Context, js jetstream.JetStream, c Consumer) (Change, error) {
 	var before *jetstream.ConsumerConfig
@@ -179,7 +225,11 @@ func ApplyConsumer(ctx context.Context, js jetstream.JetStream, c Consumer) (Cha
 	} else if !errors.Is(err, jetstream.ErrConsumerNotFound) {
 		return Change{}, fmt.Errorf("consumer %s: %w", c.Name, err)
 	}
-	cons, err := js.CreateOrUpdateConsumer(ctx, LogStream, c.Config())
+	var cons jetstream.Consumer
+	err := whilePlacing(ctx, func() (err error) {
+		cons, err = js.CreateOrUpdateConsumer(ctx, LogStream, c.Config())
+		return err
+	})
 	if err != nil {
 		return Change{}, fmt.Errorf("consumer %s: %w", c.Name, err)
 	}
