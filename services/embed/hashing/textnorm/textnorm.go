@@ -104,24 +104,32 @@ func Tokenize(s string) []Token { return AppendTokens(nil, s) }
 // AppendTokens appends the tokens of s to dst: callers on a hot path reuse dst. The tokens'
 // Text share one allocation.
 func AppendTokens(dst []Token, s string) []Token {
-	if !norm.NFC.IsNormalString(s) {
+	if !isNFC(s) {
 		s = norm.NFC.String(s)
 	}
-	sc := scanner{out: dst, base: len(dst), sentenceStart: true}
-	sc.buf = make([]byte, 0, len(s))
+	sc := scanner{out: dst, sentenceStart: true}
+	// The folded text is usually no longer than s; the builder grows when it is. A token's
+	// Text is a substring of the builder's bytes, which are never written again.
+	sc.buf.Grow(len(s))
 	for i := 0; i < len(s); {
-		r, n := utf8.DecodeRuneInString(s[i:])
-		if unicode.IsSpace(r) {
+		r, n := rune(s[i]), 1
+		if r >= utf8.RuneSelf {
+			r, n = decodeMultibyte(s[i:])
+		}
+		if isSpace(r) {
 			if r == '\n' || r == '\u2029' {
 				sc.sentenceStart = true
 			}
 			i += n
 			continue
 		}
-		j := i
+		j := i + n
 		for j < len(s) {
-			r, n := utf8.DecodeRuneInString(s[j:])
-			if unicode.IsSpace(r) {
+			r, n := rune(s[j]), 1
+			if r >= utf8.RuneSelf {
+				r, n = decodeMultibyte(s[j:])
+			}
+			if isSpace(r) {
 				break
 			}
 			j += n
@@ -129,23 +137,137 @@ func AppendTokens(dst []Token, s string) []Token {
 		sc.chunk(s[i:j])
 		i = j
 	}
-	folded := string(sc.buf)
-	for k := range sc.spans {
-		sp := sc.spans[k]
-		sc.out[sc.base+k].Text = folded[sp[0]:sp[1]]
-	}
 	return sc.out
 }
 
 type scanner struct {
 	out           []Token
-	base          int
-	buf           []byte
-	spans         [][2]int
+	buf           strings.Builder
 	sentenceStart bool
 }
 
-func isWordRune(r rune) bool { return unicode.IsLetter(r) || unicode.IsDigit(r) || unicode.IsMark(r) }
+// Rune classes. The runes below tableRunes (ASCII, Latin, Greek, Cyrillic and their marks)
+// are classified once, from the same unicode (and x/text NFC) functions that classify the
+// runes above it, so that a rune's class is the same whichever way it is read: the scanner
+// then tests a bit per rune instead of searching Unicode's range tables several times.
+const tableRunes = 0x800
+
+const (
+	classSpace  uint8 = 1 << iota // unicode.IsSpace
+	classWord                     // isWordRune: a letter, digit or mark
+	classLetter                   // unicode.IsLetter
+	classUpper                    // unicode.IsUpper
+	classLatin                    // a letter of Latin script
+	classCyr                      // a letter of Cyrillic script
+	classNFC                      // NFC alone, and in NFC whatever precedes or follows it (see isNFC)
+)
+
+var (
+	runeClasses [tableRunes]uint8
+	foldedRunes [tableRunes]rune
+)
+
+func init() {
+	for r := range rune(tableRunes) {
+		runeClasses[r] = classify(r)
+		// A starter (combining class 0) that nothing before it combines with, and that
+		// is NFC by itself: a string of such runes is NFC, since normalisation then works
+		// on each rune alone.
+		if p := norm.NFC.PropertiesString(string(r)); p.BoundaryBefore() && norm.NFC.IsNormalString(string(r)) {
+			runeClasses[r] |= classNFC
+		}
+		foldedRunes[r] = foldRune(r)
+	}
+}
+
+// classify computes a rune's classes but classNFC (only the table's runes have it).
+func classify(r rune) uint8 {
+	var c uint8
+	if unicode.IsSpace(r) {
+		c |= classSpace
+	}
+	if unicode.IsLetter(r) || unicode.IsDigit(r) || unicode.IsMark(r) {
+		c |= classWord
+	}
+	if unicode.IsUpper(r) {
+		c |= classUpper
+	}
+	if unicode.IsLetter(r) {
+		c |= classLetter
+		switch {
+		case r < 0x80:
+			c |= classLatin
+		case r >= 0x400 && r <= 0x4ff:
+			c |= classCyr
+		case unicode.Is(unicode.Latin, r):
+			c |= classLatin
+		case unicode.Is(unicode.Cyrillic, r):
+			c |= classCyr
+		}
+	}
+	return c
+}
+
+// runeClass is classify(r), from the table when r is in it.
+func runeClass(r rune) uint8 {
+	if uint32(r) < tableRunes {
+		return runeClasses[r]
+	}
+	return classify(r)
+}
+
+// decodeRune is utf8.DecodeRuneInString (s is not empty), with ASCII and the two-byte
+// sequences (Latin, Greek, Cyrillic) decoded inline.
+func decodeRune(s string) (rune, int) {
+	if c := s[0]; c < utf8.RuneSelf {
+		return rune(c), 1
+	}
+	return decodeMultibyte(s)
+}
+
+func decodeMultibyte(s string) (rune, int) {
+	c := s[0]
+	// 0xC2–0xDF lead a two-byte sequence (0xC0 and 0xC1 only overlong ones, invalid).
+	if c >= 0xc2 && c <= 0xdf && len(s) > 1 && s[1]&0xc0 == 0x80 {
+		return rune(c&0x1f)<<6 | rune(s[1]&0x3f), 2
+	}
+	return utf8.DecodeRuneInString(s)
+}
+
+func isSpace(r rune) bool {
+	if uint32(r) < tableRunes {
+		return runeClasses[r]&classSpace != 0
+	}
+	return unicode.IsSpace(r)
+}
+
+// isNFC reports whether s is in NFC: at once for text whose runes are all NFC alone and
+// combine with nothing (most Russian and English text), else by norm.NFC.IsNormalString.
+func isNFC(s string) bool {
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			i++
+			continue
+		}
+		r, n := rune(s[i]), 1
+		if r >= utf8.RuneSelf {
+			r, n = decodeMultibyte(s[i:])
+		}
+		if uint32(r) >= tableRunes || runeClasses[r]&classNFC == 0 {
+			return norm.NFC.IsNormalString(s)
+		}
+		i += n
+	}
+	return true
+}
+
+func isWordRune(r rune) bool {
+	if uint32(r) < tableRunes {
+		return runeClasses[r]&classWord != 0
+	}
+	return classify(r)&classWord != 0
+}
 
 func isJoiner(r rune) bool {
 	switch r {
@@ -172,17 +294,23 @@ func (sc *scanner) chunk(c string) {
 		c = c[:u]
 	}
 	for i := 0; i < len(c); {
-		r, n := utf8.DecodeRuneInString(c[i:])
+		r, n := rune(c[i]), 1
+		if r >= utf8.RuneSelf {
+			r, n = decodeMultibyte(c[i:])
+		}
 		switch {
 		case (r == '#' || r == '@') && i+n < len(c):
-			next, _ := utf8.DecodeRuneInString(c[i+n:])
+			next, _ := decodeRune(c[i+n:])
 			if !isWordRune(next) && next != '_' {
 				i += n
 				continue
 			}
 			end := i + n
 			for end < len(c) {
-				r2, n2 := utf8.DecodeRuneInString(c[end:])
+				r2, n2 := rune(c[end]), 1
+				if r2 >= utf8.RuneSelf {
+					r2, n2 = decodeMultibyte(c[end:])
+				}
 				if !isWordRune(r2) && r2 != '_' {
 					break
 				}
@@ -193,15 +321,18 @@ func (sc *scanner) chunk(c string) {
 			}
 			i = end
 		case isWordRune(r):
-			end := i
+			end := i + n
 			for end < len(c) {
-				r2, n2 := utf8.DecodeRuneInString(c[end:])
+				r2, n2 := rune(c[end]), 1
+				if r2 >= utf8.RuneSelf {
+					r2, n2 = decodeMultibyte(c[end:])
+				}
 				if isWordRune(r2) {
 					end += n2
 					continue
 				}
 				if isJoiner(r2) && end+n2 < len(c) {
-					if r3, _ := utf8.DecodeRuneInString(c[end+n2:]); isWordRune(r3) {
+					if r3, _ := decodeRune(c[end+n2:]); isWordRune(r3) {
 						end += n2
 						continue
 					}
@@ -233,38 +364,50 @@ func (sc *scanner) emit(w string, hashtag bool) {
 	start := sc.sentenceStart
 	sc.sentenceStart = false
 	letters, upper, runes := 0, 0, 0
-	latin, cyr := false, false
+	var scripts uint8
 	firstCap := false
-	for k, r := range w {
-		runes++
-		if k == 0 {
-			firstCap = unicode.IsUpper(r)
+	for k := 0; k < len(w); {
+		r, n := rune(w[k]), 1
+		if r >= utf8.RuneSelf {
+			r, n = decodeMultibyte(w[k:])
 		}
-		if unicode.IsLetter(r) {
+		runes++
+		c := runeClass(r)
+		if k == 0 {
+			firstCap = c&classUpper != 0
+		}
+		if c&classLetter != 0 {
 			letters++
-			if unicode.IsUpper(r) {
+			if c&classUpper != 0 {
 				upper++
 			}
-			switch {
-			case r < 0x80:
-				latin = true
-			case r >= 0x400 && r <= 0x4ff:
-				cyr = true
-			case unicode.Is(unicode.Latin, r):
-				latin = true
-			case unicode.Is(unicode.Cyrillic, r):
-				cyr = true
-			}
+			scripts |= c
 		}
+		k += n
 	}
 	if letters == 0 || runes < MinTokenRunes || runes > MaxTokenRunes {
 		return
 	}
-	from := len(sc.buf)
-	for _, r := range w {
-		sc.buf = utf8.AppendRune(sc.buf, foldRune(r))
+	from := sc.buf.Len()
+	for k := 0; k < len(w); {
+		r, n := rune(w[k]), 1
+		if r >= utf8.RuneSelf {
+			r, n = decodeMultibyte(w[k:])
+		}
+		k += n
+		if uint32(r) < tableRunes {
+			r = foldedRunes[r]
+		} else {
+			r = foldRune(r)
+		}
+		if r < utf8.RuneSelf {
+			sc.buf.WriteByte(byte(r))
+		} else {
+			sc.buf.WriteRune(r)
+		}
 	}
 	script := ScriptOther
+	latin, cyr := scripts&classLatin != 0, scripts&classCyr != 0
 	switch {
 	case latin && cyr:
 		script = ScriptMixed
@@ -273,8 +416,8 @@ func (sc *scanner) emit(w string, hashtag bool) {
 	case cyr:
 		script = ScriptCyrillic
 	}
-	sc.spans = append(sc.spans, [2]int{from, len(sc.buf)})
 	sc.out = append(sc.out, Token{
+		Text:          sc.buf.String()[from:],
 		Hashtag:       hashtag,
 		Cap:           firstCap,
 		Upper:         upper == letters && letters >= 2,
