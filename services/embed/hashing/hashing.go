@@ -70,7 +70,9 @@ type Config struct {
 
 // Embedder is the hashing embedder. It is safe for concurrent use.
 type Embedder struct {
-	dim  int
+	dim int
+	// mask is dim-1 when dim is a power of two (the remainder of a division by dim), else 0.
+	mask uint64
 	pool sync.Pool // *scratch
 }
 
@@ -83,6 +85,9 @@ func New(cfg Config) (*Embedder, error) {
 		return nil, fmt.Errorf("hashing: dimension %d is outside [2, %d]", cfg.Dim, MaxDim)
 	}
 	e := &Embedder{dim: cfg.Dim}
+	if cfg.Dim&(cfg.Dim-1) == 0 {
+		e.mask = uint64(cfg.Dim - 1)
+	}
 	e.pool.New = func() any { return &scratch{block: make([]float64, cfg.Dim), sum: make([]float64, cfg.Dim)} }
 	return e, nil
 }
@@ -127,8 +132,12 @@ type scratch struct {
 	ngrams []uint64
 	framed []byte
 	bounds []int
-	block  []float64
-	sum    []float64
+	// addGrouped's: group starts per dimension, each feature's dimension, features grouped.
+	starts  []int
+	dims    []int
+	grouped []uint64
+	block   []float64
+	sum     []float64
 }
 
 func (e *Embedder) vector(s *scratch, text string, dst []float32) {
@@ -191,25 +200,25 @@ func (s *scratch) appendNgrams(word string) {
 
 // addBlock counts equal features (sorted runs), gives each 1+ln(count) with its hashed sign,
 // L2-normalises the block and adds it to the sum with weight w.
+//
+// A dimension's value is the sum of its features' values in increasing order of the features
+// (the order of a sorted run, which fixes the rounding): rather than sorting all the
+// features, addBlock groups them by dimension (a counting sort) and sorts each group, a few
+// features each, unless the dimensions outnumber the features by far.
 func (e *Embedder) addBlock(s *scratch, feats []uint64, w float64) {
 	if len(feats) == 0 {
 		return
 	}
-	slices.Sort(feats)
 	clear(s.block)
-	dim := uint64(e.dim)
-	for i := 0; i < len(feats); {
-		j := i + 1
-		for j < len(feats) && feats[j] == feats[i] {
-			j++
+	if e.dim > bucketRatio*len(feats) {
+		slices.Sort(feats)
+		for i := 0; i < len(feats); {
+			v, j := run(feats, i)
+			s.block[e.dimOf(feats[i])] += v
+			i = j
 		}
-		h := feats[i]
-		v := 1 + math.Log(float64(j-i))
-		if h>>63 == 1 {
-			v = -v
-		}
-		s.block[(h&(1<<63-1))%dim] += v
-		i = j
+	} else {
+		e.addGrouped(s, feats)
 	}
 	var norm float64
 	for _, x := range s.block {
@@ -223,6 +232,90 @@ func (e *Embedder) addBlock(s *scratch, feats []uint64, w float64) {
 		s.sum[i] += x * k
 	}
 }
+
+// bucketRatio: addBlock sorts the features of a block at once when the dimensions are more
+// than this many times as many (grouping them would mostly visit empty dimensions).
+const bucketRatio = 8
+
+// addGrouped writes the block of feats grouped by dimension, each group sorted.
+func (e *Embedder) addGrouped(s *scratch, feats []uint64) {
+	dim := e.dim
+	s.starts = slices.Grow(s.starts[:0], dim+1)[:dim+1]
+	s.dims = slices.Grow(s.dims[:0], len(feats))[:len(feats)]
+	s.grouped = slices.Grow(s.grouped[:0], len(feats))[:len(feats)]
+	starts, dims, grouped := s.starts, s.dims, s.grouped
+	clear(starts)
+	for i, h := range feats {
+		d := e.dimOf(h)
+		dims[i] = d
+		starts[d+1]++
+	}
+	for d := 1; d <= dim; d++ {
+		starts[d] += starts[d-1]
+	}
+	// starts[d] is where group d begins; filling it moves starts[d] to where group d+1 begins.
+	for i, h := range feats {
+		d := dims[i]
+		grouped[starts[d]] = h
+		starts[d]++
+	}
+	from := 0
+	for d, to := range starts[:dim] {
+		if to-from == 1 {
+			s.block[d], _ = run(grouped, from)
+		} else if to > from {
+			g := grouped[from:to]
+			slices.Sort(g)
+			var acc float64
+			for i := 0; i < len(g); {
+				v, j := run(g, i)
+				acc += v
+				i = j
+			}
+			s.block[d] = acc
+		}
+		from = to
+	}
+}
+
+// run reads the run of features equal to feats[i]: its value (1+ln(count), signed by the
+// feature's top bit) and where the next run starts.
+func run(feats []uint64, i int) (float64, int) {
+	h := feats[i]
+	j := i + 1
+	for j < len(feats) && feats[j] == h {
+		j++
+	}
+	v := tf(j - i)
+	if h>>63 == 1 {
+		v = -v
+	}
+	return v, j
+}
+
+// dimOf is a feature's dimension (its top bit is its sign).
+func (e *Embedder) dimOf(h uint64) int {
+	if e.mask != 0 {
+		return int(h & e.mask)
+	}
+	return int((h & (1<<63 - 1)) % uint64(e.dim))
+}
+
+// tf is a feature's value for count occurrences, 1+ln(count), read from a table for the
+// usual counts.
+func tf(count int) float64 {
+	if count < len(tfTable) {
+		return tfTable[count]
+	}
+	return 1 + math.Log(float64(count))
+}
+
+var tfTable = func() (t [64]float64) {
+	for c := range t {
+		t[c] = 1 + math.Log(float64(c))
+	}
+	return t
+}()
 
 // mix is the splitmix64 finaliser: it spreads a combined hash over all 64 bits.
 func mix(x uint64) uint64 {
