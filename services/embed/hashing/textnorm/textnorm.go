@@ -66,7 +66,18 @@ const (
 // Fold returns s in NFC, lower case, with ё folded to е, the typographic apostrophe ’ to '
 // and the Unicode hyphens U+2010, U+2011 to '-'.
 func Fold(s string) string {
-	return strings.Map(foldRune, norm.NFC.String(s))
+	if !isNFC(s) {
+		s = norm.NFC.String(s)
+	}
+	return strings.Map(foldTabled, s)
+}
+
+// foldTabled is foldRune, from the table when r is in it.
+func foldTabled(r rune) rune {
+	if uint32(r) < tableRunes {
+		return foldedRunes[r]
+	}
+	return foldRune(r)
 }
 
 func foldRune(r rune) rune {
@@ -88,7 +99,9 @@ func foldRune(r rune) rune {
 func Tag(s string) string {
 	s = Fold(strings.TrimSpace(s))
 	s = strings.TrimLeft(s, "#")
-	s = strings.Join(strings.Fields(s), "_")
+	if strings.IndexFunc(s, isSpace) >= 0 {
+		s = strings.Join(strings.Fields(s), "_")
+	}
 	if s == "" || utf8.RuneCountInString(s) > MaxTokenRunes {
 		return ""
 	}
@@ -162,22 +175,23 @@ const (
 	classNFC                      // NFC alone, and in NFC whatever precedes or follows it (see isNFC)
 )
 
-var (
-	runeClasses [tableRunes]uint8
-	foldedRunes [tableRunes]rune
-)
+// The tables are package variables with an initializer (not set by init), as the stop
+// words' initializer folds its words: Go initialises variables in dependency order, and
+// before any init function.
+var runeClasses, foldedRunes = runeTables()
 
-func init() {
+func runeTables() (classes [tableRunes]uint8, folded [tableRunes]rune) {
 	for r := range rune(tableRunes) {
-		runeClasses[r] = classify(r)
+		classes[r] = classify(r)
 		// A starter (combining class 0) that nothing before it combines with, and that
 		// is NFC by itself: a string of such runes is NFC, since normalisation then works
 		// on each rune alone.
 		if p := norm.NFC.PropertiesString(string(r)); p.BoundaryBefore() && norm.NFC.IsNormalString(string(r)) {
-			runeClasses[r] |= classNFC
+			classes[r] |= classNFC
 		}
-		foldedRunes[r] = foldRune(r)
+		folded[r] = foldRune(r)
 	}
+	return classes, folded
 }
 
 // classify computes a rune's classes but classNFC (only the table's runes have it).
@@ -395,11 +409,7 @@ func (sc *scanner) emit(w string, hashtag bool) {
 			r, n = decodeMultibyte(w[k:])
 		}
 		k += n
-		if uint32(r) < tableRunes {
-			r = foldedRunes[r]
-		} else {
-			r = foldRune(r)
-		}
+		r = foldTabled(r)
 		if r < utf8.RuneSelf {
 			sc.buf.WriteByte(byte(r))
 		} else {
