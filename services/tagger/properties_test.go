@@ -2,8 +2,10 @@ package tagger_test
 
 import (
 	"context"
+	"fmt"
 	"math/rand/v2"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -105,6 +107,46 @@ func TestTagIsDeterministic(t *testing.T) {
 				t.Fatalf("%s: %v vs %v", p.Name, a.Tags, b.Tags)
 			}
 		}
+	}
+}
+
+// TestConcurrentTagGivesTheSameTags: a tagger's working memory is reused between posts and
+// goroutines; tagging random posts (long and short, vision text, hashtags) on several
+// goroutines at once, in different orders, gives each post the tags it gets alone.
+func TestConcurrentTagGivesTheSameTags(t *testing.T) {
+	seed := uint64(time.Now().UnixNano())
+	t.Logf("seed %d", seed)
+	r := rand.New(rand.NewPCG(seed, seed>>1))
+	tg := newTagger(t, tagger.Config{}, corpusDF(t))
+	inputs := make([]tagger.Input, 200)
+	want := make([]string, len(inputs))
+	for i := range inputs {
+		inputs[i] = randomPost(r)
+		want[i] = fmt.Sprint(tag(t, tg, inputs[i]))
+	}
+	fresh := newTagger(t, tagger.Config{}, corpusDF(t))
+	var wg sync.WaitGroup
+	errs := make(chan string, 8)
+	for g := range 8 {
+		wg.Go(func() {
+			for k := range inputs {
+				i := (k*7 + g*31) % len(inputs)
+				res, err := fresh.Tag(context.Background(), inputs[i])
+				if err != nil {
+					errs <- err.Error()
+					return
+				}
+				if got := fmt.Sprint(res); got != want[i] {
+					errs <- fmt.Sprintf("post %d on goroutine %d: %s, alone %s", i, g, got, want[i])
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for e := range errs {
+		t.Error(e)
 	}
 }
 

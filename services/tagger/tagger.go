@@ -30,6 +30,7 @@ import (
 	"math"
 	"slices"
 	"strings"
+	"sync"
 	"unicode/utf8"
 
 	"github.com/tgflow/tgflow/events"
@@ -81,8 +82,51 @@ type Result struct {
 
 // Tagger is the local tagger. It is safe for concurrent use.
 type Tagger struct {
-	cfg Config
-	df  DF
+	cfg  Config
+	df   DF
+	pool sync.Pool // *tagScratch
+}
+
+// tagScratch is the working memory of one Tag call, pooled: a post's tokens, terms and ranking
+// are allocated once per handler goroutine rather than once per post.
+type tagScratch struct {
+	tokens []textnorm.Token
+	vision []textnorm.Token
+	terms  []term
+	index  map[string]int
+	list   []ranked
+}
+
+// ranked is a term and its score.
+type ranked struct {
+	tm    *term
+	score float64
+}
+
+// maxPooledTerms bounds what a pooled scratch keeps: after a very long post its memory is
+// let go (a map is cleared in time proportional to its capacity, not its length).
+const maxPooledTerms = 4096
+
+func (t *Tagger) scratch() *tagScratch {
+	sc, _ := t.pool.Get().(*tagScratch)
+	if sc == nil {
+		sc = &tagScratch{index: make(map[string]int)}
+	}
+	return sc
+}
+
+// release returns sc to the pool without what it points to (the post's text, its stems).
+func (t *Tagger) release(sc *tagScratch) {
+	if len(sc.terms) > maxPooledTerms || len(sc.tokens) > maxPooledTerms {
+		return
+	}
+	clear(sc.tokens)
+	clear(sc.vision)
+	clear(sc.terms)
+	clear(sc.list)
+	clear(sc.index)
+	sc.tokens, sc.vision, sc.terms, sc.list = sc.tokens[:0], sc.vision[:0], sc.terms[:0], sc.list[:0]
+	t.pool.Put(sc)
 }
 
 // ErrNilDependency is returned by New for a missing DF store.
@@ -108,7 +152,10 @@ func (t *Tagger) Tag(_ context.Context, in Input) (Result, error) {
 	res := Result{Tags: []events.Tag{}, Provider: Provider, Model: Model}
 	seen := make(map[string]bool)
 	hashStems := make(map[string]bool)
-	tokens := textnorm.Tokenize(in.Text)
+	sc := t.scratch()
+	defer t.release(sc)
+	sc.tokens = textnorm.AppendTokens(sc.tokens[:0], in.Text)
+	tokens := sc.tokens
 	for _, h := range hashtags(in, tokens) {
 		if len(res.Tags) == t.cfg.MaxTags {
 			break
@@ -122,7 +169,7 @@ func (t *Tagger) Tag(_ context.Context, in Input) (Result, error) {
 	if t.short(in) {
 		return res, nil
 	}
-	keywords := t.keywords(in, tokens, t.cfg.MaxTags-len(res.Tags), seen, hashStems)
+	keywords := t.keywords(sc, in, tokens, t.cfg.MaxTags-len(res.Tags), seen, hashStems)
 	res.Tags = append(res.Tags, keywords...)
 	return res, nil
 }
@@ -192,13 +239,13 @@ type form struct {
 
 // keywords returns up to n keywords, best first, skipping tags already given (seen) and
 // stems of hashtags.
-func (t *Tagger) keywords(in Input, tokens []textnorm.Token, n int, seen, hashStems map[string]bool) []events.Tag {
+func (t *Tagger) keywords(sc *tagScratch, in Input, tokens []textnorm.Token, n int, seen, hashStems map[string]bool) []events.Tag {
 	if n <= 0 {
 		return nil
 	}
 	// terms in order of first occurrence, indexed by stem; one backing array for all.
-	terms := make([]term, 0, len(tokens))
-	index := make(map[string]int, len(tokens))
+	terms, index := sc.terms[:0], sc.index
+	defer func() { sc.terms = terms }() // kept for the next post, grown or not
 	order := 0
 	// Capitals count in the post's own text only: in OCR text they are typography.
 	collect := func(tokens []textnorm.Token, w float64, caps bool) {
@@ -227,17 +274,15 @@ func (t *Tagger) keywords(in Input, tokens []textnorm.Token, n int, seen, hashSt
 	}
 	collect(tokens, 1, true)
 	for _, v := range in.VisionText {
-		collect(textnorm.Tokenize(v), t.cfg.VisionWeight, false)
+		sc.vision = textnorm.AppendTokens(sc.vision[:0], v)
+		collect(sc.vision, t.cfg.VisionWeight, false)
 	}
 	if len(terms) == 0 {
 		return nil
 	}
-	type ranked struct {
-		tm    *term
-		score float64
-	}
 	n0 := float64(t.df.N())
-	list := make([]ranked, 0, len(terms))
+	list := sc.list[:0]
+	defer func() { sc.list = list }()
 	for i := range terms {
 		tm := &terms[i]
 		idf := math.Log((1+n0)/(1+float64(t.df.DF(tm.stem)))) + 1
