@@ -265,7 +265,7 @@ func (e *Embedder) addGrouped(s *scratch, feats []uint64) {
 			s.block[d], _ = run(grouped, from)
 		} else if to > from {
 			g := grouped[from:to]
-			slices.Sort(g)
+			sortGroup(g)
 			var acc float64
 			for i := 0; i < len(g); {
 				v, j := run(g, i)
@@ -275,6 +275,20 @@ func (e *Embedder) addGrouped(s *scratch, feats []uint64) {
 			s.block[d] = acc
 		}
 		from = to
+	}
+}
+
+// sortGroup sorts one dimension's features: an insertion sort for the usual few, which
+// costs less than slices.Sort's setup.
+func sortGroup(g []uint64) {
+	if len(g) > 12 {
+		slices.Sort(g)
+		return
+	}
+	for i := 1; i < len(g); i++ {
+		for k := i; k > 0 && g[k] < g[k-1]; k-- {
+			g[k], g[k-1] = g[k-1], g[k]
+		}
 	}
 }
 
