@@ -41,12 +41,12 @@ func TestAddBlockAddsInSortedOrder(t *testing.T) {
 			t.Fatal(err)
 		}
 		s := e.pool.Get().(*scratch)
-		for range 300 {
+		for range 60 {
 			var feats []uint64
-			distinct := 1 + rng.IntN(600)
+			distinct := 1 + rng.IntN(400)
 			for range distinct {
 				h := mix(rng.Uint64())
-				for range 1 + rng.IntN(1+rng.IntN(80)) {
+				for range 1 + rng.IntN(1+rng.IntN(40)) {
 					feats = append(feats, h)
 				}
 			}
