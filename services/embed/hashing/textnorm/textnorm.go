@@ -301,11 +301,14 @@ func isTerminator(r rune) bool {
 
 // chunk tokenizes one whitespace-delimited piece of text.
 func (sc *scanner) chunk(c string) {
-	if isEmail(c) {
-		return
-	}
-	if u := urlStart(c); u >= 0 {
-		c = c[:u]
+	// An e-mail address holds '@', a URL '/' or "www." (most chunks hold none of the three).
+	if mayHoldLink(c) {
+		if isEmail(c) {
+			return
+		}
+		if u := urlStart(c); u >= 0 {
+			c = c[:u]
+		}
 	}
 	for i := 0; i < len(c); {
 		r, n := rune(c[i]), 1
@@ -362,6 +365,17 @@ func (sc *scanner) chunk(c string) {
 			i += n
 		}
 	}
+}
+
+// mayHoldLink: c holds '@', '/' or '.', which every e-mail address and URL does.
+func mayHoldLink(c string) bool {
+	for i := 0; i < len(c); i++ {
+		switch c[i] {
+		case '@', '/', '.':
+			return true
+		}
+	}
+	return false
 }
 
 func hasWordRune(s string) bool {
