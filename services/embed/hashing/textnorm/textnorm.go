@@ -394,12 +394,18 @@ func (sc *scanner) emit(w string, hashtag bool) {
 	letters, upper, runes := 0, 0, 0
 	var scripts uint8
 	firstCap := false
+	// The token is folded as it is read, into memory of its own: it is written to the
+	// buffer only if it is kept, and a token of more than MaxTokenRunes runes is not.
+	var folded [MaxTokenRunes * utf8.UTFMax]byte
+	m := 0
 	for k := 0; k < len(w); {
 		r, n := rune(w[k]), 1
 		if r >= utf8.RuneSelf {
 			r, n = decodeMultibyte(w[k:])
 		}
-		runes++
+		if runes++; runes > MaxTokenRunes {
+			return
+		}
 		c := runeClass(r)
 		if k == 0 {
 			firstCap = c&classUpper != 0
@@ -411,25 +417,19 @@ func (sc *scanner) emit(w string, hashtag bool) {
 			}
 			scripts |= c
 		}
+		if f := foldTabled(r); f < utf8.RuneSelf {
+			folded[m] = byte(f)
+			m++
+		} else {
+			m += utf8.EncodeRune(folded[m:], f)
+		}
 		k += n
 	}
-	if letters == 0 || runes < MinTokenRunes || runes > MaxTokenRunes {
+	if letters == 0 || runes < MinTokenRunes {
 		return
 	}
 	from := sc.buf.Len()
-	for k := 0; k < len(w); {
-		r, n := rune(w[k]), 1
-		if r >= utf8.RuneSelf {
-			r, n = decodeMultibyte(w[k:])
-		}
-		k += n
-		r = foldTabled(r)
-		if r < utf8.RuneSelf {
-			sc.buf.WriteByte(byte(r))
-		} else {
-			sc.buf.WriteRune(r)
-		}
-	}
+	sc.buf.Write(folded[:m])
 	script := ScriptOther
 	latin, cyr := scripts&classLatin != 0, scripts&classCyr != 0
 	switch {

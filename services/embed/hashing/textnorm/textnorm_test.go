@@ -40,6 +40,7 @@ func TestTokenize(t *testing.T) {
 		{"one-letter words dropped", "я и a b ок", []string{"ок"}},
 		{"slash between words is not a url", "и/или and/or", []string{"или", "and", "or"}},
 		{"overlong tokens dropped", strings.Repeat("а", 49) + " норм", []string{"норм"}},
+		{"longest tokens kept, four bytes a rune", strings.Repeat("\U0001D41A", 48) + " " + strings.Repeat("Ⱥ", 48), []string{strings.Repeat("\U0001D41A", 48), strings.Repeat("ⱥ", 48)}},
 		{"emoji and punctuation", "🔥 Срочно!!! «Новость» — (важно)", []string{"срочно", "новость", "важно"}},
 		{"empty", "", []string{}},
 	}
