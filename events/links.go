@@ -126,13 +126,12 @@ func ExtractLinks(text string, entities []Entity, known ...string) []string {
 // textLinks finds link candidates in plain text.
 func textLinks(text string) []string {
 	var out []string
-	lower := strings.ToLower(text)
 	for i := 0; i < len(text); {
 		start := -1
 		switch {
-		case strings.HasPrefix(lower[i:], "http://") || strings.HasPrefix(lower[i:], "https://"):
+		case hasPrefixASCIIFold(text[i:], "http://") || hasPrefixASCIIFold(text[i:], "https://"):
 			start = i
-		case strings.HasPrefix(lower[i:], "www.") && linkBoundary(text, i):
+		case hasPrefixASCIIFold(text[i:], "www.") && linkBoundary(text, i):
 			start = i
 		}
 		if start < 0 {
@@ -149,12 +148,32 @@ func textLinks(text string) []string {
 			end += n
 		}
 		cand := trimLinkTail(text[start:end])
-		if len(cand) > len("https://") || strings.HasPrefix(strings.ToLower(cand), "www.") && len(cand) > len("www.x") {
+		if len(cand) > len("https://") || hasPrefixASCIIFold(cand, "www.") && len(cand) > len("www.x") {
 			out = append(out, cand)
 		}
 		i = max(end, start+1)
 	}
 	return out
+}
+
+// hasPrefixASCIIFold reports whether s starts with prefix (lower-case ASCII), ignoring the
+// case of ASCII letters only. Positions in s stay positions in the text: lower-casing the
+// whole text instead changes byte lengths ("\u212A", the Kelvin sign, becomes "k"), and
+// indexes into it then point elsewhere or past its end.
+func hasPrefixASCIIFold(s, prefix string) bool {
+	if len(s) < len(prefix) {
+		return false
+	}
+	for i := 0; i < len(prefix); i++ {
+		c := s[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if c != prefix[i] {
+			return false
+		}
+	}
+	return true
 }
 
 // linkBoundary reports whether a "www." at i starts a word.

@@ -165,6 +165,13 @@ func TestExtractLinks(t *testing.T) {
 			want: nil,
 		},
 		{
+			// Their lower case is shorter (Kelvin sign → k, ẞ → ß) or longer (Ⱥ → ⱥ) in bytes:
+			// positions in the text must not be read in a lower-cased copy.
+			name: "letters whose lower case changes length before a link",
+			text: "\u212A\u212A\u212A\u212A\u212A\u212A ẞẞẞ HTTP://Example.com/a ȺȺȺȺ WWW.example.org/b",
+			want: []string{"http://example.com/a", "http://www.example.org/b"},
+		},
+		{
 			name: "telegram links are web links (the enricher skips them itself)",
 			text: "channel https://t.me/durov",
 			want: []string{"https://t.me/durov"},
@@ -225,6 +232,24 @@ func FuzzNormalizeLink(f *testing.F) {
 		}
 		if strings.Contains(n, "#") || u.User != nil || u.Scheme != strings.ToLower(u.Scheme) || u.Host != strings.ToLower(u.Host) {
 			t.Fatalf("%q → %q: fragment, user info or upper case left", s, n)
+		}
+	})
+}
+
+// FuzzExtractLinks: never panics, and every link it returns is a normalised web link found
+// in the text.
+func FuzzExtractLinks(f *testing.F) {
+	for _, s := range []string{
+		"see https://example.com/a, and www.example.org!", "\u212A\u212A http://x.com", "ẞẞ https://ex.com/ß",
+		"ȺȺ WWW.EXAMPLE.COM/Ⱥ", "«https://e.com/q»", "https://", "www.", "http://\xff\xfe",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		for _, l := range events.ExtractLinks(s, nil) {
+			if !events.IsWebLink(l) || events.NormalizeLink(l) != l {
+				t.Fatalf("%q gave %q: not a normalised web link", s, l)
+			}
 		}
 	})
 }

@@ -725,6 +725,7 @@ FUZZ_TARGETS=(
 	"./events FuzzDecode"
 	"./services/ingest/telegram FuzzMapMessage"
 	"./events FuzzNormalizeLink"
+	"./events FuzzExtractLinks"
 	"./services/enricher/fetch FuzzExtract"
 	"./services/embed/use FuzzTokenize"
 	"./services/embed/use FuzzLoadTokenizer"
