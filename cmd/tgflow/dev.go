@@ -372,21 +372,13 @@ func pollBusy(ctx context.Context, js jetstream.JetStream, consumers []string, l
 // idlePoll is how often a running dev asks whether its pipeline went idle.
 var idlePoll = 5 * time.Second
 
-// idleLateRelease is how long after a release dev, still idle, releases once more: the
-// embedded NATS server's file store keeps each message block's per-subject state for two
-// minutes after the block's last use (nats-server's defaultFssExpiration; not configurable),
-// so after a large import tens of MiB become free only then.
-var idleLateRelease = 150 * time.Second
-
 // releaseWhenIdle returns the heap's free memory to the operating system each time the
-// pipeline goes idle (nothing pending on any consumer and the log unchanged over two polls),
-// and once more idleLateRelease later if it is still idle: a laptop keeps what a burst of
-// work freed otherwise, since an idle process allocates nothing and so runs no collection
-// that would let the scavenger give it back.
+// pipeline goes idle (nothing pending on any consumer and the log unchanged over two polls):
+// a laptop keeps what a burst of work freed otherwise, since an idle process allocates
+// nothing and so runs no collection that would let the scavenger give it back.
 func releaseWhenIdle(ctx context.Context, js jetstream.JetStream, consumers []string, log *slog.Logger) {
 	var lastSeq uint64
-	quiet, releases := 0, 0
-	var idleSince time.Time
+	quiet, released := 0, false
 	for {
 		select {
 		case <-ctx.Done():
@@ -401,25 +393,16 @@ func releaseWhenIdle(ctx context.Context, js jetstream.JetStream, consumers []st
 			busy = true
 		}
 		if busy {
-			quiet, releases = 0, 0
+			quiet, released = 0, false
 			continue
 		}
-		if quiet++; quiet < 2 {
-			continue
+		if quiet++; quiet >= 2 && !released {
+			debug.FreeOSMemory()
+			released = true
+			var ms runtime.MemStats
+			runtime.ReadMemStats(&ms)
+			log.Info("pipeline idle: free memory returned to the system", "heap_in_use_mib", ms.HeapInuse>>20, "heap_released_mib", ms.HeapReleased>>20)
 		}
-		switch {
-		case releases == 0:
-			idleSince = time.Now()
-		case releases == 1 && time.Since(idleSince) >= idleLateRelease:
-		default:
-			continue
-		}
-		debug.FreeOSMemory()
-		releases++
-		var ms runtime.MemStats
-		runtime.ReadMemStats(&ms)
-		log.Info("pipeline idle: free memory returned to the system", "release", releases, "idle_for", time.Since(idleSince).Round(time.Second).String(),
-			"heap_in_use_mib", ms.HeapInuse>>20, "heap_released_mib", ms.HeapReleased>>20)
 	}
 }
 
