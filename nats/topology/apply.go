@@ -173,9 +173,9 @@ func streamConfig(ctx context.Context, js jetstream.JetStream, name string) (*je
 	return &info.Config, nil
 }
 
-// PlacementWait bounds how long Apply retries a create or update that a cluster cannot
+// placementWait bounds how long Apply retries a create or update that a cluster cannot
 // place yet (see whilePlacing).
-var PlacementWait = 30 * time.Second
+var placementWait = 30 * time.Second
 
 // JetStream API error codes that mean "not now" on a cluster (nats-server's errors.json):
 // no suitable peers for placement (a peer is offline or not yet current: a cluster forming
@@ -188,10 +188,10 @@ const (
 )
 
 // whilePlacing runs apply, and again with a growing pause while it fails because the
-// cluster cannot place the resource yet, for at most PlacementWait (or until ctx ends).
+// cluster cannot place the resource yet, for at most placementWait (or until ctx ends).
 // Any other error, or the last one at the deadline, is returned as it is.
 func whilePlacing(ctx context.Context, apply func() error) error {
-	deadline := time.Now().Add(PlacementWait)
+	deadline := time.Now().Add(placementWait)
 	wait := placementRetryFirstWait
 	for {
 		err := apply()

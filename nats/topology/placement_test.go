@@ -14,7 +14,7 @@ import (
 // TestWhilePlacingRetriesOnlyWhatAClusterSaysNotNow: a create the cluster cannot place yet
 // (a peer offline while the cluster forms, no meta leader, no responder) is retried until it
 // succeeds; any other error is returned at once; a placement that never comes is given up
-// after PlacementWait with the cluster's own error.
+// after placementWait with the cluster's own error.
 func TestWhilePlacingRetriesOnlyWhatAClusterSaysNotNow(t *testing.T) {
 	noPeers := &jetstream.APIError{Code: 400, ErrorCode: errCodeClusterNoPeers, Description: "no suitable peers for placement, peer offline"}
 	notAvail := &jetstream.APIError{Code: 503, ErrorCode: errCodeClusterNotAvail, Description: "JetStream system temporarily unavailable"}
@@ -46,10 +46,10 @@ func TestWhilePlacingRetriesOnlyWhatAClusterSaysNotNow(t *testing.T) {
 		})
 	}
 
-	t.Run("gives up after PlacementWait", func(t *testing.T) {
-		old := PlacementWait
-		PlacementWait = 500 * time.Millisecond
-		t.Cleanup(func() { PlacementWait = old })
+	t.Run("gives up after placementWait", func(t *testing.T) {
+		old := placementWait
+		placementWait = 500 * time.Millisecond
+		t.Cleanup(func() { placementWait = old })
 		calls := 0
 		err := whilePlacing(context.Background(), func() error { calls++; return noPeers })
 		if !errors.Is(err, noPeers) || calls < 2 {
